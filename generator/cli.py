@@ -6,10 +6,91 @@ below it takes ``now`` as a parameter.
 
 from __future__ import annotations
 
+import os
+import sys
+from datetime import datetime, timezone
+from pathlib import Path
+
 import click
+
+from generator import problems as prob
+
+
+def read_now(value: str | None) -> datetime:
+    """Return ``--now`` if given, else SOURCE_DATE_EPOCH, else the clock."""
+    if value:
+        try:
+            parsed = datetime.fromisoformat(value)
+        except ValueError:
+            raise click.BadParameter(f"{value!r} is not a time like 2026-11-22T10:00:00+08:00",
+                                     param_hint="--now") from None
+        if parsed.tzinfo is None:
+            raise click.BadParameter(f"{value!r} needs a UTC offset, e.g. {value}+08:00",
+                                     param_hint="--now")
+        return parsed
+    epoch = os.environ.get("SOURCE_DATE_EPOCH")
+    if epoch:
+        return datetime.fromtimestamp(int(epoch), tz=timezone.utc)
+    return datetime.now(timezone.utc)
+
+
+repo_option = click.option(
+    "--repo", type=click.Path(file_okay=False, path_type=Path), default=".",
+    show_default=True, help="The archive's git repository.")
+rev_option = click.option("--rev", default="HEAD", show_default=True,
+                          help="The commit to read.")
+now_option = click.option(
+    "--now", "now_text", metavar="TIME",
+    help="Evaluate as of this time (ISO 8601 with offset). Default: SOURCE_DATE_EPOCH, "
+         "else the clock.")
 
 
 @click.group()
 @click.version_option(package_name="wenzheng")
 def main() -> None:
-    """Wenzheng (问政): a git-based transparency archive for petitions."""
+    """Wenzheng (问政): a git-based transparency archive for petitions.
+
+    \b
+    Example:
+      wenzheng check
+      wenzheng status 2026-000123
+    """
+
+
+@main.command()
+@repo_option
+@rev_option
+@click.option("--changed-since", metavar="REV",
+              help="Check only the petitions changed since REV (time grows with the change).")
+@click.option("--worktree", is_flag=True,
+              help="Check the files on disk, committed or not (a department's draft).")
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text",
+              show_default=True, help="Output for people or for machines.")
+@click.option("--no-cache", is_flag=True, help="Parse everything again, ignoring the cache.")
+def check(repo: Path, rev: str, changed_since: str | None, worktree: bool, fmt: str,
+          no_cache: bool) -> None:
+    """Check every record and the config; report every problem at once.
+
+    Exits 1 when there is any error; warnings alone exit 0. Each problem names
+    the file and line, what is wrong and how to fix it.
+
+    \b
+    Example:
+      wenzheng check --changed-since origin/main --format json
+    """
+    from generator.check import check_archive
+    from generator.gitio import GitError
+
+    try:
+        archive = check_archive(repo, rev, worktree=worktree, changed_since=changed_since,
+                                use_cache=not no_cache)
+    except GitError as exc:
+        raise click.ClickException(str(exc)) from None
+    if fmt == "json":
+        click.echo(prob.render_json(archive.problems))
+    else:
+        if archive.problems:
+            click.echo(prob.render_text(archive.problems))
+        else:
+            click.echo(f"ok: {archive.folders_checked} petition folder(s) checked, no problems")
+    sys.exit(1 if archive.errors else 0)

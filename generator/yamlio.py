@@ -7,6 +7,7 @@ do we compose it again to find the line the problem is on.
 
 from __future__ import annotations
 
+import re
 from typing import Any, Sequence
 
 import yaml
@@ -25,6 +26,18 @@ class _TextTimestampLoader(SafeLoader):  # type: ignore[misc, valid-type]
 
 _TextTimestampLoader.add_constructor(
     "tag:yaml.org,2002:timestamp", SafeLoader.construct_yaml_str
+)
+
+# YAML 1.1 reads yes/no/on/off as booleans (and the country code NO as false).
+# Records say true or false; anything else stays text and is reported.
+_TextTimestampLoader.yaml_implicit_resolvers = {
+    first: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:bool"]
+    for first, resolvers in SafeLoader.yaml_implicit_resolvers.items()
+}
+_TextTimestampLoader.add_implicit_resolver(
+    "tag:yaml.org,2002:bool",
+    re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"),
+    list("tTfF"),
 )
 
 

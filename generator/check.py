@@ -1,0 +1,218 @@
+"""Check an archive: gather everything, validate it, report every problem.
+
+Reads top to bottom like the pipeline: list the commit, read the config, parse
+the folders, check each folder, then check what spans folders. Nothing stops
+at the first problem.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from generator import load
+from generator import records as r
+from generator import validate as v
+from generator.problems import Problem
+from generator.rules import Rules, load_rules
+from generator.yamlio import YamlError, parse
+
+
+@dataclass
+class Archive:
+    """A checked archive: its config, its sound cases, and every problem."""
+
+    root: Path
+    rev: str | None
+    departments: r.Departments | None
+    rules: Rules | None
+    cases: dict[str, r.Case] = field(default_factory=dict)
+    problems: list[Problem] = field(default_factory=list)
+    folders_checked: int = 0
+
+    @property
+    def errors(self) -> list[Problem]:
+        return [p for p in self.problems if p.severity == "error"]
+
+    @property
+    def ok(self) -> bool:
+        return not self.errors
+
+
+def _config_problem(path: str, message: str, hint: str, line: int | None = None) -> Problem:
+    return Problem(path, line, "config", message, hint)
+
+
+def read_departments(snap: load.Snapshot) -> tuple[r.Departments | None, list[Problem]]:
+    """Return departments.yaml of the snapshot, with its problems."""
+    text = load.read_config(snap, "departments.yaml")
+    if text is None:
+        return None, [_config_problem("departments.yaml", "departments.yaml is missing",
+                                      "add departments.yaml at the top of the repository")]
+    try:
+        data = parse(text)
+    except YamlError as exc:
+        return None, [Problem("departments.yaml", exc.line, "yaml", str(exc),
+                              "fix the YAML syntax at that line")]
+    report = v.Report()
+    depts = v.check_departments(report, "departments.yaml", data)
+    return depts, report.resolve(lambda f: f, lambda f: text)
+
+
+def read_rules(snap: load.Snapshot) -> tuple[Rules | None, list[Problem]]:
+    """Return rules.yaml of the snapshot, with its problems."""
+    text = load.read_config(snap, "rules.yaml")
+    if text is None:
+        return None, [_config_problem("rules.yaml", "rules.yaml is missing",
+                                      "add rules.yaml at the top of the repository")]
+    return load_rules(text, "rules.yaml")
+
+
+def check_folder(folder: str, files: list[load.RecordFile], departments: r.Departments,
+                 snap: load.Snapshot) -> tuple[r.Case | None, list[Problem]]:
+    """Return the folder's case if it is sound, with every problem in it."""
+    m = r.FOLDER_RE.match(folder + "/x")
+    assert m is not None
+    report = v.Report()
+    petition = None
+    events: list[r.Event] = []
+    by_name = {rf.name: rf for rf in files}
+    if r.PETITION_FILE not in by_name:
+        report.add(r.PETITION_FILE, (), "missing-petition",
+                   f"folder {folder} has no petition.yaml",
+                   "every petition folder starts with its petition.yaml")
+    for rf in files:
+        source = r.Source(f"{folder}/{rf.name}", rf.blob)
+        if rf.error is not None:
+            message, line = rf.error
+            report.add(rf.name, ("#line", line or 1), "yaml",
+                       f"not valid YAML: {message}", "fix the YAML syntax at that line")
+            continue
+        if rf.name == r.PETITION_FILE:
+            petition = v.check_petition(report, rf.data, m["id"], (m["year"], m["month"]), source)
+        else:
+            event = v.check_event(report, rf.name, rf.data, source)
+            if event is not None:
+                events.append(event)
+    case = None
+    if not report.pending:
+        case = v.check_case(report, petition, events, departments, folder)
+    elif petition is not None:
+        # Still walk the timeline so that order problems come out together with
+        # the file problems; the case itself is not kept.
+        v.check_case(report, petition, events, departments, folder)
+    problems = report.resolve(
+        lambda name: f"{folder}/{name}",
+        lambda name: snap.read(by_name[name].blob) if name in by_name else None,
+    )
+    return (case if not problems or all(p.severity != "error" for p in problems) else None), problems
+
+
+def check_archive(repo: str | Path, rev: str = "HEAD", *, worktree: bool = False,
+                  changed_since: str | None = None, use_cache: bool = True) -> Archive:
+    """Return the checked archive at ``rev`` (or in the work tree).
+
+    With ``changed_since`` only the petition folders touched since that commit
+    are read and checked, so the time grows with the change, not the archive;
+    if departments.yaml or rules.yaml changed, everything is checked again,
+    since any record may depend on them.
+    """
+    root = Path(repo)
+    only: set[str] | None = None
+    if changed_since is not None:
+        folders, configs, _ = load.changed_folders(root, changed_since, rev)
+        if not configs:
+            only = folders
+    if worktree:
+        snap = load.snapshot_worktree(root, sorted(only) if only is not None else None)
+    else:
+        snap = load.snapshot_at(root, rev, sorted(only) if only is not None else None)
+
+    departments, problems = read_departments(snap)
+    rules, rule_problems = read_rules(snap)
+    problems += rule_problems
+    archive = Archive(root, snap.rev, departments, rules, problems=problems)
+    for stray in snap.strays:
+        archive.problems.append(Problem(
+            stray, None, "stray-file",
+            "this file is not where petition records live",
+            "records live in petitions/<YYYY>/<MM>/<id>/ as petition.yaml or "
+            "<YYYYMMDDTHHMMSSZ>-<kind>.yaml; move or remove it"))
+    if departments is None:
+        archive.problems.append(Problem(
+            "departments.yaml", None, "not-checked",
+            "petition records were not checked because departments.yaml has errors",
+            "fix departments.yaml first"))
+        return archive
+
+    parsed = load.load_folders(snap, use_cache=use_cache)
+    seen_ids: dict[str, str] = {}
+    for folder in sorted(parsed):
+        case, folder_problems = check_folder(folder, parsed[folder], departments, snap)
+        archive.problems.extend(folder_problems)
+        archive.folders_checked += 1
+        pid = folder.rsplit("/", 1)[1]
+        if pid in seen_ids:
+            archive.problems.append(Problem(
+                f"{folder}/petition.yaml", 1, "duplicate-id",
+                f"petition id {pid} is also used by {seen_ids[pid]}",
+                "each id is used once; the later petition needs a new id"))
+            continue
+        seen_ids[pid] = folder
+        if case is not None:
+            archive.cases[case.id] = case
+
+    if only is not None and not worktree:
+        _check_ids_against_archive(archive, root, snap.rev or rev)
+    _check_references(archive, root, snap.rev or rev, full=only is None)
+    return archive
+
+
+def _check_ids_against_archive(archive: Archive, root: Path, rev: str) -> None:
+    """For a partial check: report changed petitions whose id is used elsewhere."""
+    for pid, case in archive.cases.items():
+        where = load.folder_exists(root, rev, pid)
+        others = [w for w in where if w != case.folder]
+        if others:
+            archive.problems.append(Problem(
+                f"{case.folder}/petition.yaml", 1, "duplicate-id",
+                f"petition id {pid} is also used by {others[0]}",
+                "each id is used once; the later petition needs a new id"))
+
+
+def _check_references(archive: Archive, root: Path, rev: str, full: bool) -> None:
+    """Report rejections that name a duplicate which does not exist."""
+    for case in archive.cases.values():
+        for e in case.events:
+            target = e.get("duplicate_of") if e.kind == "rejected" else None
+            if not target:
+                continue
+            exists = target in archive.cases if full else bool(load.folder_exists(root, rev, target))
+            if target == case.id or not exists:
+                archive.problems.append(Problem(
+                    e.source.path, None, "unknown-duplicate",
+                    f"duplicate_of names {target}, which "
+                    + ("is this petition itself" if target == case.id else "is not in the archive"),
+                    "name the earlier petition this one duplicates"))
+
+
+def config_digest(snap: load.Snapshot) -> str:
+    """Return a digest of the config blobs: results that depend on config key on it."""
+    h = hashlib.sha1()
+    for name in sorted(snap.config):
+        h.update(f"{name}:{snap.config[name]};".encode())
+    return h.hexdigest()
+
+
+def as_dict(archive: Archive) -> dict[str, Any]:
+    """Return a summary of the check for machines."""
+    errors = len(archive.errors)
+    return {
+        "rev": archive.rev,
+        "folders_checked": archive.folders_checked,
+        "cases": len(archive.cases),
+        "errors": errors,
+        "warnings": len(archive.problems) - errors,
+    }

@@ -1,0 +1,185 @@
+"""Bad input: every problem named with file and line, all at once."""
+
+from __future__ import annotations
+
+import json
+
+from click.testing import CliRunner
+
+from generator.check import check_archive
+from generator.cli import main
+from tests.records_util import FOLDER, event_file, good_case, petition, stamp
+
+
+def codes(archive):
+    return sorted((p.path, p.code) for p in archive.problems if p.severity == "error")
+
+
+def test_a_sound_case_has_no_problems(make_repo):
+    repo = make_repo(good_case())
+    archive = check_archive(repo)
+    assert archive.problems == []
+    assert list(archive.cases) == ["2026-000001"]
+    assert [e.kind for e in archive.cases["2026-000001"].events] == [
+        "assigned", "accepted", "reply", "closed", "feedback"]
+
+
+def test_malformed_yaml_names_file_and_line_and_others_are_still_checked(make_repo):
+    files = good_case()
+    files[f"{FOLDER}/{stamp('2026-11-16T10:00:00+08:00')}-accepted.yaml"] = (
+        "kind: accepted\nat: 2026-11-16T10:00:00+08:00\nby: [housing\n")
+    other = "petitions/2026/11/2026-000002"
+    files[f"{other}/petition.yaml"] = petition("2026-000002").replace("channel: web", "channel: fax")
+    repo = make_repo(files)
+    archive = check_archive(repo)
+    by_code = {p.code: p for p in archive.problems}
+    assert by_code["yaml"].path.endswith("-accepted.yaml")
+    assert by_code["yaml"].line == 4  # the flow sequence is never closed; libyaml stops at EOF
+    assert by_code["bad-choice"].path == f"{other}/petition.yaml"
+    assert by_code["bad-choice"].line == 3
+    assert "fax" in by_code["bad-choice"].message and "web" in by_code["bad-choice"].hint
+
+
+def test_unknown_keys_wrong_types_and_times_without_offset_all_at_once(make_repo):
+    text = petition(extra="colour: red\n").replace(
+        "received_at: 2026-11-16T09:00:00+08:00", "received_at: 2026-11-16T09:00:00")
+    text = text.replace("category: complaint", "category: complain")
+    files = {f"{FOLDER}/petition.yaml": text}
+    path, ev = event_file("reply", "2026-11-18T15:00:00+08:00", "housing",
+                          final="yes", body="好")
+    files[path] = ev
+    repo = make_repo(files)
+    archive = check_archive(repo)
+    found = {(p.code, p.line) for p in archive.problems}
+    assert ("unknown-key", 10) in found          # colour, line 10 of petition.yaml
+    assert ("bad-value", 2) in found             # received_at without offset
+    assert ("bad-choice", 4) in found            # complain
+    assert ("bad-value", 4) in {(p.code, p.line) for p in archive.problems
+                                if p.path == path}  # final: yes is not a bool
+    offset = [p for p in archive.problems if p.code == "bad-value" and p.line == 2][0]
+    assert "+08:00" in offset.message
+    suggestion = [p for p in archive.problems if p.code == "bad-choice"][0]
+    assert "complaint" in suggestion.message  # did you mean
+
+
+def test_impossible_orders(make_repo):
+    files = {f"{FOLDER}/petition.yaml": petition()}
+    for kind, at, by, fields in [
+        ("reply", "2026-11-16T09:10:00+08:00", "housing", {"final": False, "body": "收到"}),
+        ("assigned", "2026-11-16T09:30:00+08:00", "centre", {"to": "housing"}),
+        ("closed", "2026-11-17T09:00:00+08:00", "centre", {}),
+        ("feedback", "2026-11-17T09:30:00+08:00", "petitioner", {"rating": "satisfied"}),
+    ]:
+        path, text = event_file(kind, at, by, **fields)
+        files[path] = text
+    path, text = event_file("closed", "2026-11-18T09:00:00+08:00", "centre")
+    files[path] = text
+    repo = make_repo(files)
+    archive = check_archive(repo)
+    assert {p.code for p in archive.errors} == {"before-assignment", "closed-twice", "after-terminal"}
+    assert archive.cases == {}
+
+
+def test_unknown_departments_and_wrong_actors(make_repo):
+    files = {f"{FOLDER}/petition.yaml": petition()}
+    for kind, at, by, fields in [
+        ("assigned", "2026-11-16T09:30:00+08:00", "centre", {"to": "housng"}),
+        ("accepted", "2026-11-16T10:00:00+08:00", "transport", {}),
+        ("extension_decided", "2026-11-16T11:00:00+08:00", "housing",
+         {"request": "20261116T020000Z-extension_requested.yaml", "decision": "refused"}),
+    ]:
+        path, text = event_file(kind, at, by, **fields)
+        files[path] = text
+    archive = check_archive(make_repo(files))
+    msgs = {p.code: p for p in archive.errors}
+    assert "housing" in msgs["unknown-department"].message  # did you mean 'housing'?
+    assert {"unknown-department", "wrong-actor", "unknown-request"} <= set(msgs)
+
+
+def test_event_for_unknown_petition_and_duplicate_ids(make_repo):
+    files = good_case()
+    lonely = "petitions/2026/11/2026-000009"
+    path, text = event_file("assigned", "2026-11-16T09:30:00+08:00", "centre", lonely, to="housing")
+    files[path] = text
+    files.update(good_case("petitions/2026/12/2026-000001"))
+    files["petitions/2026/12/2026-000001/petition.yaml"] = petition(
+        received_at="2026-12-01T09:00:00+08:00")
+    files["petitions/README.txt"] = "stray"
+    archive = check_archive(make_repo(files))
+    got = codes(archive)
+    assert (f"{lonely}/petition.yaml", "missing-petition") in got
+    assert ("petitions/2026/12/2026-000001/petition.yaml", "duplicate-id") in got
+    assert ("petitions/README.txt", "stray-file") in got
+
+
+def test_file_name_must_agree_with_content(make_repo):
+    files = {f"{FOLDER}/petition.yaml": petition()}
+    files[f"{FOLDER}/20261116T013000Z-accepted.yaml"] = (
+        "kind: assigned\nat: 2026-11-16T09:31:00+08:00\nby: centre\nto: housing\n")
+    archive = check_archive(make_repo(files))
+    assert {p.code for p in archive.errors} == {"kind-mismatch", "time-mismatch"}
+    mismatch = [p for p in archive.errors if p.code == "time-mismatch"][0]
+    assert "20261116T013100Z-assigned.yaml" in mismatch.hint
+
+
+def test_cli_exit_code_and_json(make_repo):
+    files = good_case()
+    files[f"{FOLDER}/petition.yaml"] = petition().replace("category: complaint", "category: x")
+    repo = make_repo(files)
+    runner = CliRunner()
+    result = runner.invoke(main, ["check", "--repo", str(repo), "--format", "json"])
+    assert result.exit_code == 1
+    doc = json.loads(result.output)
+    assert doc["errors"] == 1
+    assert doc["problems"][0]["path"] == f"{FOLDER}/petition.yaml"
+    assert doc["problems"][0]["line"] == 4
+    ok = runner.invoke(main, ["check", "--repo", str(make_repo(good_case()))])
+    assert ok.exit_code == 0, ok.output
+    assert "1 petition folder(s) checked" in ok.output
+
+
+def test_bad_departments_yaml_reports_everything(make_repo):
+    bad = (
+        "city: {zh: 明湖市}\n"
+        "centre: {id: centre, name: {zh: 中心, en: Centre}, members: []}\n"
+        "departments:\n"
+        "  - {id: housing, name: {zh: 住建局, en: Housing}, level: city, categories: [complaint]}\n"
+        "  - {id: housing, name: {zh: 住建局, en: Housing}, level: city}\n"
+        "  - {id: roads, name: {zh: 路, en: Roads}, level: province, parent: nowhere, colour: 1}\n"
+    )
+    repo = make_repo({"departments.yaml": bad, **good_case()})
+    archive = check_archive(repo)
+    found = {(p.code, p.line) for p in archive.problems}
+    assert ("bad-name", 1) in found
+    assert ("centre-members", 2) in found
+    assert ("duplicate-department", 5) in found
+    assert ("bad-level", 6) in found
+    assert ("unknown-key", 6) in found
+    assert ("not-checked", None) in found
+
+
+def test_worktree_mode_checks_uncommitted_files(make_repo):
+    repo = make_repo(good_case())
+    draft = repo / FOLDER / f"{stamp('2026-11-20T10:00:00+08:00')}-reply.yaml"
+    draft.write_text("kind: reply\nat: 2026-11-20T10:00:00+08:00\nby: housing\nfinal: maybe\n",
+                     encoding="utf-8")
+    assert check_archive(repo).ok
+    archive = check_archive(repo, worktree=True)
+    assert not archive.ok
+    assert {p.code for p in archive.errors} >= {"bad-value", "missing-key"}
+
+
+def test_changed_since_checks_only_the_change(make_repo):
+    from tests.conftest import commit_files, git
+
+    files = good_case()
+    files.update(good_case("petitions/2026/11/2026-000002", "2026-000002"))
+    files["petitions/2026/11/2026-000002/petition.yaml"] = petition("2026-000002")
+    repo = make_repo(files)
+    base = git(repo, "rev-parse", "HEAD").strip()
+    folder3 = "petitions/2026/11/2026-000003"
+    commit_files(repo, {f"{folder3}/petition.yaml": petition("2026-000003").replace(
+        "channel: web", "channel: pigeon")})
+    archive = check_archive(repo, changed_since=base)
+    assert archive.folders_checked == 1
+    assert [p.path for p in archive.errors] == [f"{folder3}/petition.yaml"]
