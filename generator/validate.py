@@ -421,6 +421,11 @@ def check_departments(report: Report, file: str, data: Any) -> r.Departments | N
             report.add(file, where, "bad-name", f"{'.'.join(map(str, where))} needs zh and en names",
                        "write it as {zh: 市住房和城乡建设局, en: Municipal Housing Bureau}")
             return None
+        extra = sorted(set(value) - {"zh", "en"})
+        if extra:
+            report.add(file, where, "bad-name",
+                       f"{'.'.join(map(str, where))} has keys {extra} besides zh and en",
+                       "quote a name that contains a comma: {zh: ..., en: \"Office, District\"}")
         return r.LocalName(value["zh"], value["en"])
 
     def accounts(value: Any, where: KeyPath) -> tuple[str, ...]:
