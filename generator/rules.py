@@ -390,17 +390,17 @@ def load_rules(text: str | bytes, path: str = "rules.yaml", cross_check: bool | 
     else:
         seen_from: dict[date, int] = {}
         for i, raw in enumerate(sets_raw):
-            rs = _read_rule_set(raw, ["rule_sets", i], r, calendar, tz)
-            if rs is None:
-                continue
-            if rs.effective_from in seen_from:
+            eff = parse_date(raw.get("effective_from")) if isinstance(raw, dict) else None
+            if eff is not None and eff in seen_from:
                 r.error(["rule_sets", i, "effective_from"], "overlapping-rule-sets",
-                        f"rule_sets[{i}] and rule_sets[{seen_from[rs.effective_from]}] both take effect on "
-                        f"{rs.effective_from}; a petition received that day would have two sets of rules",
+                        f"rule_sets[{i}] and rule_sets[{seen_from[eff]}] both take effect on "
+                        f"{eff}; a petition received that day would have two sets of rules",
                         "give each rule set a different effective_from, or merge them")
-            else:
-                seen_from[rs.effective_from] = i
-            rule_sets.append(rs)
+            elif eff is not None:
+                seen_from[eff] = i
+            rs = _read_rule_set(raw, ["rule_sets", i], r, calendar, tz)
+            if rs is not None:
+                rule_sets.append(rs)
     if calendar is not None and (cross_check if cross_check is not None else check_default):
         # Check the years a petition archive plausibly spans: the library's years from
         # the first rule set on.
