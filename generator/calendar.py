@@ -616,6 +616,13 @@ class Clock:
         """
         if unit == "hours":
             return t + timedelta(hours=amount)
+        key = ("shift", t, amount, unit)
+        hit = self._cache.get(key)
+        if hit is None:
+            hit = self._cache[key] = self._shift(t, amount, unit)
+        return hit
+
+    def _shift(self, t: datetime, amount: float, unit: str) -> datetime:
         if unit in ("working_days", "days"):
             base = self.day_of_end(t)
             n = int(amount)
