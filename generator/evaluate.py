@@ -61,6 +61,11 @@ class Holding:
     end: datetime | None
     via: str  # assigned | transferred | unassigned
     transferred_out: bool = False
+    accepted_at: datetime | None = None  # its first acceptance
+    final_reply_at: datetime | None = None  # its first final reply
+    extensions_requested: int = 0
+    extensions_granted: int = 0  # approvals of its requests
+    reopened: int = 0  # reopenings while it held the case
 
 
 @dataclass(frozen=True)
@@ -193,7 +198,8 @@ def evaluate_case(case: Case, rules: Rules, now: datetime) -> CaseState:
     rs = rules.rule_set_for(p.received_at)
     events = [e for e in effective_events(case.events) if e.at <= now]
 
-    holdings: list[list] = []  # [department, start, end, via, transferred_out]
+    holdings: list[list] = []  # [department, start, end, via, transferred_out, accepted_at,
+    #                              final_reply_at, ext_requested, ext_granted, reopened]
     stops: list[list] = []  # [start, end or None]
     reopen_times: list[datetime] = []
     terminal_times: list[datetime] = []
@@ -210,7 +216,7 @@ def evaluate_case(case: Case, rules: Rules, now: datetime) -> CaseState:
             if holdings and holdings[-1][2] is None:
                 holdings[-1][2] = e.at
                 holdings[-1][4] = k == "transferred"
-            holdings.append([to, e.at, None, k, False])
+            holdings.append([to, e.at, None, k, False, None, None, 0, 0, 0])
             if k == "transferred":
                 transfers += 1
         elif k == "clarification_requested":
@@ -221,18 +227,26 @@ def evaluate_case(case: Case, rules: Rules, now: datetime) -> CaseState:
                 stops[-1][1] = e.at
         elif k == "extension_requested":
             requested += 1
+            if holdings:
+                holdings[-1][7] += 1
         elif k == "extension_decided":
             approved = e.get("decision") == "approved"
             decisions.append((e.at, parse_date(e.get("new_due")), approved))
             granted += approved
+            if holdings and approved:
+                holdings[-1][8] += 1
         elif k == "reply":
             if e.get("final"):
                 if final_reply_at is None:
                     final_reply_at = e.at
                 resolution = e.get("resolution")
+                if holdings and holdings[-1][0] == e.by and holdings[-1][6] is None:
+                    holdings[-1][6] = e.at
         elif k == "accepted":
             if accepted_at is None:
                 accepted_at = e.at
+            if holdings and holdings[-1][0] == e.by and holdings[-1][5] is None:
+                holdings[-1][5] = e.at
         elif k == "feedback":
             rating = e.get("rating")
         elif k in TERMINAL:
@@ -244,10 +258,12 @@ def evaluate_case(case: Case, rules: Rules, now: datetime) -> CaseState:
             status = "open"
             closed_at = None
             reopen_times.append(e.at)
+            if holdings:
+                holdings[-1][9] += 1
 
     if not holdings:
-        holdings.append([None, p.received_at, None, "unassigned", False])
-    holding_objs = tuple(Holding(h[0], h[1], h[2], h[3], h[4]) for h in holdings)
+        holdings.append([None, p.received_at, None, "unassigned", False, None, None, 0, 0, 0])
+    holding_objs = tuple(Holding(*h) for h in holdings)
     stop_pairs = tuple((a, b) for a, b in stops)
     clock_stopped_now = bool(stops) and stops[-1][1] is None and status == "open"
 
@@ -311,7 +327,8 @@ def _stage_state(rs: RuleSet, rules: Rules, stage: StageRule, h: Holding, start:
                  terminal_times: list[datetime], decisions, category: str, channel: str,
                  now: datetime, ladder) -> StageState:
     clock = rs.clock
-    my_stops = tuple((max(a, start), b) for a, b in stops if (b is None or b > start) and (window_end is None or a < window_end))
+    my_stops = tuple((max(a, start), b) for a, b in stops
+                     if (b is None or b > start) and (window_end is None or a < window_end)) if stops else ()
     deadline = stage_deadline(rs, stage, start, category, channel, my_stops)
     extended = False
     if stage.extension is not None:
@@ -367,12 +384,24 @@ def _stage_state(rs: RuleSet, rules: Rules, stage: StageRule, h: Holding, start:
         overdue_level = "due_soon" if clock.shift(now, soon.amount, soon.unit) >= due else "not_due"
 
     escalation = None
-    if stage.escalates and due is not None and esc_at is not None:
-        for step in ladder:
-            if clock.shift(due, step.offset.amount, step.offset.unit) <= esc_at:
-                escalation = step.level
+    if stage.escalates and due is not None and esc_at is not None and ladder:
+        for level, threshold in _thresholds(clock, ladder, due):
+            if threshold <= esc_at:
+                escalation = level
     return StageState(stage.name, dept, deadline, done_at, status, late_by, escalation,
                       overdue_level, _role(stage), rnd, extended)
+
+
+def _thresholds(clock, ladder, due: datetime) -> tuple[tuple[str, datetime], ...]:
+    """Return (level, time) for each rung of the ladder, cached per due time
+    (many petitions share an end-of-day due time)."""
+    key = ("ladder", due)
+    hit = clock._cache.get(key)
+    if hit is None:
+        hit = clock._cache[key] = tuple(
+            (step.level, clock.shift(due, step.offset.amount, step.offset.unit)) for step in ladder
+        )
+    return hit
 
 
 def _extended(rs: RuleSet, stage: StageRule, base: Deadline, decision, start: datetime, stops) -> Deadline:
