@@ -83,7 +83,7 @@ def check(repo: Path, rev: str, changed_since: str | None, worktree: bool, fmt: 
 
     try:
         archive = check_archive(repo, rev, worktree=worktree, changed_since=changed_since,
-                                use_cache=not no_cache)
+                                use_cache=not no_cache, need_cases=False)
     except GitError as exc:
         raise click.ClickException(str(exc)) from None
     if fmt == "json":
