@@ -111,6 +111,18 @@ def read_file_at(repo: str | Path, rev: str, path: str) -> bytes | None:
     return proc.stdout
 
 
+def ls_tree_top(repo: str | Path, rev: str) -> list[tuple[bytes, str, bytes]]:
+    """Return the top level of ``rev``'s tree as (mode, name, 20-byte id)."""
+    out = git(repo, "ls-tree", "-z", rev)
+    entries = []
+    for record in out.split(b"\0"):
+        if record:
+            meta, _, name = record.partition(b"\t")
+            mode, _, oid = meta.split(b" ")
+            entries.append((mode, name.decode("utf-8"), bytes.fromhex(oid.decode())))
+    return entries
+
+
 @dataclass(frozen=True)
 class Change:
     status: str  # A added, M modified, D deleted, R renamed, T type changed
