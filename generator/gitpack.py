@@ -54,8 +54,18 @@ class PackWriter:
     only a temporary file, which :meth:`abort` removes.
     """
 
-    def __init__(self, repo: str | Path):
+    def __init__(self, repo: str | Path, blobs_in_parallel: bool = True):
         self.repo = Path(repo)
+        # Blobs are most of the work (compressing every file); a fast-import
+        # process that only stores blobs does it on the other core, and never
+        # touches a tree, so its slow tree search does not apply.
+        self._blobs: subprocess.Popen | None = None
+        if blobs_in_parallel:
+            self._blobs = subprocess.Popen(
+                ["git", "-C", str(self.repo), "fast-import", "--quiet", "--done"],
+                stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                bufsize=1 << 20,
+            )
         git_dir = Path(git(self.repo, "rev-parse", "--absolute-git-dir").decode().strip())
         self.pack_dir = git_dir / "objects" / "pack"
         self.pack_dir.mkdir(parents=True, exist_ok=True)
@@ -81,7 +91,11 @@ class PackWriter:
 
     def blob(self, data: bytes) -> bytes:
         """Write a file's content; return its 20-byte object id."""
-        self._write(_BLOB, data)
+        if self._blobs:
+            assert self._blobs.stdin
+            self._blobs.stdin.write(b"blob\ndata %d\n%s\n" % (len(data), data))
+        else:
+            self._write(_BLOB, data)
         return object_id(b"blob", data)
 
     def tree(self, entries: Iterable[tuple[bytes, str, bytes]]) -> bytes:
@@ -101,6 +115,14 @@ class PackWriter:
 
     def finish(self) -> Path:
         """Seal the pack, index it with ``git index-pack`` and return its path."""
+        if self._blobs:
+            assert self._blobs.stdin and self._blobs.stderr
+            self._blobs.stdin.write(b"done\n")
+            self._blobs.stdin.close()
+            err = self._blobs.stderr.read()
+            if self._blobs.wait() != 0:
+                self.abort()
+                raise GitError("git fast-import (blobs) failed: " + err.decode("utf-8", "replace"))
         self._out.close()
         with open(self.path, "r+b") as f:
             f.seek(8)
@@ -121,7 +143,10 @@ class PackWriter:
         return final
 
     def abort(self) -> None:
-        """Drop the unfinished pack."""
+        """Drop the unfinished pack (blobs already stored stay unreferenced)."""
+        if self._blobs and self._blobs.poll() is None:
+            self._blobs.kill()
+            self._blobs.wait()
         if not self._out.closed:
             self._out.close()
         self.path.unlink(missing_ok=True)
