@@ -120,6 +120,7 @@ class PackWriter:
             self._blobs.stdin.write(b"done\n")
             self._blobs.stdin.close()
             err = self._blobs.stderr.read()
+            self._blobs.stderr.close()
             if self._blobs.wait() != 0:
                 self.abort()
                 raise GitError("git fast-import (blobs) failed: " + err.decode("utf-8", "replace"))
@@ -144,9 +145,16 @@ class PackWriter:
 
     def abort(self) -> None:
         """Drop the unfinished pack (blobs already stored stay unreferenced)."""
-        if self._blobs and self._blobs.poll() is None:
-            self._blobs.kill()
-            self._blobs.wait()
+        if self._blobs:
+            if self._blobs.poll() is None:
+                self._blobs.kill()
+                self._blobs.wait()
+            for pipe in (self._blobs.stdin, self._blobs.stderr):
+                if pipe and not pipe.closed:
+                    try:
+                        pipe.close()
+                    except BrokenPipeError:
+                        pass
         if not self._out.closed:
             self._out.close()
         self.path.unlink(missing_ok=True)

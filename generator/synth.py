@@ -196,8 +196,14 @@ class WorkCalendar:
         if not hasattr(self, "_office"):
             self._base = day - 64
             self._office = [0]
-        if day < self._base:
-            raise ValueError("the calendar only runs forward from the first day it was asked about")
+        if day < self._base:  # extend the table backwards
+            start = day - 64
+            head = [0]
+            for d in range(start, self._base):
+                head.append(head[-1] + (OFFICE_DAY if self.is_workday(d) else 0))
+            shift = head.pop()
+            self._office = head + [x + shift for x in self._office]
+            self._base = start
         while self._base + len(self._office) <= day + 1:
             d = self._base + len(self._office) - 1
             self._office.append(self._office[-1] + (OFFICE_DAY if self.is_workday(d) else 0))
@@ -364,6 +370,8 @@ class Synthesiser:
         self.cal = WorkCalendar()
         self.now = to_local_seconds(spec.now)
         self.recent_ids: list[str] = []
+        self.unseen_codes = list(REJECT_TABLE[0])
+        self.retracted_once = False
         # Some departments are slower than others: scorecards should differ.
         self.sloth = {d: 0.4 + 1.4 * self.rng.random() for d in T.DEPARTMENTS}
 
@@ -551,14 +559,18 @@ class Synthesiser:
                   district: str) -> None:
         rng, k, cal = self.rng, self.knobs, self.cal
         if rng.random() < k.reject_rate:
-            code = _pick(rng, REJECT_TABLE)
+            # Every reason code shows up early, so even a small archive has them all.
+            code = self.unseen_codes.pop(0) if self.unseen_codes else _pick(rng, REJECT_TABLE)
             extra = f"reason_code: {code}\n"
             if code == "duplicate":
                 if self.recent_ids:
                     extra += f'duplicate_of: "{_ch(rng, self.recent_ids[-50:])}"\n'
                 else:
+                    self.unseen_codes.append(code)
                     extra = "reason_code: spam\n"
                     code = "spam"
+                    if code in self.unseen_codes:
+                        self.unseen_codes.remove(code)
             extra += f"note: {q(T.REJECT_NOTES[code])}\n"
             case.add(self.centre_time(received), "rejected", "centre", extra)
             return
@@ -602,6 +614,13 @@ class Synthesiser:
         if rng.random() < k.interim_rate:
             t = case.add(self.dept_time(t, _ri(rng, 2 * HOUR, 14 * HOUR)), "reply", holder,
                          "final: false\n" + block("body", self.interim_text(topic, fill)))
+            if not self.retracted_once or rng.random() < k.correction_rate:
+                # Posted to the wrong case: the department retracts it (the
+                # first time always, so every archive shows a retraction).
+                self.retracted_once = True
+                t = case.add(self.dept_time(t, _ri(rng, 600, 2 * HOUR)), "correction", holder,
+                             f"corrects: {cal.stamp(t)}-reply.yaml\n"
+                             f"reason: {q(T.CORRECTION_REASONS[2])}\nretract: true\n")
         if rng.random() < k.clarify_rate:
             asked = case.add(self.dept_time(t, _ri(rng, HOUR, 7 * HOUR)), "clarification_requested",
                              holder, block("body", _ch(rng, T.CLARIFY_REQUESTS)))
@@ -700,21 +719,14 @@ class Synthesiser:
 
     def correct(self, case: _Case, reply_at: int, holder: str, topic: T.Topic,
                 fill: dict[str, str], title: str) -> None:
-        """Add a correction by the reply's author: amend the body or, when an
-        interim reply exists, retract it."""
+        """Add a correction by the reply's author amending its body."""
         rng, cal = self.rng, self.cal
-        interim = [e for e in case.events if e[1] == "reply" and e[2] == holder and "final: false" in e[3]]
         at = self.dept_time(reply_at, _ri(rng, 600, 5 * HOUR))
-        if interim and rng.random() < 0.5:
-            target = f"{cal.stamp(interim[0][0])}-reply.yaml"
-            case.add(at, "correction", holder,
-                     f"corrects: {target}\nreason: {q(T.CORRECTION_REASONS[2])}\nretract: true\n")
-        else:
-            target = f"{cal.stamp(reply_at)}-reply.yaml"
-            text = self.reply_text(holder, topic, fill, title, "resolved", reply_at)
-            case.add(at, "correction", holder,
-                     f"corrects: {target}\nreason: {q(_ch(rng, T.CORRECTION_REASONS[:2]))}\nset:\n"
-                     f"  body: {q(text)}\n")
+        target = f"{cal.stamp(reply_at)}-reply.yaml"
+        text = self.reply_text(holder, topic, fill, title, "resolved", reply_at)
+        case.add(at, "correction", holder,
+                 f"corrects: {target}\nreason: {q(_ch(rng, T.CORRECTION_REASONS[:2]))}\nset:\n"
+                 f"  body: {q(text)}\n")
 
     def correct_petition(self, case: _Case, received: int) -> None:
         """Add the centre's correction of the petition's title (masking a house number)."""
