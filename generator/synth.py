@@ -557,7 +557,7 @@ class Synthesiser:
     def lifecycle(self, case: _Case, pid: str, received: int, category: str, topic: T.Topic,
                   fill: dict[str, str], title: str, dept: str, candidates: tuple[str, ...],
                   district: str) -> None:
-        rng, cal = self.rng, self.cal
+        rng, k, cal = self.rng, self.knobs, self.cal
         if rng.random() < k.reject_rate:
             # Every reason code shows up early, so even a small archive has them all.
             code = self.unseen_codes.pop(0) if self.unseen_codes else _pick(rng, REJECT_TABLE)
