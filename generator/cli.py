@@ -94,3 +94,81 @@ def check(repo: Path, rev: str, changed_since: str | None, worktree: bool, fmt: 
         else:
             click.echo(f"ok: {archive.folders_checked} petition folder(s) checked, no problems")
     sys.exit(1 if archive.errors else 0)
+
+
+# -- import and open-data export (issue 6: generator/importer.py, generator/interop.py) --
+
+
+@main.command("import")
+@click.argument("source", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--mapping", "mapping_path", required=True,
+              type=click.Path(dir_okay=False, path_type=Path),
+              help="The mapping file (YAML): columns, time zone, formats, value maps.")
+@repo_option
+@click.option("--branch", default="main", show_default=True, help="The branch to write to.")
+@click.option("--batch-size", type=click.IntRange(min=1), metavar="N",
+              help="One commit per N petitions instead of one commit for the whole file.")
+@click.option("--dry-run", is_flag=True, help="Check and report everything; write nothing.")
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text",
+              show_default=True, help="Output for people or for machines.")
+@now_option
+def import_cmd(source: Path, mapping_path: Path, repo: Path, branch: str, batch_size: int | None,
+               dry_run: bool, fmt: str, now_text: str | None) -> None:
+    """Import another system's records from a CSV or XLSX file.
+
+    Writes petitions and events through git fast-import in one commit.
+    Importing the same file again adds nothing; an updated file adds only the
+    new events. Every row that cannot be used is reported with its row number
+    and the reason; the other rows are imported. Exits 1 when any row was
+    not usable or the mapping or file has errors (then nothing is written).
+
+    \b
+    Example:
+      wenzheng import boston311.csv --mapping docs/import-mappings/boston311.yaml --dry-run
+    """
+    import json as _json
+
+    from generator.importer import render_text, run_import
+
+    result = run_import(source, mapping_path, repo, branch, read_now(now_text), dry_run=dry_run,
+                        batch_size=batch_size)
+    if fmt == "json":
+        click.echo(_json.dumps(result.as_dict(), ensure_ascii=False, indent=2))
+    else:
+        click.echo(render_text(result))
+    sys.exit(1 if any(p.severity == "error" for p in result.problems) else 0)
+
+
+@main.command("export")
+@click.option("--format", "fmt", type=click.Choice(["open311", "sqlite"]), required=True,
+              help="open311: GeoReport v2 services.json and requests.json; "
+                   "sqlite: wenzheng.sqlite with cases, events, departments, scorecards.")
+@click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False, path_type=Path),
+              help="The folder to write into (created if missing).")
+@repo_option
+@rev_option
+@now_option
+def export_cmd(fmt: str, out_dir: Path, repo: Path, rev: str, now_text: str | None) -> None:
+    """Export the archive as open data in a standard format.
+
+    Only sound cases are exported; run `wenzheng check` for the rest.
+
+    \b
+    Example:
+      wenzheng export --format open311 --out site/open-data/open311
+      wenzheng export --format sqlite --out site/open-data
+    """
+    from generator.check import check_archive
+    from generator.gitio import GitError
+    from generator import interop
+
+    try:
+        archive = check_archive(repo, rev)
+    except GitError as exc:
+        raise click.ClickException(str(exc)) from None
+    if archive.departments is None:
+        raise click.ClickException("departments.yaml has errors; run `wenzheng check`")
+    now = read_now(now_text)
+    written = interop.export(fmt, out_dir, archive, now)
+    for path in written:
+        click.echo(str(path))
