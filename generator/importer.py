@@ -515,7 +515,8 @@ def read_source(path: str | Path, mapping: ImportMapping) -> Source:
                 mapping.path, line, "missing-column",
                 f"{'columns.' + keys[0] if keys else 'a skip rule'} names column {col!r}, "
                 f"which {path.name} does not have",
-                f"the file's columns are: {', '.join(src.header)[:400]}; fix the name in the mapping"))
+                f"the file's columns are: {_printable(', '.join(src.header))[:400]}; "
+                "fix the name in the mapping"))
     return src
 
 
@@ -531,6 +532,13 @@ def _read_csv(path: Path, mapping: ImportMapping, src: Source) -> None:
                 continue
             if header is None:
                 header = [c.strip() for c in cells]
+                if any(_has_bad_bytes(c) for c in header):
+                    src.problems.append(Problem(
+                        str(path), number, "bad-encoding",
+                        f"the header row is not valid {src.encoding} text: {_printable(', '.join(header))[:200]}",
+                        "set source.encoding in the mapping to the file's encoding (e.g. gb18030), "
+                        "or leave it out to detect UTF-8 or GB 18030"))
+                    return
                 continue
             if not any(c.strip() for c in cells):
                 continue
@@ -623,6 +631,11 @@ def _first(row: RawRow, mapping: ImportMapping, name: str) -> tuple[Any, str | N
     return "", cols[0] if cols else None
 
 
+def _printable(text: str) -> str:
+    """Return text with undecodable bytes shown as \\xNN, safe to print."""
+    return text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+
+
 def _has_bad_bytes(value: Any) -> bool:
     return isinstance(value, str) and any("\udc80" <= ch <= "\udcff" for ch in value)
 
@@ -666,12 +679,14 @@ def convert_row(row: RawRow, mapping: ImportMapping, source_name: str) -> tuple[
         where = f"column {column!r}: " if column else ""
         problems.append(Problem(source_name, row.number, code, f"row {row.number}: {where}{message}", hint))
 
-    for col, value in row.cells.items():
-        if col in mapping.source_columns() and _has_bad_bytes(value):
-            bad(col, "bad-encoding",
-                f"not valid {mapping.encoding or 'UTF-8'} text ({value.encode('utf-8', 'surrogateescape')[:40]!r})",
-                "set source.encoding in the mapping to the file's encoding (e.g. gb18030), "
-                "or save the file as UTF-8")
+    undecodable = [col for col in mapping.source_columns() if _has_bad_bytes(row.cells.get(col))]
+    if undecodable:
+        sample = _printable(str(row.cells[undecodable[0]]))[:60]
+        bad(None, "bad-encoding",
+            f"columns {', '.join(undecodable)} are not valid {mapping.encoding or 'UTF-8'} text "
+            f"(e.g. {sample!r})",
+            "set source.encoding in the mapping to the file's encoding (e.g. gb18030), "
+            "or save the file as UTF-8")
     if problems:
         return None, problems
 
