@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import re
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
@@ -813,22 +814,53 @@ def _iso(t: datetime, tz: ZoneInfo) -> str:
     return t.astimezone(tz).isoformat()
 
 
-class _RecordDumper(getattr(yaml, "CSafeDumper", yaml.SafeDumper)):  # type: ignore[misc]
-    """libyaml's dumper, writing text with line breaks as literal blocks (``|``)
-    so that record files read like the ones people write."""
+_PLAIN_RE = re.compile(r"^[a-z][a-z_-]*$")
+_RESERVED = frozenset({"true", "false", "null", "yes", "no", "on", "off", "y", "n"})
 
 
-def _represent_text(dumper: yaml.SafeDumper, value: str) -> yaml.ScalarNode:
-    style = "|" if "\n" in value and value == value.strip() else None
-    return dumper.represent_scalar("tag:yaml.org,2002:str", value, style=style)
+def _scalar(value: Any) -> str:
+    """Return a YAML scalar: plain for simple words, JSON-quoted otherwise.
+
+    A JSON string is a valid YAML double-quoted scalar, so any text is safe.
+    """
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    text = str(value)
+    if _PLAIN_RE.match(text) and text not in _RESERVED:
+        return text
+    quoted = json.dumps(text, ensure_ascii=False)
+    if quoted.isprintable():
+        return quoted
+    # YAML refuses raw control characters (real exports hold C1 bytes from
+    # double-encoded text); escape them as \\uXXXX, which both JSON and YAML read.
+    return "".join(ch if ch.isprintable() else f"\\u{ord(ch):04x}" for ch in quoted)
 
 
-_RecordDumper.add_representer(str, _represent_text)
+def _emit(data: Mapping[str, Any], indent: str, out: list[str]) -> None:
+    for key, value in data.items():
+        if isinstance(value, Mapping):
+            out.append(f"{indent}{key}:")
+            _emit(value, indent + "  ", out)
+        elif (isinstance(value, str) and "\n" in value and value == value.strip()
+              and all(line == line.rstrip() and (line.isprintable() or not line)
+                      for line in value.split("\n"))):
+            # Text with line breaks as a literal block, as people write it.
+            out.append(f"{indent}{key}: |-")
+            out.extend(f"{indent}  {line}" if line else "" for line in value.split("\n"))
+        else:
+            out.append(f"{indent}{key}: {_scalar(value)}")
 
 
 def _dump(data: Mapping[str, Any]) -> bytes:
-    return yaml.dump(dict(data), Dumper=_RecordDumper, allow_unicode=True, sort_keys=False,
-                     width=1000).encode("utf-8")
+    """Return a record as YAML text.
+
+    Written by hand rather than with yaml.dump, whose representer is pure
+    Python and took most of the import's time; records are flat mappings of
+    text, times and booleans, so a few rules cover them.
+    """
+    out: list[str] = []
+    _emit(data, "", out)
+    return ("\n".join(out) + "\n").encode("utf-8")
 
 
 def petition_record(pid: str, row: SourceRow, mapping: ImportMapping) -> dict[str, Any]:
@@ -1042,9 +1074,15 @@ def plan_import(rows: Iterable[RawRow], mapping: ImportMapping, existing: Existi
         seq[year] = seq.get(year, 0) + 1
         pid = f"{year}-{seq[year]:06d}"
         folder = r.petition_folder(pid, local)
-        pet = petition_record(pid, row, mapping)
-        events = event_records(row, mapping)
-        errors = _validate_case(folder, pet, events, departments)
+        # Validate what will be written, read back from the bytes, so that
+        # nothing the archive's check would refuse ever reaches git.
+        pet_bytes = _dump(petition_record(pid, row, mapping))
+        event_bytes = [(name, _dump(data)) for name, data in event_records(row, mapping)]
+        try:
+            errors = _validate_case(folder, parse(pet_bytes), [(n, parse(b)) for n, b in event_bytes],
+                                    departments)
+        except YamlError as exc:
+            errors = [f"the record cannot be written as YAML ({exc})"]
         if errors:
             seq[year] -= 1
             plan.problems.append(Problem(source_name, row.number, "invalid-record",
@@ -1053,9 +1091,9 @@ def plan_import(rows: Iterable[RawRow], mapping: ImportMapping, existing: Existi
             continue
         plan.ids[row.legacy_id] = pid
         plan.new_petitions += 1
-        plan.files.append((f"{folder}/{r.PETITION_FILE}", _dump(pet)))
-        for name, data in events:
-            plan.files.append((f"{folder}/{name}", _dump(data)))
+        plan.files.append((f"{folder}/{r.PETITION_FILE}", pet_bytes))
+        for name, content in event_bytes:
+            plan.files.append((f"{folder}/{name}", content))
             plan.new_events += 1
 
     for row in good:
