@@ -281,14 +281,6 @@ def scorecards(repo: Path, rev: str, now_text: str | None, period: str, lang: st
     now = read_now(now_text)
     archive = _load_checked(repo, rev)
     assert archive.rules is not None and archive.departments is not None
-    if fmt in ("open311", "sqlite"):  # issue 6: generator/interop.py
-        from generator import interop
-
-        if out is None:
-            raise click.UsageError(f"--format {fmt} needs --out FOLDER")
-        for path in interop.export(fmt, out, archive, now):
-            click.echo(f"wrote {path}", err=True)
-        return
     ev = ex.evaluate_archive(archive.cases.values(), archive.rules,
                              now.astimezone(archive.rules.tz), archive.departments.departments)
     click.echo(render_scorecards(ev.cards, archive.departments, period, lang))
