@@ -210,11 +210,13 @@ def deadline(received_text: str, category: str, channel: str, rules_path: Path, 
 @repo_option
 @rev_option
 @now_option
-@click.option("--format", "fmt", type=click.Choice(["json", "csv"]), default="json",
-              show_default=True, help="json: one document; csv: cases.csv, events.csv and "
-              "scorecards.csv in a folder.")
+@click.option("--format", "fmt", type=click.Choice(["json", "csv", "open311", "sqlite"]),
+              default="json", show_default=True,
+              help="json: one document; csv: cases.csv, events.csv and scorecards.csv in a folder; "
+              "open311: GeoReport v2 services.json and requests.json in a folder; sqlite: "
+              "wenzheng.sqlite in a folder (docs/open-data.md).")
 @click.option("--out", type=click.Path(path_type=Path), default=None,
-              help="json: a file (default: standard output); csv: a folder (required).")
+              help="json: a file (default: standard output); csv, open311, sqlite: a folder (required).")
 def export(repo: Path, rev: str, now_text: str | None, fmt: str, out: Path | None) -> None:
     """Export every case with its computed state, and every scorecard.
 
@@ -224,14 +226,25 @@ def export(repo: Path, rev: str, now_text: str | None, fmt: str, out: Path | Non
     \b
     Example:
       wenzheng export --format csv --out exports/ --now 2026-11-22T10:00:00+08:00
+      wenzheng export --format open311 --out site/open-data/open311
     """
     from generator import export as ex
 
     now = read_now(now_text)
     archive = _load_checked(repo, rev)
     assert archive.rules is not None and archive.departments is not None
+    if fmt != "json" and out is None:
+        raise click.UsageError(f"--format {fmt} needs --out FOLDER")
     ev = ex.evaluate_archive(archive.cases.values(), archive.rules,
                              now.astimezone(archive.rules.tz), archive.departments.departments)
+    if fmt in ("open311", "sqlite"):
+        from generator import interop
+
+        due = {c.id: ex.resolve_due_at(s) for c, s in zip(ev.cases, ev.states)}
+        for path in interop.export(fmt, out, archive, now, deadline_of=lambda c: due.get(c.id),
+                                   cards=ev.cards.to_dict()):
+            click.echo(f"wrote {path}", err=True)
+        return
     if fmt == "json":
         stream = open(out, "w", encoding="utf-8") if out else sys.stdout
         try:
@@ -241,8 +254,6 @@ def export(repo: Path, rev: str, now_text: str | None, fmt: str, out: Path | Non
             if out:
                 stream.close()
         return
-    if out is None:
-        raise click.UsageError("--format csv needs --out FOLDER")
     ex.write_csv(ev, out)
     click.echo(f"wrote {out}/cases.csv, events.csv, scorecards.csv", err=True)
 
@@ -391,3 +402,46 @@ def synth(count, seed, start, months, now_text, repo, into, branch, commit_per_m
         f"{Path(into) / 'petitions'}"
     click.echo(f"wrote {summary.petitions} petitions, {summary.files} files "
                f"({summary.bytes / 1e6:.1f} MB) to {where} in {time.perf_counter() - began:.1f} s")
+
+
+# -- import and open-data export (issue 6: generator/importer.py, generator/interop.py) --
+
+
+@main.command("import")
+@click.argument("source", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--mapping", "mapping_path", required=True,
+              type=click.Path(dir_okay=False, path_type=Path),
+              help="The mapping file (YAML): columns, time zone, formats, value maps.")
+@repo_option
+@click.option("--branch", default="main", show_default=True, help="The branch to write to.")
+@click.option("--batch-size", type=click.IntRange(min=1), metavar="N",
+              help="One commit per N petitions instead of one commit for the whole file.")
+@click.option("--dry-run", is_flag=True, help="Check and report everything; write nothing.")
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text",
+              show_default=True, help="Output for people or for machines.")
+@now_option
+def import_cmd(source: Path, mapping_path: Path, repo: Path, branch: str, batch_size: int | None,
+               dry_run: bool, fmt: str, now_text: str | None) -> None:
+    """Import another system's records from a CSV or XLSX file.
+
+    Writes petitions and events through git fast-import in one commit.
+    Importing the same file again adds nothing; an updated file adds only the
+    new events. Every row that cannot be used is reported with its row number
+    and the reason; the other rows are imported. Exits 1 when any row was
+    not usable or the mapping or file has errors (then nothing is written).
+
+    \b
+    Example:
+      wenzheng import boston311.csv --mapping docs/import-mappings/boston311.yaml --dry-run
+    """
+    import json as _json
+
+    from generator.importer import render_text, run_import
+
+    result = run_import(source, mapping_path, repo, branch, read_now(now_text), dry_run=dry_run,
+                        batch_size=batch_size)
+    if fmt == "json":
+        click.echo(_json.dumps(result.as_dict(), ensure_ascii=False, indent=2))
+    else:
+        click.echo(render_text(result))
+    sys.exit(1 if any(p.severity == "error" for p in result.problems) else 0)
