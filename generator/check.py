@@ -111,13 +111,15 @@ def check_folder(folder: str, files: list[load.RecordFile], departments: r.Depar
 
 
 def check_archive(repo: str | Path, rev: str = "HEAD", *, worktree: bool = False,
-                  changed_since: str | None = None, use_cache: bool = True) -> Archive:
+                  changed_since: str | None = None, use_cache: bool = True,
+                  folders: list[str] | None = None) -> Archive:
     """Return the checked archive at ``rev`` (or in the work tree).
 
     With ``changed_since`` only the petition folders touched since that commit
     are read and checked, so the time grows with the change, not the archive;
     if departments.yaml or rules.yaml changed, everything is checked again,
-    since any record may depend on them.
+    since any record may depend on them. ``folders`` names the folders to
+    check directly (the pull-request check knows them already).
     """
     root = Path(repo)
     only: set[str] | None = None
@@ -125,6 +127,8 @@ def check_archive(repo: str | Path, rev: str = "HEAD", *, worktree: bool = False
         folders, configs, _ = load.changed_folders(root, changed_since, rev)
         if not configs:
             only = folders
+    elif folders is not None:
+        only = set(folders)
     if worktree:
         snap = load.snapshot_worktree(root, sorted(only) if only is not None else None)
     else:

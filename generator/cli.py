@@ -67,30 +67,55 @@ def main() -> None:
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text",
               show_default=True, help="Output for people or for machines.")
 @click.option("--no-cache", is_flag=True, help="Parse everything again, ignoring the cache.")
+@click.option("--base", metavar="REV",
+              help="Pull-request check: judge the change since REV (only changed folders) "
+                   "by the rules of who may write what, as of REV.")
+@click.option("--author", metavar="ACCOUNT",
+              help="With --base: the forge account that made the change. Default: git config "
+                   "wenzheng.account, else user.name.")
+@now_option
 def check(repo: Path, rev: str, changed_since: str | None, worktree: bool, fmt: str,
-          no_cache: bool) -> None:
+          no_cache: bool, base: str | None, author: str | None, now_text: str | None) -> None:
     """Check every record and the config; report every problem at once.
 
     Exits 1 when there is any error; warnings alone exit 0. Each problem names
     the file and line, what is wrong and how to fix it.
 
+    With --base it is the pull-request check that CI runs: only the changed
+    folders are read; merged records may not be modified, renamed or deleted;
+    the author's account (mapped through departments.yaml as of the base) must
+    be the `by` of every record it adds; new records carry the current time
+    (not in the future, not older than rules.yaml's notarised_tolerance).
+
     \b
     Example:
       wenzheng check --changed-since origin/main --format json
+      wenzheng check --base origin/main --author mh-housing
     """
     from generator.check import check_archive
     from generator.gitio import GitError
 
     try:
-        archive = check_archive(repo, rev, worktree=worktree, changed_since=changed_since,
-                                use_cache=not no_cache)
+        if base is not None:
+            from generator import governance
+
+            account = author or governance.account_from_git(repo)
+            if not account:
+                raise click.UsageError("--base needs --author (or git config wenzheng.account)")
+            result = governance.check_change(repo, base, account, read_now(now_text), head=rev,
+                                             worktree=worktree, use_cache=not no_cache)
+            problems, errors, count = result.problems, result.errors, result.folders_checked
+        else:
+            archive = check_archive(repo, rev, worktree=worktree, changed_since=changed_since,
+                                    use_cache=not no_cache)
+            problems, errors, count = archive.problems, archive.errors, archive.folders_checked
     except GitError as exc:
         raise click.ClickException(str(exc)) from None
     if fmt == "json":
-        click.echo(prob.render_json(archive.problems))
+        click.echo(prob.render_json(problems))
     else:
-        if archive.problems:
-            click.echo(prob.render_text(archive.problems))
+        if problems:
+            click.echo(prob.render_text(problems))
         else:
-            click.echo(f"ok: {archive.folders_checked} petition folder(s) checked, no problems")
-    sys.exit(1 if archive.errors else 0)
+            click.echo(f"ok: {count} petition folder(s) checked, no problems")
+    sys.exit(1 if errors else 0)
