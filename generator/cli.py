@@ -119,3 +119,86 @@ def check(repo: Path, rev: str, changed_since: str | None, worktree: bool, fmt: 
         else:
             click.echo(f"ok: {count} petition folder(s) checked, no problems")
     sys.exit(1 if errors else 0)
+
+
+# -- governance: audit -------------------------------------------------------------
+
+
+@main.command()
+@repo_option
+@click.option("--branch", default="main", show_default=True, help="The branch whose history is audited.")
+@click.option("--previous", type=click.Path(dir_okay=False, path_type=Path),
+              help="The previous audit's report (the site's audit.json): its last commit must "
+                   "still be in the history, else history was rewritten.")
+@click.option("--incremental", is_flag=True,
+              help="With --previous: replay only the commits after the previously proved one.")
+@click.option("--verify-signatures", is_flag=True,
+              help="Require every commit to be signed (SSH or OpenPGP) with a key its unit lists "
+                   "under signing_keys in departments.yaml.")
+@click.option("--merge-window", default=72.0, show_default=True, metavar="HOURS",
+              help="How long a checked pull request may wait before it is merged; widens the "
+                   "notarised-time tolerance when a commit's time is used as the check's time.")
+@click.option("--report", type=click.Path(dir_okay=False, path_type=Path),
+              help="Write the report as JSON here.")
+@click.option("--site", type=click.Path(file_okay=False, path_type=Path),
+              help="Write audit.json and audit/index.html into this site folder.")
+@click.option("--rebuild-at", metavar="REV",
+              help="Rebuild the site from REV (with wenzheng build) and compare it with --published.")
+@click.option("--published", type=click.Path(file_okay=False, path_type=Path),
+              help="A published copy of the site to compare byte for byte.")
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text",
+              show_default=True)
+@now_option
+def audit(repo: Path, branch: str, previous: Path | None, incremental: bool,
+          verify_signatures: bool, merge_window: float, report: Path | None, site: Path | None,
+          rebuild_at: str | None, published: Path | None, fmt: str, now_text: str | None) -> None:
+    """Replay the history of main and prove every commit obeyed the rules.
+
+    Each first-parent commit is judged as the pull-request check would have
+    judged it, with departments.yaml and rules.yaml as they stood before it.
+    Every violation names the commit, the file and the rule. Exits 1 on any
+    violation or difference.
+
+    \b
+    Example:
+      wenzheng audit --previous site/audit.json --site site --verify-signatures
+    """
+    import json
+    from datetime import timedelta
+
+    from generator import audit as au
+
+    if (rebuild_at is None) != (published is None):
+        raise click.UsageError("--rebuild-at and --published go together")
+    now = read_now(now_text)
+    try:
+        prev = au.read_previous(previous)
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from None
+    result = au.audit_history(repo, branch, now=now, previous=prev, incremental=incremental,
+                              verify_signatures=verify_signatures,
+                              merge_window=timedelta(hours=merge_window))
+    if report is not None:
+        report.parent.mkdir(parents=True, exist_ok=True)
+        report.write_text(result.to_json(), encoding="utf-8")
+    if site is not None:
+        au.write_site(result, site)
+    diffs: list[str] = []
+    if rebuild_at is not None and published is not None:
+        try:
+            diffs = au.rebuild_and_compare(repo, rebuild_at, now, published)
+        except RuntimeError as exc:
+            raise click.ClickException(str(exc)) from None
+    if fmt == "json":
+        click.echo(json.dumps({**result.as_dict(), "rebuild_differences": diffs},
+                              ensure_ascii=False, indent=2))
+    else:
+        for v in result.violations:
+            click.echo(v.render())
+        for d in diffs:
+            click.echo(f"rebuild: {d}")
+        rate = result.commits_checked / result.seconds if result.seconds else 0.0
+        click.echo(f"{len(result.violations)} violation(s) in {result.commits_checked} commit(s) "
+                   f"of {branch} ({rate:.0f} commits/s); "
+                   f"{'differences: ' + str(len(diffs)) if rebuild_at else 'site not rebuilt'}")
+    sys.exit(1 if result.violations or diffs else 0)

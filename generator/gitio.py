@@ -197,6 +197,8 @@ class FastImport:
             self._proc.stdin.write(b"done\n")
         self._proc.stdin.close()
         err = self._proc.stderr.read() if self._proc.stderr else b""
+        if self._proc.stderr:
+            self._proc.stderr.close()
         code = self._proc.wait()
         if exc_type is None and code != 0:
             raise GitError("git fast-import failed: " + err.decode("utf-8", "replace"))

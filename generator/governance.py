@@ -288,23 +288,27 @@ def worktree_changes(repo: str | Path, base: str) -> list[gitio.Change]:
     return changes
 
 
+def record_of(report: v.Report, path: str, data: Any) -> r.Petition | r.Event | None:
+    """Return the record at ``path`` if ``data`` is sound on its own, reporting
+    its problems (under the file name) into ``report``."""
+    m = r.FOLDER_RE.match(path)
+    if not m:
+        return None
+    source = r.Source(path)
+    if m["name"] == r.PETITION_FILE:
+        return v.check_petition(report, data, m["id"], (m["year"], m["month"]), source)
+    return v.check_event(report, m["name"], data, source)
+
+
 def read_added(texts: Mapping[str, bytes]) -> dict[str, r.Petition | r.Event]:
     """Return the records among ``texts`` (path -> content) that are sound on their own."""
     added: dict[str, r.Petition | r.Event] = {}
     for path, content in texts.items():
-        m = r.FOLDER_RE.match(path)
-        if not m:
-            continue
         try:
             data = parse(content)
         except (YamlError, UnicodeDecodeError):
             continue
-        report = v.Report()
-        source = r.Source(path)
-        if m["name"] == r.PETITION_FILE:
-            rec = v.check_petition(report, data, m["id"], (m["year"], m["month"]), source)
-        else:
-            rec = v.check_event(report, m["name"], data, source)
+        rec = record_of(v.Report(), path, data)
         if rec is not None:
             added[path] = rec
     return added
