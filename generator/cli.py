@@ -202,3 +202,91 @@ def audit(repo: Path, branch: str, previous: Path | None, incremental: bool,
                    f"of {branch} ({rate:.0f} commits/s); "
                    f"{'differences: ' + str(len(diffs)) if rebuild_at else 'site not rebuilt'}")
     sys.exit(1 if result.violations or diffs else 0)
+
+
+# -- governance: department tools ---------------------------------------------------
+
+
+_DEPT_EXAMPLES = {
+    "accept": ("Record that your department takes the case (签收).",
+               "wenzheng accept 2026-000123 --commit"),
+    "reply": ("Answer the case: an interim reply, or with --final the answer that ends "
+              "your department's work (--resolution required).",
+              "wenzheng reply 2026-000123 --final --resolution resolved --commit"),
+    "transfer": ("The centre moves the case to another department (--to), giving the reason.",
+                 "wenzheng transfer 2026-000123 --to water -m '属供水管网问题' --commit"),
+    "extend": ("A department asks for more time (--new-due and a reason); the centre decides "
+               "the open request (--new-due to approve, --refuse to refuse).",
+               "wenzheng extend 2026-000123 --new-due 2026-12-04 -m '需协调施工单位' --commit"),
+    "clarify": ("A department asks the citizen for more (clocks stop); the centre records "
+                "the answer it received.",
+                "wenzheng clarify 2026-000123 -m '请补充具体楼栋号' --commit"),
+    "close": ("The centre closes the case (办结).", "wenzheng close 2026-000123 --commit"),
+}
+
+
+def _department_command(name: str) -> None:
+    summary, example = _DEPT_EXAMPLES[name]
+
+    @click.option("--commit", "do_commit", is_flag=True,
+                  help="Commit the event after the checks pass (message: kind and id only).")
+    @click.option("--account", help="Your forge account. Default: git config wenzheng.account, "
+                                    "else user.name.")
+    @click.option("-m", "--message", "text", help="The text; without it $EDITOR opens.")
+    @now_option
+    @repo_option
+    @click.argument("petition_id", metavar="ID")
+    def command(petition_id: str, repo: Path, now_text: str | None, text: str | None,
+                account: str | None, do_commit: bool, **options) -> None:
+        from generator import depttools as dt
+        from generator import governance
+
+        account = account or governance.account_from_git(repo)
+        if not account:
+            raise click.UsageError("set git config wenzheng.account or pass --account")
+        try:
+            if text is None:
+                folder = dt.find_folder(repo, petition_id)
+                _, departments, _ = dt.read_case(repo, folder)
+                prompt = dt.needs_text(name, departments.actor_of(account))
+                if prompt:
+                    edited = click.edit(f"\n# {prompt}\n# 以 # 开头的行会被忽略 / lines starting "
+                                        "with # are ignored\n")
+                    text = "\n".join(line for line in (edited or "").splitlines()
+                                     if not line.startswith("#")).strip()
+                    if not text:
+                        raise click.ClickException("no text written; nothing recorded")
+            draft, problems = dt.write_event(repo, name, petition_id, account,
+                                             read_now(now_text), {**options, "text": text},
+                                             commit=do_commit)
+        except dt.ToolError as exc:
+            raise click.ClickException(str(exc)) from None
+        if problems:
+            click.echo(prob.render_text(problems))
+        if any(p.severity == "error" for p in problems):
+            click.echo(f"not written: {draft.path}", err=True)
+            sys.exit(1)
+        click.echo(f"{'committed' if do_commit else 'written'}: {draft.path}")
+
+    if name == "reply":
+        command = click.option("--final/--interim", default=False,
+                               help="A final reply ends the department's work.")(command)
+        command = click.option("--resolution", type=click.Choice(["resolved", "partly_resolved",
+                                                                   "explained", "not_in_remit"]),
+                               help="With --final: the outcome.")(command)
+    if name == "transfer":
+        command = click.option("--to", help="The department taking the case.")(command)
+    if name == "extend":
+        command = click.option("--new-due", metavar="YYYY-MM-DD",
+                               help="The date asked for (department) or granted (centre).")(command)
+        command = click.option("--refuse", is_flag=True, help="Centre: refuse the request.")(command)
+        command = click.option("--request", metavar="FILE",
+                               help="Centre: the request decided (default: the open one).")(command)
+    command.__doc__ = (f"{summary}\n\nWrites one event file for your account with the current "
+                       "time, runs the pull-request checks, and removes it again if they fail."
+                       f"\n\n\b\nExample:\n  {example}\n")
+    main.command(name)(command)
+
+
+for _name in _DEPT_EXAMPLES:
+    _department_command(_name)

@@ -108,10 +108,10 @@ def build_history(repo: Path, petitions: int, batch: int = 50, seed: int = 7,
                 files = []
                 for n in range(lo, hi):
                     pid = f"2026-{n + 1:06d}"
-                    received = t + timedelta(seconds=n - lo)
+                    received = t + timedelta(seconds=n - lo)  # at most 199 s: before the commit
                     folders[n] = f"petitions/{received:%Y}/{received:%m}/{pid}"
                     files.append((f"{folders[n]}/petition.yaml", _petition(pid, received)))
-                h.commit(BRIDGE, t + timedelta(minutes=1), files, f"Add petitions (round {i})")
+                h.commit(BRIDGE, t + timedelta(minutes=4), files, f"Add petitions (round {i})")
             # 2. the centre assigns last round's
             cases = _round(i - 1, batch, petitions)
             if cases:
