@@ -290,3 +290,44 @@ def _department_command(name: str) -> None:
 
 for _name in _DEPT_EXAMPLES:
     _department_command(_name)
+
+
+# -- governance: escalation ----------------------------------------------------------
+
+
+@main.command()
+@repo_option
+@click.option("--branch", default="main", show_default=True, help="The branch to evaluate.")
+@click.option("--commit", "do_commit", is_flag=True,
+              help="Record the crossed escalation steps in one commit by the bot account.")
+@click.option("--account", help="The bot account that commits. Default: the first of "
+                                "bot_accounts in departments.yaml.")
+@click.option("--digests", type=click.Path(file_okay=False, path_type=Path),
+              help="Write one digest per department (due soon, overdue) into this folder.")
+@now_option
+def escalate(repo: Path, branch: str, do_commit: bool, account: str | None,
+             digests: Path | None, now_text: str | None) -> None:
+    """Record each crossed escalation step (reminder, notice, supervision, accountability).
+
+    Every running clock past a rung of rules.yaml's escalation ladder gets one
+    `escalated` event by `system`, once per rung and due time, stamped with
+    the time of this run. Without --commit it only lists them.
+
+    \b
+    Example:
+      wenzheng escalate --commit --digests digests
+    """
+    from generator import escalate as esc
+    from generator.gitio import GitError
+
+    try:
+        result = esc.run(repo, read_now(now_text), branch=branch, commit=do_commit,
+                         account=account, digest_dir=digests)
+    except GitError as exc:
+        raise click.ClickException(str(exc)) from None
+    for item in result.escalations:
+        click.echo(f"{item.case_id} {item.stage} {item.department}: {item.level} "
+                   f"(due {item.due_at.isoformat()}, crossed {item.crossed_at.isoformat()})")
+    done = f"committed {result.commit[:12]}" if result.commit else (
+        "recorded nothing" if do_commit else "not committed (use --commit)")
+    click.echo(f"{len(result.escalations)} escalation step(s); {done}")

@@ -340,6 +340,7 @@ class ArchiveWriter:
         if self._reader is not None:
             self._reader.stdin.close()  # type: ignore[union-attr]
             self._reader.wait()
+            self._reader.stdout.close()  # type: ignore[union-attr]
         self._pack.close()
         try:
             if exc_type is not None or self._count == 0:
