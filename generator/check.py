@@ -61,13 +61,14 @@ def read_departments(snap: load.Snapshot) -> tuple[r.Departments | None, list[Pr
     return depts, report.resolve(lambda f: f, lambda f: text)
 
 
-def read_rules(snap: load.Snapshot) -> tuple[Rules | None, list[Problem]]:
-    """Return rules.yaml of the snapshot, with its problems."""
+def read_rules(snap: load.Snapshot, cross_check: bool | None = None) -> tuple[Rules | None, list[Problem]]:
+    """Return rules.yaml of the snapshot, with its problems (``cross_check``
+    overrides the file's calendar cross-check with the holidays library)."""
     text = load.read_config(snap, "rules.yaml")
     if text is None:
         return None, [_config_problem("rules.yaml", "rules.yaml is missing",
                                       "add rules.yaml at the top of the repository")]
-    return load_rules(text, "rules.yaml")
+    return load_rules(text, "rules.yaml", cross_check)
 
 
 def check_folder(folder: str, files: list[load.RecordFile], departments: r.Departments,
@@ -112,7 +113,8 @@ def check_folder(folder: str, files: list[load.RecordFile], departments: r.Depar
 
 def check_archive(repo: str | Path, rev: str = "HEAD", *, worktree: bool = False,
                   changed_since: str | None = None, use_cache: bool = True,
-                  folders: list[str] | None = None) -> Archive:
+                  folders: list[str] | None = None,
+                  cross_check: bool | None = None) -> Archive:
     """Return the checked archive at ``rev`` (or in the work tree).
 
     With ``changed_since`` only the petition folders touched since that commit
@@ -135,7 +137,7 @@ def check_archive(repo: str | Path, rev: str = "HEAD", *, worktree: bool = False
         snap = load.snapshot_at(root, rev, sorted(only) if only is not None else None)
 
     departments, problems = read_departments(snap)
-    rules, rule_problems = read_rules(snap)
+    rules, rule_problems = read_rules(snap, cross_check)
     problems += rule_problems
     archive = Archive(root, snap.rev, departments, rules, problems=problems)
     for stray in snap.strays:
