@@ -81,7 +81,6 @@ def main() -> None:
         marker.write_text("\n".join(housing))
         print(f"built an archive of {n:,} petitions in {time.perf_counter() - t0:.1f} s")
     housing = marker.read_text().split()
-    git(base, "checkout", "-q", "-f", "main")
     git(base, "branch", "-f", "pr", "main")
     now = datetime(2026, 12, 20, 10, 0, tzinfo=CST)
     at = now - timedelta(minutes=30)

@@ -141,7 +141,7 @@ def read_history(repo: str | Path, branch: str, since: str | None = None,
     prefix: list[str] = []
     if signers_file is not None:
         prefix = ["-c", f"gpg.ssh.allowedSignersFile={signers_file}"]
-    out = gitio.git(repo, *prefix, *args, rng)
+    out = gitio.git(repo, *prefix, *args, rng, env=gitio.OBJECTS_ONLY_ENV)
     commits = []
     for chunk in out.split(b"\x01")[1:]:
         parts = chunk.split(b"\0", 7)

@@ -178,9 +178,9 @@ def check_archive(repo: str | Path, rev: str = "HEAD", *, worktree: bool = False
 
 def _check_ids_against_archive(archive: Archive, root: Path, rev: str) -> None:
     """For a partial check: report changed petitions whose id is used elsewhere."""
+    holders = load.folders_of(root, rev, archive.cases)
     for pid, case in archive.cases.items():
-        where = load.folder_exists(root, rev, pid)
-        others = [w for w in where if w != case.folder]
+        others = [w for w in holders[pid] if w != case.folder]
         if others:
             archive.problems.append(Problem(
                 f"{case.folder}/petition.yaml", 1, "duplicate-id",
