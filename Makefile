@@ -25,6 +25,7 @@ test: install
 
 bench: install
 	$(PY) bench/run.py
+	$(PY) bench/bench_governance.py
 
 clean:
 	rm -rf $(VENV) site .pytest_cache .hypothesis

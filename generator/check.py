@@ -73,13 +73,14 @@ def read_departments(snap: load.Snapshot) -> tuple[r.Departments | None, list[Pr
     return depts, report.resolve(lambda f: f, lambda f: text)
 
 
-def read_rules(snap: load.Snapshot) -> tuple[Rules | None, list[Problem]]:
-    """Return rules.yaml of the snapshot, with its problems."""
+def read_rules(snap: load.Snapshot, cross_check: bool | None = None) -> tuple[Rules | None, list[Problem]]:
+    """Return rules.yaml of the snapshot, with its problems (``cross_check``
+    overrides the file's calendar cross-check with the holidays library)."""
     text = load.read_config(snap, "rules.yaml")
     if text is None:
         return None, [_config_problem("rules.yaml", "rules.yaml is missing",
                                       "add rules.yaml at the top of the repository")]
-    return load_rules(text, "rules.yaml")
+    return load_rules(text, "rules.yaml", cross_check)
 
 
 def check_folder(folder: str, files: list[load.RecordFile], departments: r.Departments,
@@ -124,13 +125,15 @@ def check_folder(folder: str, files: list[load.RecordFile], departments: r.Depar
 
 def check_archive(repo: str | Path, rev: str = "HEAD", *, worktree: bool = False,
                   changed_since: str | None = None, use_cache: bool = True,
-                  need_cases: bool = True) -> Archive:
+                  need_cases: bool = True, folders: list[str] | None = None,
+                  cross_check: bool | None = None) -> Archive:
     """Return the checked archive at ``rev`` (or in the work tree).
 
     With ``changed_since`` only the petition folders touched since that commit
     are read and checked, so the time grows with the change, not the archive;
     if departments.yaml or rules.yaml changed, everything is checked again,
-    since any record may depend on them.
+    since any record may depend on them. ``folders`` names the folders to
+    check directly (the pull-request check knows them already).
 
     Verdicts are cached by (folder, tree id) under a digest of the config and
     of this program's version: an unchanged folder under unchanged rules is
@@ -143,13 +146,15 @@ def check_archive(repo: str | Path, rev: str = "HEAD", *, worktree: bool = False
         folders, configs, _ = load.changed_folders(root, changed_since, rev)
         if not configs:
             only = folders
+    elif folders is not None:
+        only = set(folders)
     if worktree:
         snap = load.snapshot_worktree(root, sorted(only) if only is not None else None)
     else:
         snap = load.snapshot_at(root, rev, sorted(only) if only is not None else None)
 
     departments, problems = read_departments(snap)
-    rules, rule_problems = read_rules(snap)
+    rules, rule_problems = read_rules(snap, cross_check)
     problems += rule_problems
     archive = Archive(root, snap.rev, departments, rules, problems=problems)
     for stray in snap.strays:
@@ -221,9 +226,10 @@ def check_archive(repo: str | Path, rev: str = "HEAD", *, worktree: bool = False
 
 def _check_ids_against_archive(archive: Archive, root: Path, rev: str, folders: set[str]) -> None:
     """For a partial check: report changed petitions whose id is used elsewhere."""
+    holders = load.folders_of(root, rev, [f.rsplit("/", 1)[1] for f in folders])
     for folder in sorted(folders):
         pid = folder.rsplit("/", 1)[1]
-        others = [w for w in load.folder_exists(root, rev, pid) if w != folder]
+        others = [w for w in holders[pid] if w != folder]
         if others:
             archive.problems.append(Problem(
                 f"{folder}/petition.yaml", 1, "duplicate-id",
@@ -236,7 +242,7 @@ def _check_references(archive: Archive, root: Path, rev: str, references: list[t
     """Report rejections that name a duplicate which does not exist."""
     for folder, target in references:
         pid = folder.rsplit("/", 1)[1]
-        exists = target in ids if full else bool(load.folder_exists(root, rev, target))
+        exists = target in ids if full else bool(load.folders_of(root, rev, [target])[target])
         if target == pid or not exists:
             archive.problems.append(Problem(
                 f"{folder}", None, "unknown-duplicate",

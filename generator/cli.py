@@ -67,33 +67,58 @@ def main() -> None:
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text",
               show_default=True, help="Output for people or for machines.")
 @click.option("--no-cache", is_flag=True, help="Parse everything again, ignoring the cache.")
+@click.option("--base", metavar="REV",
+              help="Pull-request check: judge the change since REV (only changed folders) "
+                   "by the rules of who may write what, as of REV.")
+@click.option("--author", metavar="ACCOUNT",
+              help="With --base: the forge account that made the change. Default: git config "
+                   "wenzheng.account, else user.name.")
+@now_option
 def check(repo: Path, rev: str, changed_since: str | None, worktree: bool, fmt: str,
-          no_cache: bool) -> None:
+          no_cache: bool, base: str | None, author: str | None, now_text: str | None) -> None:
     """Check every record and the config; report every problem at once.
 
     Exits 1 when there is any error; warnings alone exit 0. Each problem names
     the file and line, what is wrong and how to fix it.
 
+    With --base it is the pull-request check that CI runs: only the changed
+    folders are read; merged records may not be modified, renamed or deleted;
+    the author's account (mapped through departments.yaml as of the base) must
+    be the `by` of every record it adds; new records carry the current time
+    (not in the future, not older than rules.yaml's notarised_tolerance).
+
     \b
     Example:
       wenzheng check --changed-since origin/main --format json
+      wenzheng check --base origin/main --author mh-housing
     """
     from generator.check import check_archive
     from generator.gitio import GitError
 
     try:
-        archive = check_archive(repo, rev, worktree=worktree, changed_since=changed_since,
-                                use_cache=not no_cache, need_cases=False)
+        if base is not None:
+            from generator import governance
+
+            account = author or governance.account_from_git(repo)
+            if not account:
+                raise click.UsageError("--base needs --author (or git config wenzheng.account)")
+            result = governance.check_change(repo, base, account, read_now(now_text), head=rev,
+                                             worktree=worktree, use_cache=not no_cache)
+            problems, errors, count = result.problems, result.errors, result.folders_checked
+        else:
+            archive = check_archive(repo, rev, worktree=worktree, changed_since=changed_since,
+                                    use_cache=not no_cache, need_cases=False)
+            problems, errors, count = archive.problems, archive.errors, archive.folders_checked
     except GitError as exc:
         raise click.ClickException(str(exc)) from None
     if fmt == "json":
-        click.echo(prob.render_json(archive.problems))
+        click.echo(prob.render_json(problems))
     else:
-        if archive.problems:
-            click.echo(prob.render_text(archive.problems))
+        if problems:
+            click.echo(prob.render_text(problems))
         else:
-            click.echo(f"ok: {archive.folders_checked} petition folder(s) checked, no problems")
-    sys.exit(1 if archive.errors else 0)
+            click.echo(f"ok: {count} petition folder(s) checked, no problems")
+    sys.exit(1 if errors else 0)
 
 
 def _load_checked(repo: Path, rev: str, worktree: bool = False):
@@ -445,3 +470,215 @@ def import_cmd(source: Path, mapping_path: Path, repo: Path, branch: str, batch_
     else:
         click.echo(render_text(result))
     sys.exit(1 if any(p.severity == "error" for p in result.problems) else 0)
+
+
+# -- governance: audit -------------------------------------------------------------
+
+
+@main.command()
+@repo_option
+@click.option("--branch", default="main", show_default=True, help="The branch whose history is audited.")
+@click.option("--previous", type=click.Path(dir_okay=False, path_type=Path),
+              help="The previous audit's report (the site's audit.json): its last commit must "
+                   "still be in the history, else history was rewritten.")
+@click.option("--incremental", is_flag=True,
+              help="With --previous: replay only the commits after the previously proved one.")
+@click.option("--verify-signatures", is_flag=True,
+              help="Require every commit to be signed (SSH or OpenPGP) with a key its unit lists "
+                   "under signing_keys in departments.yaml.")
+@click.option("--merge-window", default=72.0, show_default=True, metavar="HOURS",
+              help="How long a checked pull request may wait before it is merged; widens the "
+                   "notarised-time tolerance when a commit's time is used as the check's time.")
+@click.option("--report", type=click.Path(dir_okay=False, path_type=Path),
+              help="Write the report as JSON here.")
+@click.option("--site", type=click.Path(file_okay=False, path_type=Path),
+              help="Write audit.json and audit/index.html into this site folder.")
+@click.option("--rebuild-at", metavar="REV",
+              help="Rebuild the site from REV (with wenzheng build) and compare it with --published.")
+@click.option("--published", type=click.Path(file_okay=False, path_type=Path),
+              help="A published copy of the site to compare byte for byte.")
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text",
+              show_default=True)
+@now_option
+def audit(repo: Path, branch: str, previous: Path | None, incremental: bool,
+          verify_signatures: bool, merge_window: float, report: Path | None, site: Path | None,
+          rebuild_at: str | None, published: Path | None, fmt: str, now_text: str | None) -> None:
+    """Replay the history of main and prove every commit obeyed the rules.
+
+    Each first-parent commit is judged as the pull-request check would have
+    judged it, with departments.yaml and rules.yaml as they stood before it.
+    Every violation names the commit, the file and the rule. Exits 1 on any
+    violation or difference.
+
+    \b
+    Example:
+      wenzheng audit --previous site/audit.json --site site --verify-signatures
+    """
+    import json
+    from datetime import timedelta
+
+    from generator import audit as au
+
+    if (rebuild_at is None) != (published is None):
+        raise click.UsageError("--rebuild-at and --published go together")
+    now = read_now(now_text)
+    try:
+        prev = au.read_previous(previous)
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from None
+    result = au.audit_history(repo, branch, now=now, previous=prev, incremental=incremental,
+                              verify_signatures=verify_signatures,
+                              merge_window=timedelta(hours=merge_window))
+    if report is not None:
+        report.parent.mkdir(parents=True, exist_ok=True)
+        report.write_text(result.to_json(), encoding="utf-8")
+    if site is not None:
+        au.write_site(result, site)
+    diffs: list[str] = []
+    if rebuild_at is not None and published is not None:
+        try:
+            diffs = au.rebuild_and_compare(repo, rebuild_at, now, published)
+        except RuntimeError as exc:
+            raise click.ClickException(str(exc)) from None
+    if fmt == "json":
+        click.echo(json.dumps({**result.as_dict(), "rebuild_differences": diffs},
+                              ensure_ascii=False, indent=2))
+    else:
+        for v in result.violations:
+            click.echo(v.render())
+        for d in diffs:
+            click.echo(f"rebuild: {d}")
+        rate = result.commits_checked / result.seconds if result.seconds else 0.0
+        click.echo(f"{len(result.violations)} violation(s) in {result.commits_checked} commit(s) "
+                   f"of {branch} ({rate:.0f} commits/s); "
+                   f"{'differences: ' + str(len(diffs)) if rebuild_at else 'site not rebuilt'}")
+    sys.exit(1 if result.violations or diffs else 0)
+
+
+# -- governance: department tools ---------------------------------------------------
+
+
+_DEPT_EXAMPLES = {
+    "accept": ("Record that your department takes the case (签收).",
+               "wenzheng accept 2026-000123 --commit"),
+    "reply": ("Answer the case: an interim reply, or with --final the answer that ends "
+              "your department's work (--resolution required).",
+              "wenzheng reply 2026-000123 --final --resolution resolved --commit"),
+    "transfer": ("The centre moves the case to another department (--to), giving the reason.",
+                 "wenzheng transfer 2026-000123 --to water -m '属供水管网问题' --commit"),
+    "extend": ("A department asks for more time (--new-due and a reason); the centre decides "
+               "the open request (--new-due to approve, --refuse to refuse).",
+               "wenzheng extend 2026-000123 --new-due 2026-12-04 -m '需协调施工单位' --commit"),
+    "clarify": ("A department asks the citizen for more (clocks stop); the centre records "
+                "the answer it received.",
+                "wenzheng clarify 2026-000123 -m '请补充具体楼栋号' --commit"),
+    "close": ("The centre closes the case (办结).", "wenzheng close 2026-000123 --commit"),
+}
+
+
+def _department_command(name: str) -> None:
+    summary, example = _DEPT_EXAMPLES[name]
+
+    @click.option("--commit", "do_commit", is_flag=True,
+                  help="Commit the event after the checks pass (message: kind and id only).")
+    @click.option("--account", help="Your forge account. Default: git config wenzheng.account, "
+                                    "else user.name.")
+    @click.option("-m", "--message", "text", help="The text; without it $EDITOR opens.")
+    @now_option
+    @repo_option
+    @click.argument("petition_id", metavar="ID")
+    def command(petition_id: str, repo: Path, now_text: str | None, text: str | None,
+                account: str | None, do_commit: bool, **options) -> None:
+        from generator import depttools as dt
+        from generator import governance
+
+        account = account or governance.account_from_git(repo)
+        if not account:
+            raise click.UsageError("set git config wenzheng.account or pass --account")
+        try:
+            if text is None:
+                folder = dt.find_folder(repo, petition_id)
+                _, departments, _ = dt.read_case(repo, folder)
+                prompt = dt.needs_text(name, departments.actor_of(account))
+                if prompt:
+                    edited = click.edit(f"\n# {prompt}\n# 以 # 开头的行会被忽略 / lines starting "
+                                        "with # are ignored\n")
+                    text = "\n".join(line for line in (edited or "").splitlines()
+                                     if not line.startswith("#")).strip()
+                    if not text:
+                        raise click.ClickException("no text written; nothing recorded")
+            draft, problems = dt.write_event(repo, name, petition_id, account,
+                                             read_now(now_text), {**options, "text": text},
+                                             commit=do_commit)
+        except dt.ToolError as exc:
+            raise click.ClickException(str(exc)) from None
+        if problems:
+            click.echo(prob.render_text(problems))
+        if any(p.severity == "error" for p in problems):
+            click.echo(f"not written: {draft.path}", err=True)
+            sys.exit(1)
+        click.echo(f"{'committed' if do_commit else 'written'}: {draft.path}")
+
+    if name == "reply":
+        command = click.option("--final/--interim", default=False,
+                               help="A final reply ends the department's work.")(command)
+        command = click.option("--resolution", type=click.Choice(["resolved", "partly_resolved",
+                                                                   "explained", "not_in_remit"]),
+                               help="With --final: the outcome.")(command)
+    if name == "transfer":
+        command = click.option("--to", help="The department taking the case.")(command)
+    if name == "extend":
+        command = click.option("--new-due", metavar="YYYY-MM-DD",
+                               help="The date asked for (department) or granted (centre).")(command)
+        command = click.option("--refuse", is_flag=True, help="Centre: refuse the request.")(command)
+        command = click.option("--request", metavar="FILE",
+                               help="Centre: the request decided (default: the open one).")(command)
+    command.__doc__ = (f"{summary}\n\nWrites one event file for your account with the current "
+                       "time, runs the pull-request checks, and removes it again if they fail."
+                       f"\n\n\b\nExample:\n  {example}\n")
+    main.command(name)(command)
+
+
+for _name in _DEPT_EXAMPLES:
+    _department_command(_name)
+
+
+# -- governance: escalation ----------------------------------------------------------
+
+
+@main.command()
+@repo_option
+@click.option("--branch", default="main", show_default=True, help="The branch to evaluate.")
+@click.option("--commit", "do_commit", is_flag=True,
+              help="Record the crossed escalation steps in one commit by the bot account.")
+@click.option("--account", help="The bot account that commits. Default: the first of "
+                                "bot_accounts in departments.yaml.")
+@click.option("--digests", type=click.Path(file_okay=False, path_type=Path),
+              help="Write one digest per department (due soon, overdue) into this folder.")
+@now_option
+def escalate(repo: Path, branch: str, do_commit: bool, account: str | None,
+             digests: Path | None, now_text: str | None) -> None:
+    """Record each crossed escalation step (reminder, notice, supervision, accountability).
+
+    Every running clock past a rung of rules.yaml's escalation ladder gets one
+    `escalated` event by `system`, once per rung and due time, stamped with
+    the time of this run. Without --commit it only lists them.
+
+    \b
+    Example:
+      wenzheng escalate --commit --digests digests
+    """
+    from generator import escalate as esc
+    from generator.gitio import GitError
+
+    try:
+        result = esc.run(repo, read_now(now_text), branch=branch, commit=do_commit,
+                         account=account, digest_dir=digests)
+    except GitError as exc:
+        raise click.ClickException(str(exc)) from None
+    for item in result.escalations:
+        click.echo(f"{item.case_id} {item.stage} {item.department}: {item.level} "
+                   f"(due {item.due_at.isoformat()}, crossed {item.crossed_at.isoformat()})")
+    done = f"committed {result.commit[:12]}" if result.commit else (
+        "recorded nothing" if do_commit else "not committed (use --commit)")
+    click.echo(f"{len(result.escalations)} escalation step(s); {done}")

@@ -18,12 +18,20 @@ class GitError(RuntimeError):
     """A git command failed; the message carries git's own words."""
 
 
-def git(repo: str | Path, *args: str, input: bytes | None = None) -> bytes:
+# Commands that only read objects (ls-tree, diff-tree between commits) still
+# load the index of a checked-out work tree: 1.5 s and 770 MB with 2,000,000
+# files checked out. Pointing them at an index that does not exist skips that.
+OBJECTS_ONLY_ENV = {**os.environ, "GIT_INDEX_FILE": os.path.join(os.sep, "nonexistent-wenzheng", "index")}
+
+
+def git(repo: str | Path, *args: str, input: bytes | None = None,
+        env: dict[str, str] | None = None) -> bytes:
     """Run one git command in ``repo`` and return its standard output."""
     proc = subprocess.run(
         ["git", "-C", str(repo), *args],
         input=input,
         capture_output=True,
+        env=env,
     )
     if proc.returncode != 0:
         raise GitError(
@@ -63,7 +71,7 @@ def ls_tree(
     args = ["ls-tree", "-r", "-z", "--full-tree"]
     if trees:
         args.append("-t")
-    out = git(repo, *args, rev, "--", *paths)
+    out = git(repo, *args, rev, "--", *paths, env=OBJECTS_ONLY_ENV)
     for record in out.split(b"\0"):
         if not record:
             continue
@@ -133,7 +141,7 @@ class Change:
 def diff_tree(repo: str | Path, base: str, head: str, paths: Iterable[str] = ()) -> list[Change]:
     """Return what changed between two commits, renames detected."""
     out = git(repo, "diff-tree", "-r", "-z", "-M", "--no-commit-id", "--name-status",
-              base, head, "--", *paths)
+              base, head, "--", *paths, env=OBJECTS_ONLY_ENV)
     fields = [f.decode("utf-8") for f in out.split(b"\0") if f]
     changes: list[Change] = []
     i = 0

@@ -276,12 +276,25 @@ def changed_folders(repo: str | Path, base: str, head: str = "HEAD") -> tuple[se
 
 
 def folder_exists(repo: str | Path, rev: str, petition_id: str) -> list[str]:
-    """Return the folders that hold ``petition_id`` at ``rev`` (any month of its year).
+    """Return the folders that hold ``petition_id`` at ``rev`` (any month of its year)."""
+    return folders_of(repo, rev, [petition_id])[petition_id]
 
-    Twelve path specs make git walk twelve small trees instead of the archive.
+
+def folders_of(repo: str | Path, rev: str, petition_ids: Iterable[str]) -> dict[str, list[str]]:
+    """Return, for each id, the folders that hold it at ``rev``, in one ``ls-tree``.
+
+    One call walks each month tree once, whatever the number of ids; a call
+    per id walks them again for each.
     """
-    year = petition_id[:4]
-    specs = [f"petitions/{year}/{m:02d}/{petition_id}" for m in range(1, 13)]
+    ids = sorted(set(petition_ids))
+    found: dict[str, list[str]] = {pid: [] for pid in ids}
+    if not ids:
+        return found
+    specs = [f"petitions/{pid[:4]}/{m:02d}/{pid}" for pid in ids for m in range(1, 13)]
     out = subprocess.run(["git", "-C", str(repo), "ls-tree", "-d", "--name-only", rev, "--", *specs],
-                         capture_output=True)
-    return [line for line in out.stdout.decode().splitlines() if line]
+                         capture_output=True, env=gitio.OBJECTS_ONLY_ENV)
+    for line in out.stdout.decode().splitlines():
+        pid = line.rsplit("/", 1)[-1]
+        if pid in found:
+            found[pid].append(line)
+    return found

@@ -12,7 +12,6 @@ import json
 import sqlite3
 from collections import Counter
 from datetime import datetime
-from pathlib import Path
 
 import pytest
 import yaml
