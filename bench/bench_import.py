@@ -1,7 +1,7 @@
 """Import rate: synthesise a 100,000-row hotline CSV and time ``wenzheng import`` on it.
 
 Prints rows per second for reading and planning, for writing through git
-fast-import, and for the whole run, plus peak memory (this process and its
+the pack write, and for the whole run, plus peak memory (this process and its
 git children). Everything happens in a temporary folder that is removed.
 
     python bench/bench_import.py [--rows 100000]
@@ -111,7 +111,7 @@ def main() -> None:
         assert not plan.problems and plan.new_petitions == args.rows and commit
         print(f"read CSV     {t_read:7.1f} s  {args.rows / t_read:9,.0f} rows/s")
         print(f"plan+check   {t_plan:7.1f} s  {args.rows / t_plan:9,.0f} rows/s")
-        print(f"fast-import  {t_write:7.1f} s  {args.rows / t_write:9,.0f} rows/s "
+        print(f"write        {t_write:7.1f} s  {args.rows / t_write:9,.0f} rows/s "
               f"({len(plan.files):,} files)")
         print(f"import total {total:7.1f} s  {args.rows / total:9,.0f} rows/s")
 

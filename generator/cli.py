@@ -449,7 +449,7 @@ def import_cmd(source: Path, mapping_path: Path, repo: Path, branch: str, batch_
                dry_run: bool, fmt: str, now_text: str | None) -> None:
     """Import another system's records from a CSV or XLSX file.
 
-    Writes petitions and events through git fast-import in one commit.
+    Writes petitions and events straight into git objects in one commit.
     Importing the same file again adds nothing; an updated file adds only the
     new events. Every row that cannot be used is reported with its row number
     and the reason; the other rows are imported. Exits 1 when any row was

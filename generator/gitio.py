@@ -303,10 +303,6 @@ class ArchiveWriter:
         git(self.repo, "update-ref", self.branch, self._head)
 
 
-# The name the first branches were written against; kept until they are merged.
-FastImport = ArchiveWriter
-
-
 def _parse_tree(data: bytes) -> dict[str, object]:
     entries: dict[str, object] = {}
     pos = 0

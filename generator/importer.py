@@ -14,7 +14,7 @@ channels, statuses and departments translate into ours. The importer then:
 3. plans what to write against what the archive already holds, so that
    importing the same file twice adds nothing and an updated file adds only
    the new events (:func:`plan_import`);
-4. writes the plan through ``git fast-import`` in one commit (or one per
+4. writes the plan straight into git objects (gitio.ArchiveWriter) in one commit (or one per
    batch), so an interrupted import leaves the branch untouched
    (:func:`write_plan`).
 
@@ -1155,11 +1155,11 @@ def _legacy_differs(old: Mapping[str, Any], new: Mapping[str, Any]) -> bool:
 
 def write_plan(repo: str | Path, branch: str, plan: Plan, message: str, when: datetime,
                batch_size: int | None = None) -> str | None:
-    """Write the plan's files on ``branch`` through fast-import; return the new commit.
+    """Write the plan's files on ``branch`` in one pack; return the new commit.
 
-    One commit, or one per ``batch_size`` petition folders. git fast-import
-    only moves the branch when the whole stream was read, so a failure leaves
-    the branch as it was.
+    One commit, or one per ``batch_size`` petition folders. The archive
+    writer moves the branch only once the whole pack is indexed, so a failure
+    leaves the branch as it was.
     """
     if not plan.files:
         return None
@@ -1174,7 +1174,7 @@ def write_plan(repo: str | Path, branch: str, plan: Plan, message: str, when: da
         batches = [[f for fo in folders[i:i + batch_size] for f in by_folder[fo]]
                    for i in range(0, len(folders), batch_size)]
     stamp = int(when.timestamp())
-    with gitio.FastImport(repo, ref) as fi:
+    with gitio.ArchiveWriter(repo, ref) as fi:
         for i, files in enumerate(batches):
             text = message if len(batches) == 1 else f"{message} (batch {i + 1} of {len(batches)})"
             fi.commit(files, text, when=stamp, author="Wenzheng import <wenzheng@localhost>",

@@ -3,7 +3,7 @@
 Each commit is one merged pull request by one forge account: the bridge adds
 a batch of petitions, the centre assigns them, each department accepts and
 answers its own, the centre closes, the bridge records the citizens' ratings.
-Written straight through ``git fast-import`` so 10,000 petitions take seconds.
+Written straight into a pack (gitio.ArchiveWriter) so 10,000 petitions take seconds.
 The record texts are written here by hand, independently of the code under
 test; the planted violations are listed with the commit, file and rule an
 audit must report.
@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
-from generator.gitio import FastImport, git, init_repo
+from generator.gitio import ArchiveWriter, git, init_repo
 
 ROOT = Path(__file__).resolve().parent.parent
 CST = timezone(timedelta(hours=8))
@@ -68,7 +68,7 @@ def _petition(pid: str, at: datetime) -> bytes:
 class History:
     """Writes the history; keeps what each folder holds for the planted edits."""
 
-    def __init__(self, repo: Path, fi: FastImport):
+    def __init__(self, repo: Path, fi: ArchiveWriter):
         self.repo, self.fi = repo, fi
         self.commits = 0
         self.files: dict[str, bytes] = {}
@@ -91,7 +91,7 @@ def build_history(repo: Path, petitions: int, batch: int = 50, seed: int = 7,
     planted: list[Planted] = []
     folders: dict[int, str] = {}
     holder: dict[int, str] = {}
-    with FastImport(repo, "main") as fi:
+    with ArchiveWriter(repo, "main") as fi:
         h = History(repo, fi)
         config = [(name, (ROOT / name).read_bytes()) for name in ("departments.yaml", "rules.yaml")]
         h.commit(CENTRE, start - timedelta(days=1), config, "Found the archive")

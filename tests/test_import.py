@@ -303,7 +303,7 @@ def test_a_failed_write_leaves_the_branch_as_it_was(tmp_path, target):
     from generator.importer import Plan, write_plan
 
     # The stream breaks off after the first batch's first file (an interrupted
-    # import): git fast-import must not move the branch.
+    # import): the archive writer must not move the branch.
     head = git(target, "rev-parse", "main").strip()
     plan = Plan(files=[("petitions/2025/11/2025-000001/petition.yaml", b"id: x\n"),
                        ("petitions/2025/11/2025-000002/petition.yaml", None)])
