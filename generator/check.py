@@ -8,6 +8,8 @@ at the first problem.
 from __future__ import annotations
 
 import hashlib
+import os
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -123,6 +125,54 @@ def check_folder(folder: str, files: list[load.RecordFile], departments: r.Depar
     return (case if not problems or all(p.severity != "error" for p in problems) else None), problems
 
 
+_WORKER: dict[str, Any] = {}
+
+
+def _init_worker(root: str, rev: str, departments: r.Departments) -> None:
+    _WORKER.update(snap=load.Snapshot(root=Path(root), rev=rev), departments=departments)
+
+
+def _check_chunk(items: list[tuple[str, str, list[tuple[str, str]]]]) -> list[tuple]:
+    """Read, parse and check a chunk of folders in a worker process."""
+    snap, departments = _WORKER["snap"], _WORKER["departments"]
+    return list(_check_items(snap, items, departments))
+
+
+def _check_items(snap: load.Snapshot, items, departments: r.Departments):
+    oids = [oid for _, _, files in items for _, oid in files]
+    if snap.rev is None:
+        blobs = {oid: snap.texts[oid] for oid in oids}
+    else:
+        blobs = load.gitio.read_blobs(snap.root, oids)
+    for folder, tree, files in items:
+        parsed = [load.RecordFile(name, oid, *load._parse_one(blobs[oid])) for name, oid in files]
+        case, problems = check_folder(folder, parsed, departments, snap)
+        refs = tuple(e.get("duplicate_of") for e in (case.events if case else ())
+                     if e.kind == "rejected" and e.get("duplicate_of"))
+        yield folder, tree, [tuple(p.__dict__.values()) for p in problems], refs, case
+
+
+def check_folders(snap: load.Snapshot, folders: list[str], departments: r.Departments,
+                  workers: int | None = None):
+    """Yield ``(folder, tree, problem rows, duplicate_of refs, case)`` for each folder.
+
+    Reading, parsing and checking are spread over processes when there are
+    many folders: the work is per folder and the answers are small.
+    """
+    items = [(f, snap.folders[f][0], snap.folders[f][1]) for f in folders]
+    workers = workers or min(os.cpu_count() or 1, 4)
+    if len(items) < 2000 or workers == 1 or snap.rev is None:
+        for start in range(0, len(items), 1000):
+            yield from _check_items(snap, items[start:start + 1000], departments)
+        return
+    size = max(200, len(items) // (workers * 8))
+    chunks = [items[i:i + size] for i in range(0, len(items), size)]
+    with ProcessPoolExecutor(workers, initializer=_init_worker,
+                             initargs=(str(snap.root), snap.rev, departments)) as pool:
+        for result in pool.map(_check_chunk, chunks):
+            yield from result
+
+
 def check_archive(repo: str | Path, rev: str = "HEAD", *, worktree: bool = False,
                   changed_since: str | None = None, use_cache: bool = True,
                   need_cases: bool = True, folders: list[str] | None = None,
@@ -170,36 +220,34 @@ def check_archive(repo: str | Path, rev: str = "HEAD", *, worktree: bool = False
             "fix departments.yaml first"))
         return archive
 
-    cdir = load.cache_dir(root) if use_cache and snap.rev is not None else None
+    # Only a whole commit is cached: a partial check reads folders whose tree
+    # ids are new anyway, and must not pay for loading the cache.
+    cdir = load.cache_dir(root) if use_cache and snap.rev is not None and snap.full else None
     digest = config_digest(snap)[:16]
-    verdicts = load.PickleStore(cdir / f"verdicts-{digest}.pickle" if cdir else None)
-    stored_cases = load.PickleStore(cdir / f"cases-{digest}.pickle" if cdir and need_cases else None)
-    todo = [folder for folder, (tree, _) in snap.folders.items()
-            if (folder, tree) not in verdicts.entries
-            or (need_cases and (folder, tree) in verdicts.entries
-                and not verdicts.entries[(folder, tree)][0]
-                and (folder, tree) not in stored_cases.entries)]
-    parsed = load.load_folders(snap, use_cache=use_cache, only=todo)
-    for folder in todo:
-        tree = snap.folders[folder][0]
-        case, folder_problems = check_folder(folder, parsed[folder], departments, snap)
-        refs = tuple(e.get("duplicate_of") for e in (case.events if case else ())
-                     if e.kind == "rejected" and e.get("duplicate_of"))
-        verdicts.entries[(folder, tree)] = (
-            [tuple(p.__dict__.values()) for p in folder_problems], refs)
-        verdicts.dirty = True
-        if case is not None and stored_cases.path is not None:
-            stored_cases.entries[(folder, tree)] = case
-            stored_cases.dirty = True
+    verdicts = load.ShardedStore(cdir, f"verdicts-{digest}")
+    stored_cases = load.ShardedStore(cdir if need_cases else None, f"cases-{digest}")
+    found: dict[tuple[str, str], tuple[list, tuple, r.Case | None]] = {}
+    todo: list[str] = []
+    for folder in sorted(snap.folders):
+        key = (folder, snap.folders[folder][0])
+        verdict = verdicts.get(key)
+        case = stored_cases.get(key) if need_cases and verdict and not verdict[0] else None
+        if verdict is None or (need_cases and not verdict[0] and case is None):
+            todo.append(folder)
+        else:
+            found[key] = (verdict[0], verdict[1], case)
+    for folder, tree, problem_rows, refs, case in check_folders(snap, todo, departments):
+        found[(folder, tree)] = (problem_rows, refs, case)
+        verdicts.put((folder, tree), (problem_rows, refs))
         if case is not None:
-            archive.cases[case.id] = case
-    todo_set = set(todo)
+            stored_cases.put((folder, tree), case)
+
     references: list[tuple[str, str]] = []
     seen_ids: dict[str, str] = {}
     for folder in sorted(snap.folders):
-        tree = snap.folders[folder][0]
-        folder_problems, refs = verdicts.entries[(folder, tree)]
-        archive.problems.extend(Problem(*t) for t in folder_problems)
+        key = (folder, snap.folders[folder][0])
+        problem_rows, refs, case = found[key]
+        archive.problems.extend(Problem(*row) for row in problem_rows)
         archive.folders_checked += 1
         pid = folder.rsplit("/", 1)[1]
         references.extend((folder, ref) for ref in refs)
@@ -211,10 +259,9 @@ def check_archive(repo: str | Path, rev: str = "HEAD", *, worktree: bool = False
             archive.cases.pop(pid, None)
             continue
         seen_ids[pid] = folder
-        if need_cases and folder not in todo_set and not folder_problems:
-            case = stored_cases.entries[(folder, tree)]
-            archive.cases[case.id] = case
-    keep = set(verdicts.entries) if not snap.full else {(f, t) for f, (t, _) in snap.folders.items()}
+        if need_cases and case is not None:
+            archive.cases[pid] = case
+    keep = set(found) if snap.full else None
     verdicts.save(keep)
     stored_cases.save(keep)
 

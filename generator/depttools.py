@@ -197,7 +197,7 @@ def read_case(root: Path, folder: str) -> tuple[r.Case, r.Departments, Any]:
         raise ToolError("departments.yaml has errors: "
                         + "; ".join(p.message for p in problems[:3]))
     rules, _ = read_rules(snap)
-    files = load.load_folders(snap, use_cache=False)[folder]
+    files = load.load_folders(snap)[folder]
     case, problems = check_folder(folder, files, departments, snap)
     if case is None:
         raise ToolError(f"{folder} has problems to fix first:\n"

@@ -14,7 +14,7 @@ import hashlib
 import pickle
 import os
 import subprocess
-from concurrent.futures import ProcessPoolExecutor
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable
@@ -153,44 +153,78 @@ def _parse_one(content: bytes) -> tuple[Any, tuple[str, int | None] | None]:
         return None, (f"the file is not UTF-8 text ({exc.reason})", None)
 
 
-def _parse_chunk(args: tuple[str, list[str]]) -> list[tuple[Any, Any]]:
-    """Read and parse a chunk of blobs in a worker (one cat-file per chunk)."""
-    repo, oids = args
-    blobs = gitio.read_blobs(repo, oids)
-    return [_parse_one(blobs[oid]) for oid in oids]
+class ShardedStore:
+    """A dict kept in pickle files under ``.git/wenzheng-cache``, split into
+    shards by folder so that a run touching a few folders reads a few shards.
 
-
-class PickleStore:
-    """A dict kept in one pickle file under ``.git/wenzheng-cache``.
-
-    Pickle, not marshal: with protocol 5 and its memo of repeated keys it
-    reads the parsed folders about four times faster than marshal here.
-    A damaged or foreign file is ignored and rebuilt, never trusted.
+    Keys are ``(folder, tree id)``; a shard is read on first use and written
+    back only if it changed. A damaged or foreign shard is ignored and
+    rebuilt, never trusted.
     """
 
-    def __init__(self, path: Path | None):
-        self.path = path
-        self.entries: dict = {}
-        self.dirty = False
-        if path and path.exists():
-            try:
-                with path.open("rb") as fh:
-                    version, entries = pickle.load(fh)
-                if version == CACHE_VERSION and isinstance(entries, dict):
-                    self.entries = entries
-            except Exception:  # noqa: BLE001 - any damage means: start again
-                self.entries = {}
+    SHARDS = 64
+
+    def __init__(self, directory: Path | None, name: str):
+        self.directory = directory
+        self.name = name
+        self._shards: dict[int, dict] = {}
+        self._dirty: set[int] = set()
+
+    @staticmethod
+    def shard_of(folder: str) -> int:
+        return zlib.crc32(folder.encode("utf-8")) % ShardedStore.SHARDS
+
+    def _path(self, shard: int) -> Path:
+        assert self.directory is not None
+        return self.directory / f"{self.name}-{shard:02d}.pickle"
+
+    def _shard(self, shard: int) -> dict:
+        if shard not in self._shards:
+            entries: dict = {}
+            if self.directory is not None and self._path(shard).exists():
+                try:
+                    with self._path(shard).open("rb") as fh:
+                        version, loaded = pickle.load(fh)
+                    if version == CACHE_VERSION and isinstance(loaded, dict):
+                        entries = loaded
+                except Exception:  # noqa: BLE001 - any damage means: start again
+                    entries = {}
+            self._shards[shard] = entries
+        return self._shards[shard]
+
+    def get(self, key: tuple[str, str]):
+        if self.directory is None:
+            return None
+        return self._shard(self.shard_of(key[0])).get(key)
+
+    def put(self, key: tuple[str, str], value) -> None:
+        if self.directory is None:
+            return
+        shard = self.shard_of(key[0])
+        self._shard(shard)[key] = value
+        self._dirty.add(shard)
 
     def save(self, keep: set | None = None) -> None:
-        """Write the store; with ``keep``, drop every key not in it first."""
-        if not self.path or not self.dirty:
+        """Write the changed shards; with ``keep`` (every current key), also
+        drop stale entries from every shard, so the cache does not grow forever."""
+        if self.directory is None:
             return
-        kept = self.entries if keep is None else {k: v for k, v in self.entries.items() if k in keep}
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.path.with_name(self.path.name + f".{os.getpid()}.tmp")
-        with tmp.open("wb") as fh:
-            pickle.dump((CACHE_VERSION, kept), fh, protocol=5)
-        os.replace(tmp, self.path)
+        if keep is not None:
+            for shard in range(self.SHARDS):
+                entries = self._shard(shard)
+                stale = [k for k in entries if k not in keep]
+                for k in stale:
+                    del entries[k]
+                if stale:
+                    self._dirty.add(shard)
+        self.directory.mkdir(parents=True, exist_ok=True)
+        for shard in sorted(self._dirty):
+            path = self._path(shard)
+            tmp = path.with_name(path.name + f".{os.getpid()}.tmp")
+            with tmp.open("wb") as fh:
+                pickle.dump((CACHE_VERSION, self._shards[shard]), fh, protocol=5)
+            os.replace(tmp, path)
+        self._dirty.clear()
 
 
 def cache_dir(repo: str | Path) -> Path | None:
@@ -202,54 +236,16 @@ def cache_dir(repo: str | Path) -> Path | None:
     return Path(gitdir) / "wenzheng-cache"
 
 
-def load_folders(snap: Snapshot, use_cache: bool = True, workers: int | None = None,
-                 only: Iterable[str] | None = None) -> dict[str, list[RecordFile]]:
-    """Return the folders of the snapshot (or ``only`` those) as parsed record files.
-
-    Folders whose tree id is in the cache are not read again; the rest are
-    read and parsed, in parallel when there are many.
-    """
-    # Work-tree files change under our feet and are few: never cached.
-    cdir = cache_dir(snap.root) if use_cache and snap.rev is not None else None
-    cache = PickleStore(cdir / "folders.pickle" if cdir else None)
-    result: dict[str, list[RecordFile]] = {}
-    todo: list[str] = []
-    wanted = snap.folders if only is None else {f: snap.folders[f] for f in only}
-    for folder, (tree, files) in wanted.items():
-        hit = cache.entries.get(tree) if tree else None
-        if hit is not None:
-            result[folder] = [RecordFile(*item) for item in hit]
-        else:
-            todo.append(folder)
-    oids = [oid for folder in todo for _, oid in snap.folders[folder][1]]
-    parsed: dict[str, tuple[Any, Any]] = {}
-    if oids:
-        if snap.rev is None:
-            for oid in oids:
-                parsed[oid] = _parse_one(snap.texts[oid])
-        else:
-            workers = workers or min(os.cpu_count() or 1, 4)
-            if len(oids) < 2000 or workers == 1:
-                blobs = gitio.read_blobs(snap.root, oids)
-                for oid in oids:
-                    parsed[oid] = _parse_one(blobs[oid])
-            else:
-                size = max(500, len(oids) // (workers * 8))
-                chunks = [oids[i:i + size] for i in range(0, len(oids), size)]
-                with ProcessPoolExecutor(workers) as pool:
-                    for chunk, out in zip(chunks, pool.map(
-                            _parse_chunk, [(str(snap.root), c) for c in chunks])):
-                        parsed.update(zip(chunk, out))
-    for folder in todo:
-        tree, files = snap.folders[folder]
-        items = [(name, oid, *parsed[oid]) for name, oid in files]
-        result[folder] = [RecordFile(*item) for item in items]
-        if tree:
-            cache.entries[tree] = items
-            cache.dirty = True
-    # A partial listing must not evict the folders it did not list.
-    cache.save({tree for tree, _ in snap.folders.values()} if only is None and snap.full else None)
-    return result
+def load_folders(snap: Snapshot, only: Iterable[str] | None = None) -> dict[str, list[RecordFile]]:
+    """Return the folders of the snapshot (or ``only`` those) as parsed record files."""
+    wanted = list(snap.folders) if only is None else list(only)
+    oids = [oid for folder in wanted for _, oid in snap.folders[folder][1]]
+    if snap.rev is None:
+        blobs = {oid: snap.texts[oid] for oid in oids}
+    else:
+        blobs = gitio.read_blobs(snap.root, oids)
+    return {folder: [RecordFile(name, oid, *_parse_one(blobs[oid]))
+                     for name, oid in snap.folders[folder][1]] for folder in wanted}
 
 
 def read_config(snap: Snapshot, name: str) -> bytes | None:
