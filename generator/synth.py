@@ -664,7 +664,8 @@ class Synthesiser:
         # The answer, the closure, the rating; a dissatisfied rating may reopen it.
         for attempt in range(3):
             done = max(self.finish_time(stage_start, resolve_due, holder, stalled and attempt == 0), t + 600)
-            if withdraw_at is not None and withdraw_at < done:
+            # Only before the first answer: once closed, a case takes no withdrawal.
+            if attempt == 0 and withdraw_at is not None and withdraw_at < done:
                 escalations.append(("resolve", holder, resolve_due, withdraw_at))
                 self.add_escalations(case, escalations)
                 self.drop_after(case, withdraw_at)
