@@ -1,0 +1,190 @@
+"""Return the words a reader sees, Simplified Chinese first, English second.
+
+One table keyed by a stable label id; templates call ``t(key)`` with the page's
+language. Domain values (categories, channels, statuses...) are labels too, so
+a missing translation is a KeyError at build time, never a blank on a page.
+"""
+
+from __future__ import annotations
+
+LANGS = ("zh", "en")
+
+LABELS: dict[str, tuple[str, str]] = {
+    # categories, channels
+    "consultation": ("咨询", "Consultation"),
+    "complaint": ("投诉", "Complaint"),
+    "help": ("求助", "Request for help"),
+    "suggestion": ("建议", "Suggestion"),
+    "report": ("举报", "Report"),
+    "web": ("网站", "Website"),
+    "phone": ("电话", "Phone"),
+    "app": ("客户端", "App"),
+    "weibo": ("微博", "Weibo"),
+    "wechat": ("微信", "WeChat"),
+    "email": ("电子邮件", "Email"),
+    "letter": ("来信", "Letter"),
+    "visit": ("来访", "Visit"),
+    # statuses
+    "open": ("办理中", "Open"),
+    "due_soon": ("即将到期", "Due soon"),
+    "overdue": ("已逾期", "Overdue"),
+    "closed": ("已办结", "Closed"),
+    "rejected": ("不予受理", "Rejected"),
+    "withdrawn": ("已撤回", "Withdrawn"),
+    "unassigned": ("待分派", "Not yet assigned"),
+    # escalation levels
+    "reminder": ("提醒", "Reminder"),
+    "notice": ("抄告单", "Notice"),
+    "supervision": ("督办通知书", "Supervision notice"),
+    "accountability": ("问责", "Accountability"),
+    # event kinds
+    "ev_petition": ("收到诉求", "Petition received"),
+    "ev_assigned": ("分派", "Assigned"),
+    "ev_transferred": ("转办", "Transferred"),
+    "ev_accepted": ("签收", "Accepted"),
+    "ev_reply": ("答复", "Reply"),
+    "ev_clarification_requested": ("请求补充材料", "Clarification requested"),
+    "ev_clarification_received": ("收到补充材料", "Clarification received"),
+    "ev_extension_requested": ("申请延期", "Extension requested"),
+    "ev_extension_decided": ("延期审批", "Extension decided"),
+    "ev_closed": ("办结", "Closed"),
+    "ev_feedback": ("评价", "Rating"),
+    "ev_reopened": ("重新办理", "Reopened"),
+    "ev_withdrawn": ("撤回", "Withdrawn"),
+    "ev_rejected": ("不予受理", "Rejected"),
+    "ev_correction": ("更正", "Correction"),
+    "ev_escalated": ("升级督办", "Escalated"),
+    # resolutions, ratings, decisions, reject reasons
+    "resolved": ("已解决", "Resolved"),
+    "partly_resolved": ("部分解决", "Partly resolved"),
+    "explained": ("已解释说明", "Explained"),
+    "not_in_remit": ("不属本部门职责", "Not in remit"),
+    "satisfied": ("满意", "Satisfied"),
+    "basically_satisfied": ("基本满意", "Basically satisfied"),
+    "dissatisfied": ("不满意", "Dissatisfied"),
+    "approved": ("批准", "Approved"),
+    "refused": ("不批准", "Refused"),
+    "duplicate": ("重复诉求", "Duplicate"),
+    "abusive": ("含辱骂内容", "Abusive"),
+    "not_a_petition": ("非诉求", "Not a petition"),
+    "contains_personal_data": ("含个人信息", "Contains personal data"),
+    "out_of_scope": ("不属受理范围", "Out of scope"),
+    "spam": ("垃圾信息", "Spam"),
+    # actors
+    "centre": ("热线中心", "Hotline centre"),
+    "petitioner": ("诉求人", "Petitioner"),
+    "system": ("系统", "System"),
+    # page words
+    "site_name": ("问政", "Wenzheng"),
+    "home": ("首页", "Home"),
+    "petitions": ("诉求", "Petitions"),
+    "all_petitions": ("全部诉求", "All petitions"),
+    "departments": ("部门", "Departments"),
+    "department": ("承办部门", "Department"),
+    "ranking": ("部门排名", "Department ranking"),
+    "reports": ("通报", "Reports"),
+    "rules": ("办理规则", "Rules"),
+    "open_data": ("开放数据", "Open data"),
+    "about": ("关于", "About"),
+    "submit": ("我要留言", "Submit a petition"),
+    "search": ("搜索", "Search"),
+    "category": ("类别", "Category"),
+    "channel": ("渠道", "Channel"),
+    "district": ("区县", "District"),
+    "address": ("地点", "Place"),
+    "status": ("状态", "Status"),
+    "received_at": ("受理时间", "Received"),
+    "petitioner_name": ("诉求人", "Petitioner"),
+    "timeline": ("办理过程", "Timeline"),
+    "deadlines": ("办理时限", "Deadlines"),
+    "stage": ("环节", "Stage"),
+    "starts": ("起算", "Starts"),
+    "due": ("到期", "Due"),
+    "done": ("完成", "Done"),
+    "on_time": ("按时", "On time"),
+    "late_by": ("超时", "Late by"),
+    "not_done": ("未完成", "Not done"),
+    "overdue_by": ("已逾期", "Overdue by"),
+    "provisional": ("暂定（该年度放假安排未公布）", "Provisional (the year's holiday notice is not out)"),
+    "arithmetic": ("时限计算", "How the due time is counted"),
+    "replies": ("答复", "Replies"),
+    "final_reply": ("正式答复", "Final reply"),
+    "interim_reply": ("阶段性答复", "Interim reply"),
+    "rating": ("评价", "Rating"),
+    "no_rating": ("尚未评价", "Not rated yet"),
+    "escalation": ("督办级别", "Escalation"),
+    "none": ("无", "None"),
+    "record": ("记录文件", "Record file"),
+    "commit": ("提交", "Commit"),
+    "for_auditors": ("审计信息", "For auditors"),
+    "legacy": ("原系统记录", "Legacy system record"),
+    "legacy_due": ("原系统显示的期限", "Due time shown by the old system"),
+    "as_of": ("数据截至", "Figures as of"),
+    "page": ("页", "Page"),
+    "prev": ("上一页", "Previous"),
+    "next": ("下一页", "Next"),
+    "newest_first": ("按时间倒序", "Newest first"),
+    "id": ("编号", "Number"),
+    "title": ("标题", "Title"),
+    "holder": ("承办部门", "Held by"),
+    "days_overdue": ("逾期天数", "Days overdue"),
+    "by_department": ("按部门", "By department"),
+    "by_category": ("按类别", "By category"),
+    "by_status": ("按状态", "By status"),
+    "by_month": ("按月份", "By month"),
+    "scorecard": ("考核指标", "Scorecard"),
+    "figure": ("指标", "Figure"),
+    "value": ("数值", "Value"),
+    "numerator": ("分子", "Numerator"),
+    "denominator": ("分母", "Denominator"),
+    "interval": ("95%置信区间", "95% interval"),
+    "received": ("受理量", "Received"),
+    "reply_rate": ("答复率", "Reply rate"),
+    "on_time_rate": ("按时办结率", "On-time rate"),
+    "completion_rate": ("办结率", "Completion rate"),
+    "satisfaction_rate": ("满意率", "Satisfaction rate"),
+    "overdue_now": ("当前逾期", "Overdue now"),
+    "median_reply_days": ("答复用时中位数（天）", "Median days to reply"),
+    "open_cases": ("办理中的诉求", "Open cases"),
+    "overdue_cases": ("逾期诉求", "Overdue cases"),
+    "trend": ("月度趋势", "Monthly trend"),
+    "too_few": ("案件不足，不参与排名", "Too few cases to rank"),
+    "min_cases_rule": ("受理量少于 {n} 件的部门只列示、不排名，因为少量案件的比率波动太大。",
+                       "Departments with fewer than {n} cases are listed but not ranked: rates on few cases swing too much."),
+    "week": ("周报", "Weekly report"),
+    "month": ("月报", "Monthly report"),
+    "year": ("年报", "Yearly report"),
+    "best_cases": ("办理较好的诉求", "Best handled cases"),
+    "worst_cases": ("办理较差的诉求", "Worst handled cases"),
+    "escalated_cases": ("逾期及升级督办的诉求", "Overdue and escalated cases"),
+    "change": ("较上期", "Change from previous period"),
+    "previous_period": ("上期", "Previous period"),
+    "feeds": ("订阅", "Feeds"),
+    "feed_petition": ("订阅本诉求的更新", "Follow this petition (Atom)"),
+    "original_text_zh": ("", "The petition and replies are published in their original language (Chinese)."),
+    "lang_switch": ("English", "中文"),
+    "latest_petitions": ("最新诉求", "Latest petitions"),
+    "most_overdue": ("逾期最久的诉求", "Most overdue cases"),
+    "department_table": ("部门办理情况", "Departments at a glance"),
+    "more": ("更多", "More"),
+    "chart_table": ("图表数据", "Chart data"),
+    "more_pages": ("共 {n} 页", "{n} pages"),
+    "cases_count": ("件", "cases"),
+}
+
+
+def t(key: str, lang: str) -> str:
+    """Return the label ``key`` in ``lang`` (``zh`` or ``en``)."""
+    zh, en = LABELS[key]
+    return en if lang == "en" else zh
+
+
+def both(key: str) -> str:
+    """Return a label as ``中文 English`` for places that must carry both."""
+    zh, en = LABELS[key]
+    return f"{zh} {en}" if en and en != zh else zh
+
+
+def prefix(lang: str) -> str:
+    """Return the URL prefix of a language: '' for Chinese, 'en/' for English."""
+    return "en/" if lang == "en" else ""
