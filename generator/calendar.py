@@ -117,6 +117,7 @@ class WorkCalendar:
     complete_years: tuple[int, ...] = ()
     _years: dict = field(default_factory=dict, compare=False, repr=False)
     _by_day: dict = field(default_factory=dict, compare=False, repr=False)
+    _days: dict = field(default_factory=dict, compare=False, repr=False)
 
     def __post_init__(self) -> None:
         for o in self.overrides:
@@ -155,10 +156,15 @@ class WorkCalendar:
 
     def day(self, d: date) -> DayInfo:
         """Return what a date is (working or not, and why)."""
-        table = self._years.get(d.year)
-        if table is None:
-            table = self._years[d.year] = self._build_year(d.year)
-        return table[d.timetuple().tm_yday - 1]
+        info = self._days.get(d)
+        if info is None:
+            if d.year not in self._years:
+                table = self._years[d.year] = self._build_year(d.year)
+                first = date(d.year, 1, 1)
+                for i, item in enumerate(table):
+                    self._days[first + timedelta(days=i)] = item
+            info = self._days[d]
+        return info
 
     def is_working_day(self, d: date) -> bool:
         """Return True when ``d`` is a working day."""
@@ -386,10 +392,8 @@ class Clock:
     ) -> Deadline:
         """Return the deadline of a clock started at ``start`` running ``limit``
         ``unit``, not counting the ``stops`` (intervals, end None = still stopped)."""
-        key = (stage, start, limit, unit, tuple(stops), basis)
-        hit = self._cache.get(key)
-        if hit is not None:
-            return hit
+        if len(self._cache) > 200_000:
+            self._cache.clear()
         if unit == "working_days":
             result = self._working_days(stage, start, int(limit), stops, basis, calendar_days=False)
         elif unit == "days":
@@ -400,15 +404,12 @@ class Clock:
             result = self._office_hours(stage, start, limit, stops, basis)
         else:
             raise ValueError(f"unknown unit {unit!r}")
-        if len(self._cache) > 200_000:
-            self._cache.clear()
-        self._cache[key] = result
         return result
 
     # -- working days and calendar days ---------------------------------------
 
     def day_zero(self, start: datetime) -> tuple[date, list[Step]]:
-        """Return day 0 of a day count, and the steps that explain it."""
+        """Return day 0 of a day count, and the late-receipt step moving it, if any."""
         lt = self.local(start)
         d = lt.date()
         steps: list[Step] = []
@@ -423,16 +424,25 @@ class Clock:
                     Step(d, "late_receipt", f"{why_zh}，视为 {nd} 收到", f"{why_en}: counts as received on {nd}")
                 )
                 d = nd
-        steps.append(
-            Step(d, "start", f"第0日 {d}：收到当日不计入", f"Day 0 {d}: the day of receipt does not count")
-        )
         return d, steps
 
     def _working_days(self, stage, start, n, stops, basis, calendar_days) -> Deadline:
+        d0, first_steps = self.day_zero(start)
+        stopped_days = self._stopped_days(stops) if stops else frozenset()
+        open_from = self._open_stop_day(stops) if stops else None
+        # The count depends only on day 0, the amount and the stopped days, which
+        # thousands of petitions share: compute it once per combination.
+        key = ("days", d0, n, calendar_days, stopped_days, open_from)
+        core = self._cache.get(key)
+        if core is None:
+            core = self._cache[key] = self._count_days(d0, n, stopped_days, open_from, calendar_days)
+        due_at, steps, provisional = core
+        return Deadline(stage, start, n, "days" if calendar_days else "working_days", due_at,
+                        tuple(first_steps) + steps, provisional, basis)
+
+    def _count_days(self, d0, n, stopped_days, open_from, calendar_days):
         cal = self.calendar
-        d0, steps = self.day_zero(start)
-        stopped_days = self._stopped_days(stops)
-        open_from = self._open_stop_day(stops)
+        steps = [Step(d0, "start", f"第0日 {d0}：收到当日不计入", f"Day 0 {d0}: the day of receipt does not count")]
         counted = 0
         day = d0
         one = timedelta(days=1)
@@ -477,8 +487,7 @@ class Clock:
         provisional = cal.any_provisional(d0, end_day)
         if provisional:
             steps.append(self._provisional_step(d0, end_day))
-        return Deadline(stage, start, n, "days" if calendar_days else "working_days", due_at,
-                        tuple(steps), provisional, basis)
+        return due_at, tuple(steps), provisional
 
     def _provisional_step(self, a: date, b: date) -> Step:
         years = [y for y in range(a.year, b.year + 1) if self.calendar.year_is_provisional(y)]
@@ -508,7 +517,14 @@ class Clock:
     # -- calendar hours ------------------------------------------------------
 
     def _hours(self, stage, start, hours, stops, basis) -> Deadline:
-        lt = self.local(start)
+        lt = start.astimezone(self.tz)
+        if not stops:
+            # The common case, kept lean: it runs once per petition and stage.
+            due = (start + timedelta(hours=hours)).astimezone(self.tz)
+            a, b = _minute_text(lt), _minute_text(due)
+            steps = (Step(lt.date(), "start", f"计时开始：{a}", f"Clock starts: {a}"),
+                     Step(due.date(), "due", f"期限届满：{b}", f"Due: {b}"))
+            return Deadline(stage, start, hours, "hours", due, steps, False, basis)
         steps = [Step(lt.date(), "start", f"计时开始：{lt:%Y-%m-%d %H:%M}", f"Clock starts: {lt:%Y-%m-%d %H:%M}")]
         remaining = timedelta(hours=hours)
         cursor = start
@@ -618,15 +634,26 @@ class Clock:
             return t + timedelta(hours=amount)
         if unit in ("working_days", "days"):
             base = self.day_of_end(t)
-            n = int(amount)
-            if unit == "days":
-                return self.end_of(base + timedelta(days=n))
-            return self.end_of(self.calendar.working_days_after(base, n))
+            key = ("shift", base, amount, unit)
+            hit = self._cache.get(key)
+            if hit is None:
+                n = int(amount)
+                if unit == "days":
+                    hit = self.end_of(base + timedelta(days=n))
+                else:
+                    hit = self.end_of(self.calendar.working_days_after(base, n))
+                self._cache[key] = hit
+            return hit
         if unit == "office_hours":
             if amount < 0:
                 raise ValueError("office-hour shifts go forward only")
             return self._office_hours("", t, amount, (), "").due_at  # type: ignore[return-value]
         raise ValueError(f"unknown unit {unit!r}")
+
+
+def _minute_text(t: datetime) -> str:
+    """Return ``YYYY-MM-DD HH:MM`` (faster than strftime)."""
+    return t.isoformat(" ", "minutes")[:16]
 
 
 def _subtract(a: datetime, b: datetime, stops, open_stop):

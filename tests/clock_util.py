@@ -59,3 +59,25 @@ rule_sets:
 
 def minimal_rules(limit: str = "5 working days", eod: str = "24:00", calendar: str = "") -> Rules:
     return rules_from(MINIMAL.format(limit=limit, eod=eod, calendar=calendar))
+
+
+def make_case(received: str, events: list[tuple], category: str = "complaint", channel: str = "web",
+              pid: str = "2025-000001", district: str | None = "东湖区", legacy_due: str | None = None):
+    """Build a Case straight from the records dataclasses.
+
+    ``events`` are (kind, 'YYYY-MM-DD HH:MM', by, {fields}) or with a fifth item, the
+    file name to use (for corrections to refer to).
+    """
+    from generator.records import Case, Event, Legacy, Petition, Source, event_file_name
+
+    received_at = t(received)
+    petition = Petition(pid, received_at, channel, category, "路灯坏了", "路灯坏了三周。", "网友 ab12",
+                        district, None, Legacy("old", "X1", t(legacy_due)) if legacy_due else None,
+                        Source(f"petitions/x/{pid}/petition.yaml"))
+    evs = []
+    for item in events:
+        kind, at, by, fields = item[:4]
+        name = item[4] if len(item) > 4 else event_file_name(kind, t(at))
+        evs.append(Event(kind, t(at), by, name, dict(fields), Source(name)))
+    evs.sort(key=lambda e: e.name)
+    return Case(petition, tuple(evs), f"petitions/x/{pid}")
