@@ -18,7 +18,8 @@ from typing import Any, Callable
 
 import yaml
 
-from generator import gitio, load
+from generator import gitio, load, metrics
+from generator.evaluate import evaluate_case
 from generator.check import check_archive
 from generator.problems import Problem
 from generator.render import figures as fg
@@ -113,12 +114,14 @@ def build_site(repo: Path, rev: str, now: datetime, out: Path, base_url: str = "
     lap("load")
 
     # 2. Evaluate every case as of now.
-    views = [case_view(archive.cases[cid], rules, now, commits) for cid in sorted(archive.cases)]
+    states = [evaluate_case(archive.cases[cid], rules, now) for cid in sorted(archive.cases)]
+    views = [case_view(archive.cases[st.id], rules, now, commits, st) for st in states]
     report.cases = len(views)
     lap("evaluate")
 
-    # 3. Aggregate: the city's and every department's figures.
-    city = fg.scorecard(views, now)
+    # 3. Aggregate: the city's and every department's figures (generator.metrics).
+    cards = metrics.scorecards(states, rules, now, departments=sorted(depts.departments))
+    city = fg.from_headline(cards.headline("all"))
     min_cases = rules.minimum_cases_for_ranking
     as_of = now.astimezone(rules.tz).strftime(TIME_FMT)
     base_path = "/" + base_url.split("://", 1)[1].partition("/")[2] if "://" in base_url else base_url
@@ -136,8 +139,7 @@ def build_site(repo: Path, rev: str, now: datetime, out: Path, base_url: str = "
         site = pg.Site(env, {}, writer, base_path,
                        base_url if "://" in base_url else base_path, depts,
                        site_config.get("repo_url"), "")
-        dept_cards = {d: fg.scorecard([v for v in views if v["holder"] == d], now)
-                      for d in sorted(depts.departments)}
+        dept_cards = fg.by_department(cards, "all")
         periods = _periods(views)
         years = sorted({v["year"] for v in views}, reverse=True)
         shell_pages = _shell_pages(site, views, city, dept_cards, periods, years, as_of, min_cases,
@@ -157,13 +159,11 @@ def build_site(repo: Path, rev: str, now: datetime, out: Path, base_url: str = "
         pg.petition_pages(site, views, tick)
         lap("petitions")
         pg.all_listings(site, views)
-        cards = pg.department_pages(site, views, now, as_of, min_cases, cache)
-        pg.report_pages(site, views, now, as_of, min_cases)
+        pg.department_pages(site, views, cards, as_of, min_cases, cache)
+        pg.report_pages(site, views, cards, as_of, min_cases)
         lap("listings")
         pg.feed_files(site, views, now)
-        pg.open_data_files(site, views, {"as_of": now.isoformat(), "city": city.as_dict(),
-                                         "departments": {d: c.as_dict() for d, c in cards.items()},
-                                         "minimum_cases_for_ranking": min_cases})
+        pg.open_data_files(site, views, cards.to_dict())
         lap("feeds+data")
 
         # 5. Search: one Pagefind shard per year, rebuilt only when its pages changed.
@@ -231,10 +231,9 @@ def _shell_pages(site: pg.Site, views, city, dept_cards, periods, years, as_of, 
     brief = lambda v: v  # views are already what the tables read
     latest = sorted(views, key=lambda v: (v["received_at"], v["id"]), reverse=True)[:10]
     overdue = sorted((v for v in views if v["status"] == "overdue"), key=lambda v: (-v["days_overdue"], v["id"]))
-    dept_rows = [(d, c) for d, c in dept_cards.items()]
-    ranked = sorted(((d, c) for d, c in dept_rows if c.received >= min_cases),
-                    key=lambda dc: (-(dc[1].on_time_rate.value or 0), dc[0]))
-    unranked = [(d, c) for d, c in dept_rows if c.received < min_cases]
+    dept_rows = sorted(dept_cards.items())
+    ranked = sorted(((d, c) for d, c in dept_rows if c.ranked), key=lambda dc: (dc[1].rank or 0, dc[0]))
+    unranked = [(d, c) for d, c in dept_rows if not c.ranked]
     levels = []
     for level in reversed(("reminder", "notice", "supervision", "accountability")):
         rows = [v for v in overdue if v["escalation"] == level]

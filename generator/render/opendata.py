@@ -22,8 +22,6 @@ CASE_FIELDS = [
     ("escalation", "督办级别：reminder、notice、supervision、accountability，或空",
      "escalation level: reminder, notice, supervision, accountability, or empty"),
     ("days_overdue", "逾期天数（截至数据时点）", "whole days overdue as of the build's now"),
-    ("resolve_due_at", "办结期限", "resolution due time"),
-    ("resolve_done_at", "办结环节完成时间（正式答复）", "when the resolution stage was done (final reply)"),
     ("final_reply_at", "正式答复时间", "time of the final reply"),
     ("closed_at", "办结时间", "time the centre closed the case"),
     ("rating", "评价：satisfied、basically_satisfied、dissatisfied，或空",
@@ -51,8 +49,7 @@ def case_row(v: dict[str, Any]) -> dict[str, Any]:
         "id": v["id"], "received_at": _value(v["received_at"]), "channel": v["channel"],
         "category": v["category"], "title": v["title"], "district": v["district"],
         "department": v["holder"], "status": v["status"], "escalation": v["escalation"],
-        "days_overdue": v["days_overdue"], "resolve_due_at": _value(v["resolve_due_at"]),
-        "resolve_done_at": _value(v["resolve_done_at"]),
+        "days_overdue": v["days_overdue"],
         "final_reply_at": _value(v["final_reply_at"]), "closed_at": _value(v["closed_at"]),
         "rating": v["rating"],
     }

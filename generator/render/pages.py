@@ -152,20 +152,20 @@ def all_listings(site: Site, views: Sequence[dict[str, Any]]) -> dict[str, Any]:
 # -- departments ------------------------------------------------------------------------
 
 
-def monthly_series(views: Iterable[dict[str, Any]], now: datetime) -> list[tuple[str, fg.Scorecard]]:
-    """Return (month, scorecard) for every month with petitions, oldest first."""
-    by_month: dict[str, list] = defaultdict(list)
-    for v in views:
-        by_month[v["month"]].append(v)
-    return [(m, fg.scorecard(by_month[m], now)) for m in sorted(by_month)]
+def monthly_series(cards, dept_id: str) -> list[tuple[str, fg.Figures]]:
+    """Return (month, figures) of a department for every month it had cases, oldest first."""
+    rows = [(c.period, fg.from_card(c)) for c in cards.departments
+            if c.department == dept_id and len(c.period) == 7 and c.period[4] == "-"]
+    return sorted(rows)
 
 
 def chart_set(site: Site, dept_id: str, series: list[tuple[str, fg.Scorecard]], cache: Path) -> dict[str, list]:
     """Write the department's three trend charts; return their descriptions per language."""
     months = [m for m, _ in series]
     specs = [
-        ("reply-time", "median_reply_days", [sc.median_reply_days for _, sc in series],
-         [sc.reply_rate.numerator for _, sc in series], ("天", "days")),
+        ("reply-time", "median_reply_hours", [sc.median_reply_hours and round(sc.median_reply_hours, 1)
+                                               for _, sc in series],
+         [sc.reply_rate.numerator for _, sc in series], ("小时", "hours")),
         ("on-time", "on_time_rate", [None if sc.on_time_rate.value is None else round(100 * sc.on_time_rate.value, 1)
                                      for _, sc in series], [sc.on_time_rate.denominator for _, sc in series], ("%", "%")),
         ("satisfaction", "satisfaction_rate",
@@ -195,20 +195,18 @@ def chart_set(site: Site, dept_id: str, series: list[tuple[str, fg.Scorecard]], 
     return out
 
 
-def department_pages(site: Site, views: Sequence[dict[str, Any]], now: datetime, as_of: str,
-                     min_cases: int, cache: Path) -> dict[str, fg.Scorecard]:
-    """Write each department's page; return its all-time scorecard."""
+def department_pages(site: Site, views: Sequence[dict[str, Any]], cards, as_of: str,
+                     min_cases: int, cache: Path) -> None:
+    """Write each department's page: all-time figures, trend charts, open and overdue cases."""
     by_dept: dict[str, list] = defaultdict(list)
     for v in views:
         if v["holder"]:
             by_dept[v["holder"]].append(v)
-    cards = {}
+    all_time = fg.by_department(cards, "all")
     for dept_id in sorted(site.depts.departments):
         mine = by_dept.get(dept_id, [])
-        sc = fg.scorecard(mine, now)
-        cards[dept_id] = sc
-        series = monthly_series(mine, now)
-        chart_info = chart_set(site, dept_id, series, cache)
+        sc = all_time.get(dept_id, fg.EMPTY)
+        chart_info = chart_set(site, dept_id, monthly_series(cards, dept_id), cache)
         overdue = sorted((v for v in mine if v["status"] == "overdue"), key=lambda v: (-v["days_overdue"], v["id"]))[:50]
         open_rows = sorted((v for v in mine if v["status"] in ("open", "due_soon")),
                            key=lambda v: (v["received_at"], v["id"]), reverse=True)[:50]
@@ -220,13 +218,12 @@ def department_pages(site: Site, views: Sequence[dict[str, Any]], now: datetime,
                           "dept": site.depts.get(dept_id), "sc": sc, "charts": chart_info[lang],
                           "overdue": overdue, "open_rows": open_rows, "total": len(mine),
                           "as_of": as_of, "min_cases": min_cases})
-    return cards
 
 
 # -- reports ------------------------------------------------------------------------------
 
 
-def report_pages(site: Site, views: Sequence[dict[str, Any]], now: datetime, as_of: str,
+def report_pages(site: Site, views: Sequence[dict[str, Any]], cards, as_of: str,
                  min_cases: int) -> dict[str, list[fg.Period]]:
     """Write a report per week, month and year with petitions; return the periods."""
     by_period: dict[fg.Period, list] = defaultdict(list)
@@ -240,21 +237,16 @@ def report_pages(site: Site, views: Sequence[dict[str, Any]], now: datetime, as_
     for kind, periods in out.items():
         for i, period in enumerate(periods):
             mine = by_period[period]
-            total = fg.scorecard(mine, now)
+            total = fg.from_headline(cards.headline(period.key))
             prev_p = fg.previous(period)
-            prev = fg.scorecard(by_period.get(prev_p, []), now)
-            by_dept: dict[str, list] = defaultdict(list)
-            for v in mine:
-                if v["holder"]:
-                    by_dept[v["holder"]].append(v)
-            rows = [(d, fg.scorecard(by_dept[d], now)) for d in sorted(by_dept)]
+            prev = fg.from_headline(cards.headline(prev_p.key))
+            rows = sorted(fg.by_department(cards, period.key).items())
             closed = [v for v in mine if v["status"] == "closed"]
             best = sorted(closed, key=lambda v: (v["rating"] != "satisfied", _handling_hours(v), v["id"]))[:10]
             worst = sorted(mine, key=lambda v: (-v["days_overdue"], v["rating"] != "dissatisfied",
-                                                -_handling_hours(v), v["id"]))[:10]
+                                                -min(_handling_hours(v), 1e8), v["id"]))[:10]
             escalated = sorted((v for v in mine if v["status"] == "overdue" or v["escalation"]),
                                key=lambda v: (-v["days_overdue"], v["id"]))[:50]
-            prev_url = site_prev = None
             nxt = periods[i + 1] if i + 1 < len(periods) else None
             brief = lambda vs: [(v["id"], v["title"], v["holder"], v["status"], v["escalation"], v["days_overdue"]) for v in vs]
             key = (period, total, prev, rows, brief(best), brief(worst), brief(escalated), nxt, as_of, min_cases,
@@ -273,11 +265,7 @@ def report_pages(site: Site, views: Sequence[dict[str, Any]], now: datetime, as_
 
 
 def _handling_hours(v: dict[str, Any]) -> float:
-    end = v["final_reply_at"]
-    start = v["assigned_at"]
-    if end is None or start is None:
-        return 1e9
-    return (end - start).total_seconds() / 3600
+    return 1e9 if v["handling_hours"] is None else v["handling_hours"]
 
 
 # -- feeds and open data -------------------------------------------------------------------
@@ -336,6 +324,7 @@ def _reply_time(item) -> datetime:
 
 
 def open_data_files(site: Site, views: Sequence[dict[str, Any]], cards: dict[str, Any]) -> list[tuple[str, int]]:
+    # ``cards`` is metrics.Scorecards.to_dict(): the same figures ``wenzheng export`` writes.
     """Write the downloads; return (name, size in bytes) of each."""
     ordered = sorted(views, key=lambda v: v["id"])
     cases = [opendata.case_row(v) for v in ordered]

@@ -1,7 +1,8 @@
 """Return what the site shows of one case as of ``now``: its facts, timeline,
 stage clocks with their arithmetic, status and escalation.
 
-A view is a plain dict of strings, numbers and tuples, so that its ``repr`` is a
+The clocks are :func:`generator.evaluate.evaluate_case`'s; a view adds what a
+page needs (local times as text, the timeline, replies, the commits). A view is a plain dict of strings, numbers and tuples, so that its ``repr`` is a
 stable digest input (only changed pages are rewritten) and templates read it
 directly. Deadlines come from the rules' clocks (:mod:`generator.rules`): one
 clock per stage, started when the holding department got the case (or on
@@ -15,7 +16,8 @@ from datetime import datetime, timedelta
 from typing import Any, Mapping
 
 from generator import records as r
-from generator.rules import Rules, extension_cap, stage_deadline
+from generator.evaluate import CaseState, evaluate_case
+from generator.rules import Rules
 
 TIME_FMT = "%Y-%m-%d %H:%M"
 
@@ -38,135 +40,56 @@ def span_text(delta: timedelta) -> tuple[str, str]:
     return "".join(zh), " ".join(en)
 
 
-def _holdings(case: r.Case) -> list[tuple[str, datetime]]:
-    """Return every (department, since) the case was routed to, in order."""
-    out = []
-    for e in case.events:
-        if e.kind in ("assigned", "transferred") and e.get("to"):
-            out.append((e.get("to"), e.at))
-    return out
+def status_of(state: CaseState) -> str:
+    """Return the site's status of a case: open, due_soon, overdue, closed,
+    rejected, withdrawn or unassigned."""
+    if state.status != "open":
+        return state.status
+    if state.holder is None:
+        return "unassigned"
+    if state.overdue_level in ("overdue", "due_soon"):
+        return state.overdue_level
+    return "open"
 
 
-def _stops(case: r.Case, since: datetime) -> list[tuple[datetime, datetime | None]]:
-    """Return the intervals the clocks stood still waiting for the citizen."""
-    stops: list[tuple[datetime, datetime | None]] = []
-    open_at: datetime | None = None
-    for e in case.events:
-        if e.at < since:
-            continue
-        if e.kind == "clarification_requested" and open_at is None:
-            open_at = e.at
-        elif e.kind == "clarification_received" and open_at is not None:
-            stops.append((open_at, e.at))
-            open_at = None
-    if open_at is not None:
-        stops.append((open_at, None))
-    return stops
-
-
-def case_view(case: r.Case, rules: Rules, now: datetime, commits: Mapping[str, str]) -> dict[str, Any]:
+def case_view(case: r.Case, rules: Rules, now: datetime, commits: Mapping[str, str],
+              state: CaseState | None = None) -> dict[str, Any]:
     """Return the view of ``case`` as of ``now``; ``commits`` maps record paths to
     the commit that added them."""
     p = case.petition
+    if state is None:
+        state = evaluate_case(case, rules, now)
     rs = rules.rule_set_for(p.received_at)
-    clock = rs.clock
-    local = clock.local
+    local = rs.clock.local
     events = [e for e in case.events if e.at <= now]
-    holdings = _holdings(case)
-    holder, since = holdings[-1] if holdings else (None, None)
-    kinds = {e.kind for e in events}
-    last_reopen = max((e.at for e in events if e.kind == "reopened"), default=None)
+    status = status_of(state)
 
     stages = []
-    for stage in rs.stages:
-        start = p.received_at if stage.starts == "received" else since
-        if start is None:
+    worst_due = None
+    for s in state.stages:
+        if s.status == "void":
             continue
-        if stage.restarts_on_reopen and last_reopen and last_reopen > start:
-            start = last_reopen
-        done = next((e for e in events if e.at >= start and e.by == holder
-                     and stage.is_done_by(e.kind, e.fields)), None)
-        stops = _stops(case, start)
-        deadline = stage_deadline(rs, stage, start, p.category, p.channel, stops)
-        due = deadline.due_at
-        extended = None
-        if stage.extension is not None:
-            approved = [e for e in events if e.kind == "extension_decided" and e.at >= start
-                        and e.get("decision") == "approved" and e.get("new_due")]
-            if approved:
-                new_due = r.parse_date(approved[-1].get("new_due"))
-                cap = extension_cap(rs, stage, start, stops)
-                if new_due is not None:
-                    extended = clock.end_of(new_due)
-                    if cap is not None and cap.due_at is not None and extended > cap.due_at:
-                        extended = cap.due_at
-                    if due is None or extended > due:
-                        due = extended
-        end = done.at if done else None
-        late = None
-        if due is not None:
-            ref = end if end is not None else now
-            if ref > due:
-                late = span_text(ref - due)
+        rule = rs.stage(s.stage)
+        label = (rule.label_zh, rule.label_en) if rule else (s.stage, s.stage)
+        due = s.deadline.due_at
+        if s.status == "overdue" and due is not None and (worst_due is None or due < worst_due):
+            worst_due = due
         stages.append({
-            "name": stage.name, "label": (stage.label_zh, stage.label_en),
-            "start": local(start).strftime(TIME_FMT),
+            "name": s.stage, "label": label, "department": s.department, "round": s.round,
+            "start": local(s.deadline.start).strftime(TIME_FMT),
             "due": local(due).strftime(TIME_FMT) if due else None,
-            "due_at": due, "done_at": end,
-            "done": local(end).strftime(TIME_FMT) if end else None,
-            "late": late, "open": end is None,
-            "extended": local(extended).strftime(TIME_FMT) if extended else None,
-            "lines": (tuple(deadline.lines("zh")), tuple(deadline.lines("en"))),
-            "provisional": deadline.provisional, "escalates": stage.escalates,
+            "done": local(s.done_at).strftime(TIME_FMT) if s.done_at else None,
+            "state": s.status, "late": span_text(s.late_by) if s.late_by else None,
+            "extended": s.extended, "escalation": s.escalation,
+            "lines": (tuple(s.deadline.lines("zh")), tuple(s.deadline.lines("en"))),
+            "provisional": s.deadline.provisional,
         })
-
-    rejected = next((e for e in events if e.kind == "rejected"), None)
-    withdrawn = "withdrawn" in kinds
-    closed_at = max((e.at for e in events if e.kind == "closed"), default=None)
-    closed = closed_at is not None and (last_reopen is None or closed_at > last_reopen)
-    open_stages = [s for s in stages if s["open"] and s["due_at"] is not None]
-    overdue = [s for s in open_stages if now > s["due_at"]]
-    escalation, days_overdue = None, 0
-    if rejected:
-        status = "rejected"
-    elif withdrawn:
-        status = "withdrawn"
-    elif closed:
-        status = "closed"
-    elif holder is None:
-        status = "unassigned"
-    elif overdue:
-        status = "overdue"
-        worst = min(overdue, key=lambda s: s["due_at"])
-        days_overdue = (now - worst["due_at"]).days
-        for step in rs.escalation:
-            if any(s["escalates"] and now >= clock.shift(s["due_at"], step.offset.amount, step.offset.unit)
-                   for s in overdue) and step.offset.amount >= 0:
-                escalation = step.level
-    else:
-        status = "open"
-        window = rules.due_soon
-        if any(clock.shift(now, window.amount, window.unit) >= s["due_at"] for s in open_stages):
-            status = "due_soon"
-        for step in rs.escalation:
-            if step.offset.amount < 0 and any(
-                    s["escalates"] and now >= clock.shift(s["due_at"], step.offset.amount, step.offset.unit)
-                    for s in open_stages):
-                escalation = step.level
-    recorded = [e for e in events if e.kind == "escalated"]
-    if recorded and status not in ("closed", "rejected", "withdrawn"):
-        levels = r.ESCALATION_LEVELS
-        top = max((e.get("level") for e in recorded), key=levels.index)
-        if escalation is None or levels.index(top) > levels.index(escalation):
-            escalation = top
+    days_overdue = (now - worst_due).days if status == "overdue" and worst_due else 0
 
     replies = [e for e in events if e.kind == "reply"]
-    final = next((e for e in replies if e.get("final")), None)
-    ratings = [e.get("rating") for e in events if e.kind == "feedback"]
     timeline = [{
         "kind": "petition", "at": local(p.received_at).strftime(TIME_FMT), "by": "petitioner",
-        "file": "petition.yaml", "commit": commits.get(p.source.path, ""), "fields": (),
-        "body": "",
+        "file": "petition.yaml", "commit": commits.get(p.source.path, ""), "fields": (), "body": "",
     }]
     for e in events:
         shown = tuple(sorted((k, str(v)) for k, v in e.fields.items()
@@ -177,26 +100,23 @@ def case_view(case: r.Case, rules: Rules, now: datetime, commits: Mapping[str, s
             "body": str(e.get("body") or e.get("comment") or ""),
         })
     received_local = local(p.received_at)
-    resolve = next((s for s in stages if s["name"] == "resolve"), stages[-1] if stages else None)
     return {
         "id": p.id, "title": p.title, "body": p.body, "category": p.category,
         "channel": p.channel, "district": p.district or "", "address": p.address or "",
         "display_name": p.display_name,
         "received": received_local.strftime(TIME_FMT), "received_at": p.received_at,
         "year": received_local.year, "month": received_local.strftime("%Y-%m"),
-        "holder": holder, "status": status, "escalation": escalation,
+        "holder": state.holder, "status": status,
+        "escalation": state.escalation if status in ("open", "due_soon", "overdue") else None,
         "days_overdue": days_overdue, "stages": tuple(stages), "timeline": tuple(timeline),
         "replies": tuple({"at": local(e.at).strftime(TIME_FMT), "by": e.by,
                           "final": bool(e.get("final")), "resolution": e.get("resolution"),
                           "body": str(e.get("body") or "")} for e in replies),
-        "final_reply_at": final.at if final else None,
-        "first_reply_at": replies[0].at if replies else None,
-        "rating": ratings[-1] if ratings else None,
-        "closed_at": closed_at if closed else None,
-        "resolve_due_at": resolve["due_at"] if resolve else None,
-        "resolve_done_at": resolve["done_at"] if resolve else None,
-        "assigned_at": holdings[0][1] if holdings else None,
-        "legacy_due": local(p.legacy.due_at).strftime(TIME_FMT) if p.legacy and p.legacy.due_at else None,
+        "final_reply_at": state.final_reply_at, "rating": state.rating,
+        "closed_at": state.closed_at, "resolution": state.resolution,
+        "handling_hours": ((state.final_reply_at - state.holdings[0].start).total_seconds() / 3600
+                           if state.final_reply_at and state.holdings else None),
+        "legacy_due": local(state.legacy_due_at).strftime(TIME_FMT) if state.legacy_due_at else None,
         "legacy_system": p.legacy.system if p.legacy else None,
         "folder": case.folder,
         "last_event_at": events[-1].at if events else p.received_at,
