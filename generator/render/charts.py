@@ -27,6 +27,14 @@ matplotlib.rcParams.update({
 def line_chart(title: str, desc: str, months: Sequence[str], values: Sequence[float | None],
                unit: str) -> str:
     """Return an SVG line chart of ``values`` by month with a title and description."""
+    with warnings.catch_warnings():
+        # Missing CJK glyphs only affect matplotlib's layout estimate: the text stays
+        # text in the SVG and the reader's browser draws it.
+        warnings.filterwarnings("ignore", message="Glyph .* missing from font")
+        return _draw(title, desc, months, values, unit)
+
+
+def _draw(title: str, desc: str, months: Sequence[str], values: Sequence[float | None], unit: str) -> str:
     fig, ax = plt.subplots(figsize=(6.4, 2.4), dpi=100)
     xs = list(range(len(months)))
     ax.plot([x for x, v in zip(xs, values) if v is not None],
@@ -39,12 +47,8 @@ def line_chart(title: str, desc: str, months: Sequence[str], values: Sequence[fl
         ax.spines[side].set_visible(False)
     fig.tight_layout()
     buf = io.StringIO()
-    with warnings.catch_warnings():
-        # Missing CJK glyphs only affect matplotlib's layout estimate: the text stays
-        # text in the SVG and the reader's browser draws it.
-        warnings.filterwarnings("ignore", message="Glyph .* missing from font")
-        fig.savefig(buf, format="svg", metadata={"Date": None, "Creator": None, "Title": title,
-                                                "Description": desc})
+    fig.savefig(buf, format="svg", metadata={"Date": None, "Creator": None, "Title": title,
+                                            "Description": desc})
     plt.close(fig)
     svg = buf.getvalue()
     # matplotlib puts Title/Description in RDF metadata; readers want <title>/<desc>.
