@@ -18,7 +18,7 @@ count, day 1 is the next working day, and the deadline is the end of day N
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import date, datetime, time, timedelta, tzinfo
+from datetime import date, datetime, timedelta, tzinfo
 from typing import Iterable, Sequence
 
 import chinese_calendar

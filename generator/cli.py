@@ -96,6 +96,185 @@ def check(repo: Path, rev: str, changed_since: str | None, worktree: bool, fmt: 
     sys.exit(1 if archive.errors else 0)
 
 
+def _load_checked(repo: Path, rev: str, worktree: bool = False):
+    """Return the checked archive, or stop with git's message."""
+    from generator.check import check_archive
+    from generator.gitio import GitError
+
+    try:
+        archive = check_archive(repo, rev, worktree=worktree)
+    except GitError as exc:
+        raise click.ClickException(str(exc)) from None
+    if archive.rules is None or archive.departments is None:
+        click.echo(prob.render_text(archive.problems), err=True)
+        raise click.ClickException("the configuration has errors; fix them first (wenzheng check)")
+    if archive.errors:
+        click.echo(f"warning: {len(archive.errors)} problem(s) in the archive; only sound "
+                   "petitions are included (see wenzheng check)", err=True)
+    return archive
+
+
+@main.command()
+@click.argument("petition_id")
+@repo_option
+@rev_option
+@now_option
+@click.option("--lang", type=click.Choice(["zh", "en"]), default="zh", show_default=True,
+              help="Language of the explanation.")
+def status(petition_id: str, repo: Path, rev: str, now_text: str | None, lang: str) -> None:
+    """Show a petition's timeline and every deadline with its arithmetic.
+
+    Reads only that petition's folder, so it is quick on any archive.
+
+    \b
+    Example:
+      wenzheng status 2026-000123 --now 2026-11-22T10:00:00+08:00 --lang en
+    """
+    from generator import load
+    from generator.check import check_folder, read_departments, read_rules
+    from generator.evaluate import evaluate_case
+    from generator.status import render_status
+
+    now = read_now(now_text)
+    folders = load.folder_exists(repo, rev, petition_id)
+    if not folders:
+        raise click.ClickException(f"no petition {petition_id} at {rev} in {repo}")
+    snap = load.snapshot_at(repo, rev, folders[:1])
+    departments, problems = read_departments(snap)
+    rules, rule_problems = read_rules(snap)
+    if departments is None or rules is None:
+        click.echo(prob.render_text(problems + rule_problems), err=True)
+        raise click.ClickException("the configuration has errors; fix them first (wenzheng check)")
+    files = load.load_folders(snap)[folders[0]]
+    case, case_problems = check_folder(folders[0], files, departments, snap)
+    if case is None:
+        click.echo(prob.render_text(case_problems), err=True)
+        raise click.ClickException(f"petition {petition_id} has errors; fix them first")
+    state = evaluate_case(case, rules, now.astimezone(rules.tz))
+    click.echo(render_status(case, state, departments, now, lang))
+
+
+@main.command()
+@click.option("--received", "received_text", required=True, metavar="TIME",
+              help="When the petition was received (ISO 8601 with offset).")
+@click.option("--category", type=click.Choice(
+    ["consultation", "complaint", "help", "suggestion", "report"]), default="complaint",
+    show_default=True)
+@click.option("--channel", type=click.Choice(
+    ["web", "phone", "app", "weibo", "wechat", "email", "letter", "visit"]), default="web",
+    show_default=True)
+@click.option("--rules", "rules_path", type=click.Path(dir_okay=False, path_type=Path),
+              default="rules.yaml", show_default=True, help="The rules file to apply.")
+@click.option("--lang", type=click.Choice(["zh", "en"]), default="zh", show_default=True)
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text",
+              show_default=True)
+def deadline(received_text: str, category: str, channel: str, rules_path: Path, lang: str,
+             fmt: str) -> None:
+    """Compute every due time for a petition, with the arithmetic.
+
+    Each stage's clock is shown as if it started on receipt (a department's
+    own clocks start when the case is assigned to it).
+
+    \b
+    Example:
+      wenzheng deadline --received 2025-09-30T15:00:00+08:00 --category complaint
+    """
+    import json as _json
+
+    from generator.rules import compute_deadline, load_rules
+
+    received = read_now(received_text)
+    if not rules_path.exists():
+        raise click.ClickException(f"{rules_path} does not exist")
+    rules, problems = load_rules(rules_path.read_bytes(), str(rules_path))
+    if rules is None:
+        click.echo(prob.render_text(problems), err=True)
+        raise click.ClickException(f"{rules_path} has errors")
+    deadlines = compute_deadline(rules, received.astimezone(rules.tz), category, channel)
+    if fmt == "json":
+        click.echo(_json.dumps([{
+            "stage": d.stage, "basis": d.basis, "limit": d.limit, "unit": d.unit,
+            "start": d.start.isoformat(), "due_at": d.due_at.isoformat() if d.due_at else None,
+            "provisional": d.provisional, "arithmetic": d.lines(lang)} for d in deadlines],
+            ensure_ascii=False, indent=2))
+        return
+    for d in deadlines:
+        due = d.due_at.isoformat() if d.due_at else "—"
+        mark = " (provisional / 暂定)" if d.provisional else ""
+        click.echo(f"{d.stage} [{d.basis}]: {due}{mark}")
+        for line in d.lines(lang):
+            click.echo(f"    {line}")
+
+
+@main.command()
+@repo_option
+@rev_option
+@now_option
+@click.option("--format", "fmt", type=click.Choice(["json", "csv"]), default="json",
+              show_default=True, help="json: one document; csv: cases.csv, events.csv and "
+              "scorecards.csv in a folder.")
+@click.option("--out", type=click.Path(path_type=Path), default=None,
+              help="json: a file (default: standard output); csv: a folder (required).")
+def export(repo: Path, rev: str, now_text: str | None, fmt: str, out: Path | None) -> None:
+    """Export every case with its computed state, and every scorecard.
+
+    The fields are documented in docs/export.md; the site and outside tools
+    read this.
+
+    \b
+    Example:
+      wenzheng export --format csv --out exports/ --now 2026-11-22T10:00:00+08:00
+    """
+    from generator import export as ex
+
+    now = read_now(now_text)
+    archive = _load_checked(repo, rev)
+    assert archive.rules is not None and archive.departments is not None
+    ev = ex.evaluate_archive(archive.cases.values(), archive.rules,
+                             now.astimezone(archive.rules.tz), archive.departments.departments)
+    if fmt == "json":
+        stream = open(out, "w", encoding="utf-8") if out else sys.stdout
+        try:
+            for piece in ex.export_json(ev, archive.rev):
+                stream.write(piece)
+        finally:
+            if out:
+                stream.close()
+        return
+    if out is None:
+        raise click.UsageError("--format csv needs --out FOLDER")
+    ex.write_csv(ev, out)
+    click.echo(f"wrote {out}/cases.csv, events.csv, scorecards.csv", err=True)
+
+
+@main.command()
+@repo_option
+@rev_option
+@now_option
+@click.option("--period", default="all", show_default=True,
+              help="all, a year (2026), a month (2026-11) or an ISO week (2026-W47).")
+@click.option("--lang", type=click.Choice(["zh", "en"]), default="zh", show_default=True)
+def scorecards(repo: Path, rev: str, now_text: str | None, period: str, lang: str) -> None:
+    """Print the department scorecards for a period as a table.
+
+    Every rate shows numerator/denominator; departments below the minimum
+    number of cases are listed but not ranked.
+
+    \b
+    Example:
+      wenzheng scorecards --period 2026-11 --now 2026-11-22T10:00:00+08:00
+    """
+    from generator import export as ex
+    from generator.status import render_scorecards
+
+    now = read_now(now_text)
+    archive = _load_checked(repo, rev)
+    assert archive.rules is not None and archive.departments is not None
+    ev = ex.evaluate_archive(archive.cases.values(), archive.rules,
+                             now.astimezone(archive.rules.tz), archive.departments.departments)
+    click.echo(render_scorecards(ev.cards, archive.departments, period, lang))
+
+
 # -- the public site (issue 3): build and serve ---------------------------------------
 
 

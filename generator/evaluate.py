@@ -177,17 +177,6 @@ def _as_time(v: Any) -> datetime | None:
     return None
 
 
-def _role(stage: StageRule) -> str:
-    kinds = {(c.kind, c.final) for c in stage.done_by}
-    if ("reply", True) in kinds:
-        return "resolve"
-    if ("reply", None) in kinds or ("reply", False) in kinds:
-        return "reply"
-    if ("accepted", None) in kinds:
-        return "accept"
-    return "other"
-
-
 # -- evaluation -------------------------------------------------------------------
 
 
@@ -340,8 +329,9 @@ def _stage_state(rs: RuleSet, rules: Rules, stage: StageRule, h: Holding, start:
 
     done_at = None
     dept = h.department
+    kinds = stage.done_kinds
     for e in events:
-        if e.at < start:
+        if e.kind not in kinds or e.at < start:
             continue
         if window_end is not None and e.at >= window_end:
             break
@@ -389,7 +379,7 @@ def _stage_state(rs: RuleSet, rules: Rules, stage: StageRule, h: Holding, start:
             if threshold <= esc_at:
                 escalation = level
     return StageState(stage.name, dept, deadline, done_at, status, late_by, escalation,
-                      overdue_level, _role(stage), rnd, extended)
+                      overdue_level, stage.role, rnd, extended)
 
 
 def _thresholds(clock, ladder, due: datetime) -> tuple[tuple[str, datetime], ...]:

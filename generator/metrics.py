@@ -80,7 +80,10 @@ def rate(numerator: int, denominator: int, z: float = Z95) -> Rate:
     z2 = z * z
     centre = (p + z2 / (2 * n)) / (1 + z2 / n)
     half = z / (1 + z2 / n) * math.sqrt(p * (1 - p) / n + z2 / (4 * n * n))
-    return Rate(numerator, denominator, p, max(0.0, centre - half), min(1.0, centre + half))
+    # The bounds are exactly 0 and 1 at the ends; say so rather than 0.9999999999999999.
+    low = 0.0 if numerator == 0 else max(0.0, centre - half)
+    high = 1.0 if numerator == n else min(1.0, centre + half)
+    return Rate(numerator, denominator, p, low, high)
 
 
 @dataclass(frozen=True)

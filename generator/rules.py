@@ -147,6 +147,24 @@ class StageRule:
     restarts_on_reopen: bool
     extension: ExtensionRule | None
     escalates: bool = True
+    # Derived: the kinds of event that can complete the stage, and its role for
+    # the metrics: resolve (a final reply completes it), reply (any reply),
+    # accept (acceptance) or other.
+    done_kinds: frozenset = field(init=False, compare=False)
+    role: str = field(init=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "done_kinds", frozenset(c.kind for c in self.done_by))
+        kinds = {(c.kind, c.final) for c in self.done_by}
+        if ("reply", True) in kinds:
+            role = "resolve"
+        elif ("reply", None) in kinds or ("reply", False) in kinds:
+            role = "reply"
+        elif any(k == "accepted" for k, _ in kinds):
+            role = "accept"
+        else:
+            role = "other"
+        object.__setattr__(self, "role", role)
 
     def limit_for(self, category: str, channel: str) -> tuple[Limit, str]:
         """Return the limit for a petition and its basis: a channel limit wins
@@ -158,6 +176,9 @@ class StageRule:
         return self.limit, "default"
 
     def is_done_by(self, kind: str, fields: Mapping[str, Any]) -> bool:
+        """Return True when an event of this kind and fields completes the stage."""
+        if kind not in self.done_kinds:
+            return False
         return any(c.matches(kind, fields) for c in self.done_by)
 
 
@@ -738,7 +759,7 @@ def _read_rule_set(raw, kp, r: _Reader, calendar: WorkCalendar | None, tz) -> Ru
 def _replace_escalates(s: StageRule, value: bool) -> StageRule:
     from dataclasses import replace
 
-    return replace(s, escalates=value)
+    return replace(s, escalates=value)  # derived fields are recomputed by __post_init__
 
 
 def _read_escalation(raw, kp, r: _Reader, stage_names: list[str], stages_raw: Mapping):

@@ -19,6 +19,7 @@ times = st.datetimes(min_value=datetime(2004, 1, 1), max_value=datetime(2028, 6,
     lambda d: d.replace(tzinfo=CST, microsecond=0))
 
 
+@settings(deadline=None, max_examples=60)
 @given(days, st.integers(min_value=1, max_value=40))
 def test_result_is_a_working_day_after_the_start(d, n):
     out = CAL.working_days_after(d, n)
@@ -29,33 +30,39 @@ def test_result_is_a_working_day_after_the_start(d, n):
     assert count == n
 
 
+@settings(deadline=None, max_examples=60)
 @given(days, small)
 def test_n_plus_one_is_later_than_n(d, n):
     assert CAL.working_days_after(d, n + 1) > CAL.working_days_after(d, n)
 
 
+@settings(deadline=None, max_examples=60)
 @given(days, days, st.integers(min_value=1, max_value=30))
 def test_monotone_in_the_start(a, b, n):
     if a <= b:
         assert CAL.working_days_after(a, n) <= CAL.working_days_after(b, n)
 
 
+@settings(deadline=None, max_examples=60)
 @given(days, small, small)
 def test_adding_a_then_b_equals_adding_a_plus_b(d, a, b):
     assert CAL.working_days_after(CAL.working_days_after(d, a), b) == CAL.working_days_after(d, a + b)
 
 
+@settings(deadline=None, max_examples=60)
 @given(days, st.integers(min_value=1, max_value=30))
 def test_backwards_undoes_forwards_from_a_working_day(d, n):
     if CAL.is_working_day(d):
         assert CAL.working_days_after(CAL.working_days_after(d, n), -n) == d
 
 
+@settings(deadline=None, max_examples=60)
 @given(days, st.integers(min_value=0, max_value=30))
 def test_between_counts_what_after_adds(d, n):
     assert CAL.working_days_between(d, CAL.working_days_after(d, n)) == n
 
 
+@settings(deadline=None, max_examples=60)
 @given(times, small)
 def test_working_day_deadline_is_the_end_of_a_working_day(start, n):
     d = CLOCK.deadline("s", start, n + 1, "working_days")
@@ -67,7 +74,7 @@ def test_working_day_deadline_is_the_end_of_a_working_day(start, n):
     assert len(counted) == n + 1 and all(CAL.is_working_day(x) for x in counted)
 
 
-@settings(max_examples=60)
+@settings(deadline=None, max_examples=60)
 @given(times, st.integers(min_value=1, max_value=40), st.integers(min_value=1, max_value=40))
 def test_office_hours_add_up(start, a_half_hours, b_half_hours):
     a, b = a_half_hours / 2, b_half_hours / 2
@@ -83,7 +90,7 @@ def test_office_hours_add_up(start, a_half_hours, b_half_hours):
     assert any(lo < minute <= hi for lo, hi in CLOCK.office.periods)
 
 
-@settings(max_examples=60)
+@settings(deadline=None, max_examples=60)
 @given(times, st.integers(min_value=1, max_value=30))
 def test_office_hours_counted_equal_the_limit(start, half_hours):
     # Recount the office time between start and due with a separate minute-by-minute
@@ -105,6 +112,7 @@ def test_office_hours_counted_equal_the_limit(start, half_hours):
     assert counted == timedelta(hours=hours)
 
 
+@settings(deadline=None, max_examples=60)
 @given(st.integers(min_value=2004, max_value=2026))
 def test_library_years_are_not_provisional_and_2027_is(year):
     assert not CAL.year_is_provisional(year)

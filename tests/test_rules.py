@@ -162,3 +162,12 @@ def test_rule_set_in_force_when_received():
 ])
 def test_parse_duration(text, expected):
     assert parse_duration(text) == expected
+
+
+def test_every_rules_key_is_documented():
+    from generator import rules as m
+
+    doc = (ROOT / "docs" / "rules.md").read_text(encoding="utf-8")
+    keys = m._TOP_KEYS | m._CAL_KEYS | m._SET_KEYS | m._STAGE_KEYS | m._EXT_KEYS | {"applies_to", "ladder"}
+    missing = sorted(k for k in keys if f"`{k}`" not in doc)
+    assert missing == []

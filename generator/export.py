@@ -1,0 +1,212 @@
+"""Every case with its computed state, and every scorecard, for the site and outside tools.
+
+Pure functions from evaluated cases to plain data (dicts of strings, numbers,
+lists). The fields are documented in ``docs/export.md``; a test checks that
+every field written is documented there.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any, Iterable, Iterator
+
+from generator.evaluate import CaseState, StageState, evaluate_case
+from generator.metrics import Scorecards, scorecards
+from generator.records import Case
+from generator.rules import Rules
+
+EXPORT_VERSION = 1
+
+
+def _time(t: datetime | None) -> str | None:
+    return t.isoformat() if t is not None else None
+
+
+def _hours(d: timedelta | None) -> float | None:
+    return round(d.total_seconds() / 3600, 2) if d is not None else None
+
+
+def stage_record(s: StageState) -> dict[str, Any]:
+    """Return one stage clock as plain data."""
+    return {
+        "stage": s.stage,
+        "department": s.department,
+        "round": s.round,
+        "start": _time(s.deadline.start),
+        "limit": s.deadline.limit,
+        "unit": s.deadline.unit,
+        "due_at": _time(s.deadline.due_at),
+        "provisional": s.deadline.provisional,
+        "extended": s.extended,
+        "done_at": _time(s.done_at),
+        "status": s.status,
+        "late_by_hours": _hours(s.late_by),
+        "overdue_level": s.overdue_level,
+        "escalation": s.escalation,
+        "arithmetic_zh": s.deadline.lines("zh"),
+        "arithmetic_en": s.deadline.lines("en"),
+    }
+
+
+def case_record(case: Case, state: CaseState) -> dict[str, Any]:
+    """Return one case (the public petition and its computed state) as plain data."""
+    p = case.petition
+    return {
+        "id": p.id,
+        "folder": case.folder,
+        "received_at": _time(p.received_at),
+        "channel": p.channel,
+        "category": p.category,
+        "title": p.title,
+        "body": p.body,
+        "display_name": p.display_name,
+        "district": p.district,
+        "address": p.address,
+        "status": state.status,
+        "holder": state.holder,
+        "departments": [h.department for h in state.holdings if h.department],
+        "accepted_at": _time(state.accepted_at),
+        "final_reply_at": _time(state.final_reply_at),
+        "closed_at": _time(state.closed_at),
+        "resolution": state.resolution,
+        "rating": state.rating,
+        "reopened": state.reopened_count,
+        "transfers": state.transfers,
+        "extensions_requested": state.extensions_requested,
+        "extensions_granted": state.extensions_granted,
+        "clock_stopped": state.clock_stopped_now,
+        "overdue_level": state.overdue_level,
+        "escalation": state.escalation,
+        "provisional": state.provisional,
+        "rule_set": state.rule_set,
+        "legacy": None if p.legacy is None else {
+            "system": p.legacy.system, "id": p.legacy.id,
+            "due_at": _time(p.legacy.due_at), "status": p.legacy.status},
+        "stages": [stage_record(s) for s in state.stages],
+        "events": len(case.events),
+    }
+
+
+def event_records(case: Case) -> Iterator[dict[str, Any]]:
+    """Yield every event of a case as plain data, in timeline order."""
+    for e in case.events:
+        fields = {k: (v.isoformat() if hasattr(v, "isoformat") else v) for k, v in e.fields.items()}
+        yield {"petition": case.id, "file": e.name, "kind": e.kind, "at": _time(e.at),
+               "by": e.by, "fields": fields}
+
+
+@dataclass(frozen=True)
+class Evaluated:
+    """Cases with their states and the scorecards over them, all as of ``now``."""
+
+    now: datetime
+    cases: tuple[Case, ...]
+    states: tuple[CaseState, ...]
+    cards: Scorecards
+
+
+def evaluate_archive(cases: Iterable[Case], rules: Rules, now: datetime,
+                     departments: Iterable[str] = ()) -> Evaluated:
+    """Return every case evaluated as of ``now``, newest first, with scorecards."""
+    ordered = sorted(cases, key=lambda c: (c.petition.received_at, c.id), reverse=True)
+    states = tuple(evaluate_case(c, rules, now) for c in ordered)
+    cards = scorecards(states, rules, now, departments=tuple(departments))
+    return Evaluated(now, tuple(ordered), states, cards)
+
+
+def export_json(ev: Evaluated, rev: str | None) -> Iterator[str]:
+    """Yield the JSON export in pieces (it can be large), cases then scorecards."""
+    yield ('{"version": %d, "now": %s, "commit": %s, "cases": [\n'
+           % (EXPORT_VERSION, json.dumps(ev.now.isoformat()), json.dumps(rev)))
+    for i, (case, state) in enumerate(zip(ev.cases, ev.states)):
+        yield ("" if i == 0 else ",\n") + json.dumps(case_record(case, state), ensure_ascii=False,
+                                                     sort_keys=True)
+    yield '\n], "scorecards": '
+    yield json.dumps(ev.cards.to_dict(), ensure_ascii=False, sort_keys=True)
+    yield "}\n"
+
+
+CSV_CASE_FIELDS = (
+    "id", "received_at", "channel", "category", "title", "district", "status", "holder",
+    "accepted_at", "final_reply_at", "closed_at", "resolution", "rating", "reopened",
+    "transfers", "extensions_requested", "extensions_granted", "clock_stopped",
+    "overdue_level", "escalation", "provisional", "resolve_due_at", "resolve_status",
+    "resolve_late_by_hours", "legacy_due_at",
+)
+
+
+def _current_resolve(state: CaseState) -> StageState | None:
+    resolve = [s for s in state.stages if s.role == "resolve" and s.department == state.holder]
+    return resolve[-1] if resolve else None
+
+
+def export_csv_cases(ev: Evaluated) -> Iterator[str]:
+    """Yield the CSV export of cases, one row per case (the holder's latest resolve clock)."""
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow(CSV_CASE_FIELDS)
+    for case, state in zip(ev.cases, ev.states):
+        rec = case_record(case, state)
+        resolve = _current_resolve(state)
+        row = [rec[k] for k in CSV_CASE_FIELDS[:21]] + [
+            _time(resolve.deadline.due_at) if resolve else None,
+            resolve.status if resolve else None,
+            _hours(resolve.late_by) if resolve else None,
+            rec["legacy"]["due_at"] if rec["legacy"] else None,
+        ]
+        writer.writerow(["" if v is None else v for v in row])
+        yield buf.getvalue()
+        buf.seek(0)
+        buf.truncate()
+
+
+def export_csv_scorecards(ev: Evaluated) -> Iterator[str]:
+    """Yield the CSV export of scorecards: one row per department and period."""
+    data = ev.cards.to_dict()
+    cards = data["departments"]
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    columns: list[str] = []
+    for card in cards:
+        flat = _flatten(card)
+        if not columns:
+            columns = list(flat)
+            writer.writerow(columns)
+        writer.writerow(["" if flat.get(c) is None else flat.get(c) for c in columns])
+    yield buf.getvalue()
+
+
+def _flatten(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for k, v in d.items():
+        key = f"{prefix}{k}"
+        if isinstance(v, dict):
+            out.update(_flatten(v, key + "."))
+        elif isinstance(v, list):
+            out[key] = json.dumps(v, ensure_ascii=False)
+        else:
+            out[key] = v
+    return out
+
+
+def write_csv(ev: Evaluated, folder) -> None:
+    """Write cases.csv, events.csv and scorecards.csv into ``folder``."""
+    from pathlib import Path
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    with (folder / "cases.csv").open("w", encoding="utf-8", newline="") as fh:
+        fh.writelines(export_csv_cases(ev))
+    with (folder / "events.csv").open("w", encoding="utf-8", newline="") as fh:
+        writer = csv.writer(fh, lineterminator="\n")
+        writer.writerow(("petition", "file", "kind", "at", "by", "fields"))
+        for case in ev.cases:
+            for rec in event_records(case):
+                writer.writerow((rec["petition"], rec["file"], rec["kind"], rec["at"], rec["by"],
+                                 json.dumps(rec["fields"], ensure_ascii=False, sort_keys=True)))
+    with (folder / "scorecards.csv").open("w", encoding="utf-8", newline="") as fh:
+        fh.writelines(export_csv_scorecards(ev))
