@@ -18,8 +18,7 @@ from typing import Any, Callable
 
 import yaml
 
-from generator import gitio, load, metrics
-from generator.evaluate import evaluate_case
+from generator import export, gitio, load
 from generator.check import check_archive
 from generator.problems import Problem
 from generator.render import figures as fg
@@ -113,14 +112,16 @@ def build_site(repo: Path, rev: str, now: datetime, out: Path, base_url: str = "
     site_config = _site_config(repo, rev)
     lap("load")
 
-    # 2. Evaluate every case as of now.
-    states = [evaluate_case(archive.cases[cid], rules, now) for cid in sorted(archive.cases)]
-    views = [case_view(archive.cases[st.id], rules, now, commits, st) for st in states]
+    # 2. Evaluate every case as of now, exactly as `wenzheng export` does.
+    now = now.astimezone(rules.tz)
+    ev = export.evaluate_archive(archive.cases.values(), rules, now, depts.departments)
+    views = [case_view(c, rules, now, commits, st) for c, st in zip(ev.cases, ev.states)]
+    views.sort(key=lambda v: v["id"])
     report.cases = len(views)
     lap("evaluate")
 
     # 3. Aggregate: the city's and every department's figures (generator.metrics).
-    cards = metrics.scorecards(states, rules, now, departments=sorted(depts.departments))
+    cards = ev.cards
     city = fg.from_headline(cards.headline("all"))
     min_cases = rules.minimum_cases_for_ranking
     as_of = now.astimezone(rules.tz).strftime(TIME_FMT)
@@ -163,7 +164,7 @@ def build_site(repo: Path, rev: str, now: datetime, out: Path, base_url: str = "
         pg.report_pages(site, views, cards, as_of, min_cases)
         lap("listings")
         pg.feed_files(site, views, now)
-        pg.open_data_files(site, views, cards.to_dict())
+        open_data = pg.open_data_files(site, ev, archive.rev)
         lap("feeds+data")
 
         # 5. Search: one Pagefind shard per year, rebuilt only when its pages changed.
@@ -269,19 +270,35 @@ def _shell_pages(site: pg.Site, views, city, dept_cards, periods, years, as_of, 
         ShellPage("search", (t("search", "zh"), t("search", "en")), body("search.html", shards=years)),
         ShellPage("open-data", (t("open_data", "zh"), t("open_data", "en")),
                   body("open_data.html", as_of=as_of, files=[
+                      ("export.json", "JSON", "与 wenzheng export 相同：全部诉求及其状态、全部考核指标 / the same as `wenzheng export`"),
                       ("cases.jsonl", "JSON Lines", "一行一件诉求 / one petition per line"),
-                      ("cases.csv", "CSV", "同上 / the same as CSV"),
+                      ("cases.csv", "CSV", "一行一件诉求 / one petition per row"),
                       ("events.jsonl", "JSON Lines", "一行一个办理事件 / one event per line"),
-                      ("events.csv", "CSV", "同上 / the same as CSV"),
-                      ("scorecards.json", "JSON", "全市及各部门考核指标 / city and department scorecards")],
-                      field_docs=[("cases", pg.opendata.CASE_FIELDS), ("events", pg.opendata.EVENT_FIELDS)],
-                      extra_doc="")),
+                      ("events.csv", "CSV", "一行一个办理事件 / one event per row"),
+                      ("scorecards.json", "JSON", "全市及各部门考核指标 / city and department scorecards"),
+                      ("scorecards.csv", "CSV", "一行一个部门一个统计期 / one department and period per row")],
+                      field_docs=_field_docs())),
         ShellPage("submit", (t("submit", "zh"), t("submit", "en")),
                   body("submit.html", bridge_url=extra.get("bridge_url", ""), has_form=has_form)),
         ShellPage("about", (t("about", "zh"), t("about", "en")),
                   body("about.html", centre_zh=site.depts.centre.name.zh, centre_en=site.depts.centre.name.en)),
     ]
     return pages
+
+
+def _field_docs() -> str:
+    """Return the field documentation of the downloads (docs/export.md, and
+    docs/open-data.md when present) as HTML."""
+    import markdown
+
+    parts = []
+    for name in ("export.md", "open-data.md"):
+        path = PROJECT / "docs" / name
+        if path.is_file():
+            text = path.read_text(encoding="utf-8")
+            parts.append(markdown.markdown(text.split("\n", 1)[1] if text.startswith("# ") else text,
+                                           extensions=["tables"]))
+    return "\n".join(parts)
 
 
 def _both(site: pg.Site, template: str, context: Callable[[str], dict]) -> tuple[str, str]:

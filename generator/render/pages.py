@@ -17,7 +17,7 @@ from typing import Any, Callable, Iterable, Sequence
 import jinja2
 
 from generator import records as r
-from generator.render import charts, feeds, figures as fg, opendata
+from generator.render import charts, feeds, figures as fg
 from generator.render.i18n import LABELS, LANGS, prefix, t
 from generator.render.shell import Frame, ShellPage
 from generator.render.writer import SiteWriter, digest
@@ -323,22 +323,28 @@ def _reply_time(item) -> datetime:
     return _local_time(at, v["received_at"])
 
 
-def open_data_files(site: Site, views: Sequence[dict[str, Any]], cards: dict[str, Any]) -> list[tuple[str, int]]:
-    # ``cards`` is metrics.Scorecards.to_dict(): the same figures ``wenzheng export`` writes.
-    """Write the downloads; return (name, size in bytes) of each."""
-    ordered = sorted(views, key=lambda v: v["id"])
-    cases = [opendata.case_row(v) for v in ordered]
-    events = [row for v in ordered for row in opendata.event_rows(v)]
-    files = {
-        "cases.jsonl": opendata.jsonl(cases),
-        "cases.csv": opendata.csv_text(cases, [f for f, _, _ in opendata.CASE_FIELDS]),
-        "events.jsonl": opendata.jsonl(events),
-        "events.csv": opendata.csv_text(events, [f for f, _, _ in opendata.EVENT_FIELDS]),
-        "scorecards.json": json.dumps(cards, ensure_ascii=False, sort_keys=True, indent=1) + "\n",
+def open_data_files(site: Site, ev, rev: str) -> list[tuple[str, int]]:
+    """Write the downloads with :mod:`generator.export`'s functions, so they are
+    exactly what ``wenzheng export`` gives; return (name, size in bytes) of each."""
+    import tempfile
+
+    from generator import export as ex
+
+    files: dict[str, bytes] = {
+        "export.json": "".join(ex.export_json(ev, rev)).encode("utf-8"),
+        "cases.jsonl": "".join(json.dumps(ex.case_record(c, s), ensure_ascii=False, sort_keys=True) + "\n"
+                               for c, s in zip(ev.cases, ev.states)).encode("utf-8"),
+        "events.jsonl": "".join(json.dumps(rec, ensure_ascii=False, sort_keys=True) + "\n"
+                                for c in ev.cases for rec in ex.event_records(c)).encode("utf-8"),
+        "scorecards.json": (json.dumps(ev.cards.to_dict(), ensure_ascii=False, sort_keys=True, indent=1)
+                            + "\n").encode("utf-8"),
     }
+    with tempfile.TemporaryDirectory(prefix="wz-csv-") as tmp:
+        ex.write_csv(ev, tmp)
+        for name in ("cases.csv", "events.csv", "scorecards.csv"):
+            files[name] = (Path(tmp) / name).read_bytes()
     sizes = []
-    for name, text in files.items():
-        data = text.encode("utf-8")
+    for name, data in sorted(files.items()):
         site.writer.file(f"data/{name}", data)
         sizes.append((name, len(data)))
     return sizes
