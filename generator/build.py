@@ -136,7 +136,7 @@ def build_site(repo: Path, rev: str, now: datetime, out: Path, base_url: str = "
     try:
         extra = site_config.get("extra") or {}
         env = pg.environment(TEMPLATES)
-        env.globals["depts"] = depts
+        pg.install_names(env, depts)
         site = pg.Site(env, {}, writer, base_path,
                        base_url if "://" in base_url else base_path, depts,
                        site_config.get("repo_url"), "")
@@ -236,9 +236,11 @@ def _shell_pages(site: pg.Site, views, city, dept_cards, periods, years, as_of, 
     ranked = sorted(((d, c) for d, c in dept_rows if c.ranked), key=lambda dc: (dc[1].rank or 0, dc[0]))
     unranked = [(d, c) for d, c in dept_rows if not c.ranked]
     levels = []
-    for level in reversed(("reminder", "notice", "supervision", "accountability")):
+    # Every overdue case appears once, under its escalation level; a case past due
+    # that has reached no level (or only the reminder) is listed as plain overdue.
+    for level in ("accountability", "supervision", "notice", "reminder", None):
         rows = [v for v in overdue if v["escalation"] == level]
-        levels.append((level, rows[:50], len(rows)))
+        levels.append((level or "overdue", rows[:50], len(rows)))
     counts: dict[str, dict[str, int]] = {"status": {}, "dept": {}, "cat": {}, "month": {}}
     for v in views:
         for k, val in (("status", v["status"]), ("dept", v["holder"] or "unassigned"),

@@ -85,7 +85,8 @@ def test_follow_home_department_petition_supervision_report(served, browser):
     assert "公交站台遮雨棚漏水" in page.content()
     shot(page, "petition-desktop")
     page.goto(url + "/supervision/")
-    assert "2026-000003" in page.content()
+    text = page.inner_text("article")
+    assert "2026-000003" in text, text
     shot(page, "supervision-desktop")
     page.goto(url + "/reports/")
     page.click("a[href='/r/month/2026-11/']")

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterable, Sequence
 
 import jinja2
+from markupsafe import Markup, escape
 
 from generator import records as r
 from generator.render import charts, feeds, figures as fg
@@ -32,6 +33,27 @@ def environment(templates: Path) -> jinja2.Environment:
                              undefined=jinja2.StrictUndefined)
     env.globals.update(t=t, labels=LABELS)
     return env
+
+
+def install_names(env: jinja2.Environment, depts: r.Departments) -> None:
+    """Give templates ``dn(id, lang)`` (an actor's name) and ``badge(view, lang)``
+    as plain functions: jinja2 macros cost milliseconds per page at this volume."""
+    names: dict[str | None, tuple[str, str]] = {None: (t("unassigned", "zh"), t("unassigned", "en"))}
+    for actor in ("centre", "petitioner", "system"):
+        names[actor] = (t(actor, "zh"), t(actor, "en"))
+    names["centre"] = (depts.centre.name.zh, depts.centre.name.en)
+    for d in depts.departments.values():
+        names[d.id] = (d.name.zh, d.name.en)
+
+    def dn(actor: str | None, lang: str) -> str:
+        pair = names.get(actor)
+        return actor if pair is None else pair[1 if lang == "en" else 0]
+
+    def badge(v: dict[str, Any], lang: str) -> Markup:
+        text = t(v["status"], lang) + (f" · {t(v['escalation'], lang)}" if v["escalation"] else "")
+        return Markup(f'<span class="wz-badge wz-{v["status"]}">{escape(text)}</span>')
+
+    env.globals.update(dn=dn, badge=badge, depts=depts)
 
 
 def templates_digest(templates: Path) -> str:
