@@ -42,6 +42,10 @@ def _draw(title: str, desc: str, months: Sequence[str], values: Sequence[float |
     step = max(1, len(months) // 8)
     ax.set_xticks(xs[::step], [m for m in months[::step]])
     ax.set_ylabel(unit)
+    if unit == "%":
+        ax.set_ylim(0, 100)
+    else:
+        ax.set_ylim(bottom=0)
     ax.grid(True, color="#dddddd", linewidth=0.5)
     for side in ("top", "right"):
         ax.spines[side].set_visible(False)
