@@ -32,6 +32,7 @@ test: install browser-deps
 
 bench: install browser-deps
 	$(PY) bench/run.py
+	$(PY) bench/bench_governance.py
 	$(PY) bench/bench_site.py --petitions 100000
 
 clean:

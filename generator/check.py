@@ -20,6 +20,18 @@ from generator.rules import Rules, load_rules
 from generator.yamlio import YamlError, parse
 
 
+def _checker_digest() -> str:
+    """Return a digest of the code that decides verdicts, so that a new
+    version of the checker never trusts an old verdict."""
+    h = hashlib.sha1(str(load.CACHE_VERSION).encode())
+    for module in ("records", "fields", "validate", "check", "load", "yamlio"):
+        h.update((Path(__file__).parent / f"{module}.py").read_bytes())
+    return h.hexdigest()
+
+
+_CHECKER_DIGEST = _checker_digest()
+
+
 @dataclass
 class Archive:
     """A checked archive: its config, its sound cases, and every problem."""
@@ -61,13 +73,14 @@ def read_departments(snap: load.Snapshot) -> tuple[r.Departments | None, list[Pr
     return depts, report.resolve(lambda f: f, lambda f: text)
 
 
-def read_rules(snap: load.Snapshot) -> tuple[Rules | None, list[Problem]]:
-    """Return rules.yaml of the snapshot, with its problems."""
+def read_rules(snap: load.Snapshot, cross_check: bool | None = None) -> tuple[Rules | None, list[Problem]]:
+    """Return rules.yaml of the snapshot, with its problems (``cross_check``
+    overrides the file's calendar cross-check with the holidays library)."""
     text = load.read_config(snap, "rules.yaml")
     if text is None:
         return None, [_config_problem("rules.yaml", "rules.yaml is missing",
                                       "add rules.yaml at the top of the repository")]
-    return load_rules(text, "rules.yaml")
+    return load_rules(text, "rules.yaml", cross_check)
 
 
 def check_folder(folder: str, files: list[load.RecordFile], departments: r.Departments,
@@ -111,13 +124,21 @@ def check_folder(folder: str, files: list[load.RecordFile], departments: r.Depar
 
 
 def check_archive(repo: str | Path, rev: str = "HEAD", *, worktree: bool = False,
-                  changed_since: str | None = None, use_cache: bool = True) -> Archive:
+                  changed_since: str | None = None, use_cache: bool = True,
+                  need_cases: bool = True, folders: list[str] | None = None,
+                  cross_check: bool | None = None) -> Archive:
     """Return the checked archive at ``rev`` (or in the work tree).
 
     With ``changed_since`` only the petition folders touched since that commit
     are read and checked, so the time grows with the change, not the archive;
     if departments.yaml or rules.yaml changed, everything is checked again,
-    since any record may depend on them.
+    since any record may depend on them. ``folders`` names the folders to
+    check directly (the pull-request check knows them already).
+
+    Verdicts are cached by (folder, tree id) under a digest of the config and
+    of this program's version: an unchanged folder under unchanged rules is
+    not read again. ``need_cases=False`` (a plain check) skips loading the
+    cached case records too.
     """
     root = Path(repo)
     only: set[str] | None = None
@@ -125,13 +146,15 @@ def check_archive(repo: str | Path, rev: str = "HEAD", *, worktree: bool = False
         folders, configs, _ = load.changed_folders(root, changed_since, rev)
         if not configs:
             only = folders
+    elif folders is not None:
+        only = set(folders)
     if worktree:
         snap = load.snapshot_worktree(root, sorted(only) if only is not None else None)
     else:
         snap = load.snapshot_at(root, rev, sorted(only) if only is not None else None)
 
     departments, problems = read_departments(snap)
-    rules, rule_problems = read_rules(snap)
+    rules, rule_problems = read_rules(snap, cross_check)
     problems += rule_problems
     archive = Archive(root, snap.rev, departments, rules, problems=problems)
     for stray in snap.strays:
@@ -147,60 +170,91 @@ def check_archive(repo: str | Path, rev: str = "HEAD", *, worktree: bool = False
             "fix departments.yaml first"))
         return archive
 
-    parsed = load.load_folders(snap, use_cache=use_cache)
-    seen_ids: dict[str, str] = {}
-    for folder in sorted(parsed):
+    cdir = load.cache_dir(root) if use_cache and snap.rev is not None else None
+    digest = config_digest(snap)[:16]
+    verdicts = load.PickleStore(cdir / f"verdicts-{digest}.pickle" if cdir else None)
+    stored_cases = load.PickleStore(cdir / f"cases-{digest}.pickle" if cdir and need_cases else None)
+    todo = [folder for folder, (tree, _) in snap.folders.items()
+            if (folder, tree) not in verdicts.entries
+            or (need_cases and (folder, tree) in verdicts.entries
+                and not verdicts.entries[(folder, tree)][0]
+                and (folder, tree) not in stored_cases.entries)]
+    parsed = load.load_folders(snap, use_cache=use_cache, only=todo)
+    for folder in todo:
+        tree = snap.folders[folder][0]
         case, folder_problems = check_folder(folder, parsed[folder], departments, snap)
-        archive.problems.extend(folder_problems)
+        refs = tuple(e.get("duplicate_of") for e in (case.events if case else ())
+                     if e.kind == "rejected" and e.get("duplicate_of"))
+        verdicts.entries[(folder, tree)] = (
+            [tuple(p.__dict__.values()) for p in folder_problems], refs)
+        verdicts.dirty = True
+        if case is not None and stored_cases.path is not None:
+            stored_cases.entries[(folder, tree)] = case
+            stored_cases.dirty = True
+        if case is not None:
+            archive.cases[case.id] = case
+    todo_set = set(todo)
+    references: list[tuple[str, str]] = []
+    seen_ids: dict[str, str] = {}
+    for folder in sorted(snap.folders):
+        tree = snap.folders[folder][0]
+        folder_problems, refs = verdicts.entries[(folder, tree)]
+        archive.problems.extend(Problem(*t) for t in folder_problems)
         archive.folders_checked += 1
         pid = folder.rsplit("/", 1)[1]
+        references.extend((folder, ref) for ref in refs)
         if pid in seen_ids:
             archive.problems.append(Problem(
                 f"{folder}/petition.yaml", 1, "duplicate-id",
                 f"petition id {pid} is also used by {seen_ids[pid]}",
                 "each id is used once; the later petition needs a new id"))
+            archive.cases.pop(pid, None)
             continue
         seen_ids[pid] = folder
-        if case is not None:
+        if need_cases and folder not in todo_set and not folder_problems:
+            case = stored_cases.entries[(folder, tree)]
             archive.cases[case.id] = case
+    keep = set(verdicts.entries) if not snap.full else {(f, t) for f, (t, _) in snap.folders.items()}
+    verdicts.save(keep)
+    stored_cases.save(keep)
 
     if only is not None and not worktree:
-        _check_ids_against_archive(archive, root, snap.rev or rev)
-    _check_references(archive, root, snap.rev or rev, full=only is None)
+        _check_ids_against_archive(archive, root, snap.rev or rev, only)
+    _check_references(archive, root, snap.rev or rev, references, seen_ids, full=only is None)
     return archive
 
 
-def _check_ids_against_archive(archive: Archive, root: Path, rev: str) -> None:
+def _check_ids_against_archive(archive: Archive, root: Path, rev: str, folders: set[str]) -> None:
     """For a partial check: report changed petitions whose id is used elsewhere."""
-    for pid, case in archive.cases.items():
-        where = load.folder_exists(root, rev, pid)
-        others = [w for w in where if w != case.folder]
+    holders = load.folders_of(root, rev, [f.rsplit("/", 1)[1] for f in folders])
+    for folder in sorted(folders):
+        pid = folder.rsplit("/", 1)[1]
+        others = [w for w in holders[pid] if w != folder]
         if others:
             archive.problems.append(Problem(
-                f"{case.folder}/petition.yaml", 1, "duplicate-id",
+                f"{folder}/petition.yaml", 1, "duplicate-id",
                 f"petition id {pid} is also used by {others[0]}",
                 "each id is used once; the later petition needs a new id"))
 
 
-def _check_references(archive: Archive, root: Path, rev: str, full: bool) -> None:
+def _check_references(archive: Archive, root: Path, rev: str, references: list[tuple[str, str]],
+                      ids: dict[str, str], full: bool) -> None:
     """Report rejections that name a duplicate which does not exist."""
-    for case in archive.cases.values():
-        for e in case.events:
-            target = e.get("duplicate_of") if e.kind == "rejected" else None
-            if not target:
-                continue
-            exists = target in archive.cases if full else bool(load.folder_exists(root, rev, target))
-            if target == case.id or not exists:
-                archive.problems.append(Problem(
-                    e.source.path, None, "unknown-duplicate",
-                    f"duplicate_of names {target}, which "
-                    + ("is this petition itself" if target == case.id else "is not in the archive"),
-                    "name the earlier petition this one duplicates"))
+    for folder, target in references:
+        pid = folder.rsplit("/", 1)[1]
+        exists = target in ids if full else bool(load.folders_of(root, rev, [target])[target])
+        if target == pid or not exists:
+            archive.problems.append(Problem(
+                f"{folder}", None, "unknown-duplicate",
+                f"a rejection names duplicate_of {target}, which "
+                + ("is this petition itself" if target == pid else "is not in the archive"),
+                "name the earlier petition this one duplicates"))
 
 
 def config_digest(snap: load.Snapshot) -> str:
-    """Return a digest of the config blobs: results that depend on config key on it."""
-    h = hashlib.sha1()
+    """Return a digest of the config blobs and this program's version: cached
+    verdicts are valid only for the same config and the same checker."""
+    h = hashlib.sha1(_CHECKER_DIGEST.encode())
     for name in sorted(snap.config):
         h.update(f"{name}:{snap.config[name]};".encode())
     return h.hexdigest()

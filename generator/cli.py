@@ -67,33 +67,58 @@ def main() -> None:
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text",
               show_default=True, help="Output for people or for machines.")
 @click.option("--no-cache", is_flag=True, help="Parse everything again, ignoring the cache.")
+@click.option("--base", metavar="REV",
+              help="Pull-request check: judge the change since REV (only changed folders) "
+                   "by the rules of who may write what, as of REV.")
+@click.option("--author", metavar="ACCOUNT",
+              help="With --base: the forge account that made the change. Default: git config "
+                   "wenzheng.account, else user.name.")
+@now_option
 def check(repo: Path, rev: str, changed_since: str | None, worktree: bool, fmt: str,
-          no_cache: bool) -> None:
+          no_cache: bool, base: str | None, author: str | None, now_text: str | None) -> None:
     """Check every record and the config; report every problem at once.
 
     Exits 1 when there is any error; warnings alone exit 0. Each problem names
     the file and line, what is wrong and how to fix it.
 
+    With --base it is the pull-request check that CI runs: only the changed
+    folders are read; merged records may not be modified, renamed or deleted;
+    the author's account (mapped through departments.yaml as of the base) must
+    be the `by` of every record it adds; new records carry the current time
+    (not in the future, not older than rules.yaml's notarised_tolerance).
+
     \b
     Example:
       wenzheng check --changed-since origin/main --format json
+      wenzheng check --base origin/main --author mh-housing
     """
     from generator.check import check_archive
     from generator.gitio import GitError
 
     try:
-        archive = check_archive(repo, rev, worktree=worktree, changed_since=changed_since,
-                                use_cache=not no_cache)
+        if base is not None:
+            from generator import governance
+
+            account = author or governance.account_from_git(repo)
+            if not account:
+                raise click.UsageError("--base needs --author (or git config wenzheng.account)")
+            result = governance.check_change(repo, base, account, read_now(now_text), head=rev,
+                                             worktree=worktree, use_cache=not no_cache)
+            problems, errors, count = result.problems, result.errors, result.folders_checked
+        else:
+            archive = check_archive(repo, rev, worktree=worktree, changed_since=changed_since,
+                                    use_cache=not no_cache, need_cases=False)
+            problems, errors, count = archive.problems, archive.errors, archive.folders_checked
     except GitError as exc:
         raise click.ClickException(str(exc)) from None
     if fmt == "json":
-        click.echo(prob.render_json(archive.problems))
+        click.echo(prob.render_json(problems))
     else:
-        if archive.problems:
-            click.echo(prob.render_text(archive.problems))
+        if problems:
+            click.echo(prob.render_text(problems))
         else:
-            click.echo(f"ok: {archive.folders_checked} petition folder(s) checked, no problems")
-    sys.exit(1 if archive.errors else 0)
+            click.echo(f"ok: {count} petition folder(s) checked, no problems")
+    sys.exit(1 if errors else 0)
 
 
 def _load_checked(repo: Path, rev: str, worktree: bool = False):
@@ -210,11 +235,13 @@ def deadline(received_text: str, category: str, channel: str, rules_path: Path, 
 @repo_option
 @rev_option
 @now_option
-@click.option("--format", "fmt", type=click.Choice(["json", "csv"]), default="json",
-              show_default=True, help="json: one document; csv: cases.csv, events.csv and "
-              "scorecards.csv in a folder.")
+@click.option("--format", "fmt", type=click.Choice(["json", "csv", "open311", "sqlite"]),
+              default="json", show_default=True,
+              help="json: one document; csv: cases.csv, events.csv and scorecards.csv in a folder; "
+              "open311: GeoReport v2 services.json and requests.json in a folder; sqlite: "
+              "wenzheng.sqlite in a folder (docs/open-data.md).")
 @click.option("--out", type=click.Path(path_type=Path), default=None,
-              help="json: a file (default: standard output); csv: a folder (required).")
+              help="json: a file (default: standard output); csv, open311, sqlite: a folder (required).")
 def export(repo: Path, rev: str, now_text: str | None, fmt: str, out: Path | None) -> None:
     """Export every case with its computed state, and every scorecard.
 
@@ -224,14 +251,25 @@ def export(repo: Path, rev: str, now_text: str | None, fmt: str, out: Path | Non
     \b
     Example:
       wenzheng export --format csv --out exports/ --now 2026-11-22T10:00:00+08:00
+      wenzheng export --format open311 --out site/open-data/open311
     """
     from generator import export as ex
 
     now = read_now(now_text)
     archive = _load_checked(repo, rev)
     assert archive.rules is not None and archive.departments is not None
+    if fmt != "json" and out is None:
+        raise click.UsageError(f"--format {fmt} needs --out FOLDER")
     ev = ex.evaluate_archive(archive.cases.values(), archive.rules,
                              now.astimezone(archive.rules.tz), archive.departments.departments)
+    if fmt in ("open311", "sqlite"):
+        from generator import interop
+
+        due = {c.id: ex.resolve_due_at(s) for c, s in zip(ev.cases, ev.states)}
+        for path in interop.export(fmt, out, archive, now, deadline_of=lambda c: due.get(c.id),
+                                   cards=ev.cards.to_dict()):
+            click.echo(f"wrote {path}", err=True)
+        return
     if fmt == "json":
         stream = open(out, "w", encoding="utf-8") if out else sys.stdout
         try:
@@ -241,8 +279,6 @@ def export(repo: Path, rev: str, now_text: str | None, fmt: str, out: Path | Non
             if out:
                 stream.close()
         return
-    if out is None:
-        raise click.UsageError("--format csv needs --out FOLDER")
     ex.write_csv(ev, out)
     click.echo(f"wrote {out}/cases.csv, events.csv, scorecards.csv", err=True)
 
@@ -273,6 +309,379 @@ def scorecards(repo: Path, rev: str, now_text: str | None, period: str, lang: st
     ev = ex.evaluate_archive(archive.cases.values(), archive.rules,
                              now.astimezone(archive.rules.tz), archive.departments.departments)
     click.echo(render_scorecards(ev.cards, archive.departments, period, lang))
+
+
+    """Wenzheng (问政): a git-based transparency archive for petitions."""
+
+
+# --- synth: synthetic archives (generator/synth.py) ------------------------
+
+
+def _synth_now(text: str | None, default):
+    """Return the ``--now`` time, which must carry a UTC offset."""
+    from datetime import datetime
+
+    if text is None:
+        return default
+    try:
+        now = datetime.fromisoformat(text)
+    except ValueError:
+        raise click.BadParameter(f"{text!r} is not a time; write it like 2026-11-22T10:00:00+08:00",
+                                 param_hint="--now") from None
+    if now.tzinfo is None:
+        raise click.BadParameter(f"{text!r} has no UTC offset; add one, e.g. {text}+08:00",
+                                 param_hint="--now")
+    return now
+
+
+@main.command()
+@click.option("--count", type=click.IntRange(0), default=300, show_default=True,
+              help="How many petitions to generate.")
+@click.option("--seed", type=int, default=20261122, show_default=True, help="The random seed.")
+@click.option("--start", type=click.DateTime(["%Y-%m-%d"]), default="2026-05-25", show_default=True,
+              help="The first day petitions arrive (city local time).")
+@click.option("--months", type=click.IntRange(1, 240), default=6, show_default=True,
+              help="How many months petitions keep arriving.")
+@click.option("--now", "now_text", metavar="ISO",
+              help="The moment the archive is as of; no record is later. "
+                   "Default: the end of the window (for --changes: the clock).")
+@click.option("--repo", type=click.Path(file_okay=False),
+              help="Write commits to this git repository (created when missing).")
+@click.option("--into", type=click.Path(file_okay=False),
+              help="Write plain files under DIR/petitions instead.")
+@click.option("--branch", default="main", show_default=True, help="The branch --repo writes.")
+@click.option("--commit-per-month", is_flag=True, help="With --repo: one commit per month of records.")
+@click.option("--replace", is_flag=True, help="With --into: replace an existing DIR/petitions.")
+@click.option("--changes", type=click.IntRange(1), metavar="N",
+              help="Instead of a new archive: add one commit with N new events to open cases in --repo.")
+@click.option("--config-from", type=click.Path(file_okay=False, exists=True), default=".",
+              show_default=True,
+              help="With --repo: copy departments.yaml, rules.yaml and mkdocs.yml from this folder.")
+@click.option("--quiet", is_flag=True, help="No progress bar.")
+def synth(count, seed, start, months, now_text, repo, into, branch, commit_per_month, replace,
+          changes, config_from, quiet):
+    """Generate a realistic synthetic archive of the fictional city 明湖市.
+
+    Petitions of every channel and category arrive at any hour over MONTHS
+    months from START; departments accept, reply, ask for more time or
+    details, get transferred, closed, rated, reopened, escalated... each event
+    by the actor allowed to record it. The same seed and options always give
+    byte-identical files.
+
+    \b
+    Example:
+      wenzheng synth --count 300 --seed 20261122 --start 2026-05-25 --months 6 \\
+          --now 2026-11-22T10:00:00+08:00 --into . --replace
+      wenzheng synth --count 100000 --repo /tmp/big-archive
+      wenzheng synth --changes 10 --repo /tmp/big-archive --now 2026-11-25T10:00:00+08:00
+    """
+    import os
+    import sys
+    import time
+    from datetime import datetime, timedelta, timezone
+    from pathlib import Path
+
+    from generator import synth as s
+
+    if changes:
+        if not repo or into:
+            raise click.UsageError("--changes needs --repo (the archive to add events to), not --into")
+        epoch = os.environ.get("SOURCE_DATE_EPOCH")
+        clock = datetime.fromtimestamp(int(epoch), timezone.utc) if epoch else datetime.now(timezone.utc)
+        now = _synth_now(now_text, clock.astimezone(s.CITY_TZ).replace(microsecond=0))
+        try:
+            change = s.append_changes(repo, changes, seed, now, branch)
+        except s.SynthError as exc:
+            raise click.ClickException(str(exc)) from None
+        click.echo(f"added {len(change.files)} events in commit {change.commit} (on top of {change.base})")
+        return
+    if bool(repo) == bool(into):
+        raise click.UsageError("give exactly one of --repo PATH or --into DIR")
+    spec_start = start.date()
+    end = s.window_end(spec_start, months)
+    default_now = datetime.combine(end, datetime.min.time(), s.CITY_TZ) - timedelta(seconds=1)
+    spec = s.SynthSpec(count, seed, spec_start, months, _synth_now(now_text, default_now))
+    if spec.now.date() < spec_start:
+        raise click.BadParameter("--now is before --start; nothing could have arrived yet", param_hint="--now")
+    bar = None
+    if not quiet and count >= 5000:
+        from tqdm import tqdm
+
+        bar = tqdm(total=count, unit=" petitions", file=sys.stderr, mininterval=0.5)
+    began = time.perf_counter()
+    try:
+        if into:
+            summary = s.write_into(spec, Path(into), replace=replace, progress=bar.update if bar else None)
+        else:
+            extra = [(name, (Path(config_from) / name).read_bytes())
+                     for name in ("departments.yaml", "rules.yaml", "mkdocs.yml")
+                     if (Path(config_from) / name).is_file()]
+            summary = s.write_repo(spec, Path(repo), branch, commit_per_month, extra,
+                                   progress=bar.update if bar else None)
+    except s.SynthError as exc:
+        raise click.ClickException(str(exc)) from None
+    finally:
+        if bar:
+            bar.close()
+    where = f"{summary.commits} commit(s) on {branch} of {repo} (head {summary.head})" if repo else \
+        f"{Path(into) / 'petitions'}"
+    click.echo(f"wrote {summary.petitions} petitions, {summary.files} files "
+               f"({summary.bytes / 1e6:.1f} MB) to {where} in {time.perf_counter() - began:.1f} s")
+
+
+# -- import and open-data export (issue 6: generator/importer.py, generator/interop.py) --
+
+
+@main.command("import")
+@click.argument("source", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--mapping", "mapping_path", required=True,
+              type=click.Path(dir_okay=False, path_type=Path),
+              help="The mapping file (YAML): columns, time zone, formats, value maps.")
+@repo_option
+@click.option("--branch", default="main", show_default=True, help="The branch to write to.")
+@click.option("--batch-size", type=click.IntRange(min=1), metavar="N",
+              help="One commit per N petitions instead of one commit for the whole file.")
+@click.option("--dry-run", is_flag=True, help="Check and report everything; write nothing.")
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text",
+              show_default=True, help="Output for people or for machines.")
+@now_option
+def import_cmd(source: Path, mapping_path: Path, repo: Path, branch: str, batch_size: int | None,
+               dry_run: bool, fmt: str, now_text: str | None) -> None:
+    """Import another system's records from a CSV or XLSX file.
+
+    Writes petitions and events straight into git objects in one commit.
+    Importing the same file again adds nothing; an updated file adds only the
+    new events. Every row that cannot be used is reported with its row number
+    and the reason; the other rows are imported. Exits 1 when any row was
+    not usable or the mapping or file has errors (then nothing is written).
+
+    \b
+    Example:
+      wenzheng import boston311.csv --mapping docs/import-mappings/boston311.yaml --dry-run
+    """
+    import json as _json
+
+    from generator.importer import render_text, run_import
+
+    result = run_import(source, mapping_path, repo, branch, read_now(now_text), dry_run=dry_run,
+                        batch_size=batch_size)
+    if fmt == "json":
+        click.echo(_json.dumps(result.as_dict(), ensure_ascii=False, indent=2))
+    else:
+        click.echo(render_text(result))
+    sys.exit(1 if any(p.severity == "error" for p in result.problems) else 0)
+
+
+# -- governance: audit -------------------------------------------------------------
+
+
+@main.command()
+@repo_option
+@click.option("--branch", default="main", show_default=True, help="The branch whose history is audited.")
+@click.option("--previous", type=click.Path(dir_okay=False, path_type=Path),
+              help="The previous audit's report (the site's audit.json): its last commit must "
+                   "still be in the history, else history was rewritten.")
+@click.option("--incremental", is_flag=True,
+              help="With --previous: replay only the commits after the previously proved one.")
+@click.option("--verify-signatures", is_flag=True,
+              help="Require every commit to be signed (SSH or OpenPGP) with a key its unit lists "
+                   "under signing_keys in departments.yaml.")
+@click.option("--merge-window", default=72.0, show_default=True, metavar="HOURS",
+              help="How long a checked pull request may wait before it is merged; widens the "
+                   "notarised-time tolerance when a commit's time is used as the check's time.")
+@click.option("--report", type=click.Path(dir_okay=False, path_type=Path),
+              help="Write the report as JSON here.")
+@click.option("--site", type=click.Path(file_okay=False, path_type=Path),
+              help="Write audit.json and audit/index.html into this site folder.")
+@click.option("--rebuild-at", metavar="REV",
+              help="Rebuild the site from REV (with wenzheng build) and compare it with --published.")
+@click.option("--published", type=click.Path(file_okay=False, path_type=Path),
+              help="A published copy of the site to compare byte for byte.")
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text",
+              show_default=True)
+@now_option
+def audit(repo: Path, branch: str, previous: Path | None, incremental: bool,
+          verify_signatures: bool, merge_window: float, report: Path | None, site: Path | None,
+          rebuild_at: str | None, published: Path | None, fmt: str, now_text: str | None) -> None:
+    """Replay the history of main and prove every commit obeyed the rules.
+
+    Each first-parent commit is judged as the pull-request check would have
+    judged it, with departments.yaml and rules.yaml as they stood before it.
+    Every violation names the commit, the file and the rule. Exits 1 on any
+    violation or difference.
+
+    \b
+    Example:
+      wenzheng audit --previous site/audit.json --site site --verify-signatures
+    """
+    import json
+    from datetime import timedelta
+
+    from generator import audit as au
+
+    if (rebuild_at is None) != (published is None):
+        raise click.UsageError("--rebuild-at and --published go together")
+    now = read_now(now_text)
+    try:
+        prev = au.read_previous(previous)
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from None
+    result = au.audit_history(repo, branch, now=now, previous=prev, incremental=incremental,
+                              verify_signatures=verify_signatures,
+                              merge_window=timedelta(hours=merge_window))
+    if report is not None:
+        report.parent.mkdir(parents=True, exist_ok=True)
+        report.write_text(result.to_json(), encoding="utf-8")
+    if site is not None:
+        au.write_site(result, site)
+    diffs: list[str] = []
+    if rebuild_at is not None and published is not None:
+        try:
+            diffs = au.rebuild_and_compare(repo, rebuild_at, now, published)
+        except RuntimeError as exc:
+            raise click.ClickException(str(exc)) from None
+    if fmt == "json":
+        click.echo(json.dumps({**result.as_dict(), "rebuild_differences": diffs},
+                              ensure_ascii=False, indent=2))
+    else:
+        for v in result.violations:
+            click.echo(v.render())
+        for d in diffs:
+            click.echo(f"rebuild: {d}")
+        rate = result.commits_checked / result.seconds if result.seconds else 0.0
+        click.echo(f"{len(result.violations)} violation(s) in {result.commits_checked} commit(s) "
+                   f"of {branch} ({rate:.0f} commits/s); "
+                   f"{'differences: ' + str(len(diffs)) if rebuild_at else 'site not rebuilt'}")
+    sys.exit(1 if result.violations or diffs else 0)
+
+
+# -- governance: department tools ---------------------------------------------------
+
+
+_DEPT_EXAMPLES = {
+    "accept": ("Record that your department takes the case (签收).",
+               "wenzheng accept 2026-000123 --commit"),
+    "reply": ("Answer the case: an interim reply, or with --final the answer that ends "
+              "your department's work (--resolution required).",
+              "wenzheng reply 2026-000123 --final --resolution resolved --commit"),
+    "transfer": ("The centre moves the case to another department (--to), giving the reason.",
+                 "wenzheng transfer 2026-000123 --to water -m '属供水管网问题' --commit"),
+    "extend": ("A department asks for more time (--new-due and a reason); the centre decides "
+               "the open request (--new-due to approve, --refuse to refuse).",
+               "wenzheng extend 2026-000123 --new-due 2026-12-04 -m '需协调施工单位' --commit"),
+    "clarify": ("A department asks the citizen for more (clocks stop); the centre records "
+                "the answer it received.",
+                "wenzheng clarify 2026-000123 -m '请补充具体楼栋号' --commit"),
+    "close": ("The centre closes the case (办结).", "wenzheng close 2026-000123 --commit"),
+}
+
+
+def _department_command(name: str) -> None:
+    summary, example = _DEPT_EXAMPLES[name]
+
+    @click.option("--commit", "do_commit", is_flag=True,
+                  help="Commit the event after the checks pass (message: kind and id only).")
+    @click.option("--account", help="Your forge account. Default: git config wenzheng.account, "
+                                    "else user.name.")
+    @click.option("-m", "--message", "text", help="The text; without it $EDITOR opens.")
+    @now_option
+    @repo_option
+    @click.argument("petition_id", metavar="ID")
+    def command(petition_id: str, repo: Path, now_text: str | None, text: str | None,
+                account: str | None, do_commit: bool, **options) -> None:
+        from generator import depttools as dt
+        from generator import governance
+
+        account = account or governance.account_from_git(repo)
+        if not account:
+            raise click.UsageError("set git config wenzheng.account or pass --account")
+        try:
+            if text is None:
+                folder = dt.find_folder(repo, petition_id)
+                _, departments, _ = dt.read_case(repo, folder)
+                prompt = dt.needs_text(name, departments.actor_of(account))
+                if prompt:
+                    edited = click.edit(f"\n# {prompt}\n# 以 # 开头的行会被忽略 / lines starting "
+                                        "with # are ignored\n")
+                    text = "\n".join(line for line in (edited or "").splitlines()
+                                     if not line.startswith("#")).strip()
+                    if not text:
+                        raise click.ClickException("no text written; nothing recorded")
+            draft, problems = dt.write_event(repo, name, petition_id, account,
+                                             read_now(now_text), {**options, "text": text},
+                                             commit=do_commit)
+        except dt.ToolError as exc:
+            raise click.ClickException(str(exc)) from None
+        if problems:
+            click.echo(prob.render_text(problems))
+        if any(p.severity == "error" for p in problems):
+            click.echo(f"not written: {draft.path}", err=True)
+            sys.exit(1)
+        click.echo(f"{'committed' if do_commit else 'written'}: {draft.path}")
+
+    if name == "reply":
+        command = click.option("--final/--interim", default=False,
+                               help="A final reply ends the department's work.")(command)
+        command = click.option("--resolution", type=click.Choice(["resolved", "partly_resolved",
+                                                                   "explained", "not_in_remit"]),
+                               help="With --final: the outcome.")(command)
+    if name == "transfer":
+        command = click.option("--to", help="The department taking the case.")(command)
+    if name == "extend":
+        command = click.option("--new-due", metavar="YYYY-MM-DD",
+                               help="The date asked for (department) or granted (centre).")(command)
+        command = click.option("--refuse", is_flag=True, help="Centre: refuse the request.")(command)
+        command = click.option("--request", metavar="FILE",
+                               help="Centre: the request decided (default: the open one).")(command)
+    command.__doc__ = (f"{summary}\n\nWrites one event file for your account with the current "
+                       "time, runs the pull-request checks, and removes it again if they fail."
+                       f"\n\n\b\nExample:\n  {example}\n")
+    main.command(name)(command)
+
+
+for _name in _DEPT_EXAMPLES:
+    _department_command(_name)
+
+
+# -- governance: escalation ----------------------------------------------------------
+
+
+@main.command()
+@repo_option
+@click.option("--branch", default="main", show_default=True, help="The branch to evaluate.")
+@click.option("--commit", "do_commit", is_flag=True,
+              help="Record the crossed escalation steps in one commit by the bot account.")
+@click.option("--account", help="The bot account that commits. Default: the first of "
+                                "bot_accounts in departments.yaml.")
+@click.option("--digests", type=click.Path(file_okay=False, path_type=Path),
+              help="Write one digest per department (due soon, overdue) into this folder.")
+@now_option
+def escalate(repo: Path, branch: str, do_commit: bool, account: str | None,
+             digests: Path | None, now_text: str | None) -> None:
+    """Record each crossed escalation step (reminder, notice, supervision, accountability).
+
+    Every running clock past a rung of rules.yaml's escalation ladder gets one
+    `escalated` event by `system`, once per rung and due time, stamped with
+    the time of this run. Without --commit it only lists them.
+
+    \b
+    Example:
+      wenzheng escalate --commit --digests digests
+    """
+    from generator import escalate as esc
+    from generator.gitio import GitError
+
+    try:
+        result = esc.run(repo, read_now(now_text), branch=branch, commit=do_commit,
+                         account=account, digest_dir=digests)
+    except GitError as exc:
+        raise click.ClickException(str(exc)) from None
+    for item in result.escalations:
+        click.echo(f"{item.case_id} {item.stage} {item.department}: {item.level} "
+                   f"(due {item.due_at.isoformat()}, crossed {item.crossed_at.isoformat()})")
+    done = f"committed {result.commit[:12]}" if result.commit else (
+        "recorded nothing" if do_commit else "not committed (use --commit)")
+    click.echo(f"{len(result.escalations)} escalation step(s); {done}")
 
 
 # -- the public site (issue 3): build and serve ---------------------------------------

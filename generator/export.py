@@ -144,6 +144,12 @@ def _current_resolve(state: CaseState) -> StageState | None:
     return resolve[-1] if resolve else None
 
 
+def resolve_due_at(state: CaseState) -> datetime | None:
+    """Return the due time of the holding department's latest resolve clock."""
+    stage = _current_resolve(state)
+    return stage.deadline.due_at if stage else None
+
+
 def export_csv_cases(ev: Evaluated) -> Iterator[str]:
     """Yield the CSV export of cases, one row per case (the holder's latest resolve clock)."""
     buf = io.StringIO()

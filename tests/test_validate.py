@@ -183,3 +183,29 @@ def test_changed_since_checks_only_the_change(make_repo):
     archive = check_archive(repo, changed_since=base)
     assert archive.folders_checked == 1
     assert [p.path for p in archive.errors] == [f"{folder3}/petition.yaml"]
+
+
+def test_cached_verdicts_follow_the_config(make_repo):
+    from tests.conftest import commit_files
+
+    repo = make_repo(good_case())
+    first = check_archive(repo)
+    assert first.ok and (repo / ".git/wenzheng-cache").is_dir()
+    again = check_archive(repo, need_cases=False)
+    assert again.ok and again.folders_checked == 1 and again.cases == {}
+    # Drop the housing department: the same folder (same tree id) is now wrong.
+    text = (repo / "departments.yaml").read_text(encoding="utf-8")
+    start = text.index("  - id: housing")
+    end = text.index("  - id: transport")
+    commit_files(repo, {"departments.yaml": text[:start] + text[end:]})
+    after = check_archive(repo)
+    assert "unknown-department" in {p.code for p in after.errors}
+
+
+def test_a_damaged_cache_is_rebuilt_not_trusted(make_repo):
+    repo = make_repo(good_case())
+    check_archive(repo)
+    for f in (repo / ".git/wenzheng-cache").iterdir():
+        f.write_bytes(b"not a pickle")
+    archive = check_archive(repo)
+    assert archive.ok and list(archive.cases) == ["2026-000001"]

@@ -1,0 +1,184 @@
+"""Escalation records and department digests, for the scheduled run.
+
+Time passes without commits: a stage becomes due soon, then overdue, then
+crosses the rungs of the escalation ladder (reminder, notice, supervision
+notice, accountability). The scheduled run records each rung a running clock
+has crossed as an ``escalated`` event by ``system``, committed by the bot
+account, once per rung per stage and due time, so that when a notice was
+issued is itself in history. It can also write, for every department, a
+digest of what is due soon and what is overdue.
+
+:func:`due_escalations`, :func:`escalation_files` and :func:`department_digest`
+are pure; :func:`run` is the edge that reads the archive and commits.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Iterable, Mapping, Sequence
+
+from generator import records as r
+from generator.depttools import event_text
+from generator.evaluate import CaseState, evaluate_case
+from generator.rules import Rules
+
+LEVEL_ZH = {"reminder": "到期提醒", "notice": "抄告单", "supervision": "督办通知书",
+            "accountability": "问责"}
+LEVEL_EN = {"reminder": "reminder", "notice": "notice", "supervision": "supervision notice",
+            "accountability": "accountability"}
+
+
+@dataclass(frozen=True)
+class Escalation:
+    """One rung crossed by one running clock, not yet recorded."""
+
+    case_id: str
+    folder: str
+    stage: str
+    department: str
+    level: str
+    due_at: datetime
+    crossed_at: datetime  # when the rung was reached
+
+
+def _recorded(case: r.Case) -> set[tuple[str, str, str, datetime]]:
+    keys = set()
+    for e in case.events:
+        if e.kind == "escalated":
+            due = e.get("due_at")
+            keys.add((e.get("stage"), e.get("department"), e.get("level"), due))
+    return keys
+
+
+def due_escalations(case: r.Case, state: CaseState, rules: Rules, now: datetime) -> list[Escalation]:
+    """Return every rung the case's running clocks have crossed by ``now`` and
+    that no ``escalated`` event records yet (same stage, department, level and
+    due time), lowest rung first."""
+    if state.status != "open":
+        return []
+    rule_set = rules.rule_set_for(case.petition.received_at)
+    recorded = _recorded(case)
+    out = []
+    for s in state.stages:
+        due = s.deadline.due_at
+        if not s.current or due is None or s.department is None:
+            continue
+        rule = rule_set.stage(s.stage)
+        if rule is None or not rule.escalates:
+            continue
+        for step in rule_set.escalation:
+            at = rule_set.clock.shift(due, step.offset.amount, step.offset.unit)
+            if at > now:
+                break
+            if (s.stage, s.department, step.level, due) in recorded:
+                continue
+            out.append(Escalation(case.id, case.folder, s.stage, s.department, step.level,
+                                  due, at))
+    return out
+
+
+def escalation_files(items: Sequence[Escalation], now: datetime,
+                     existing: Mapping[str, set[str]] | None = None) -> list[tuple[str, bytes]]:
+    """Return (path, content) of the ``escalated`` events for ``items``, all
+    stamped ``now`` (the moment the notice is issued), numbered when several
+    share a second in one folder."""
+    existing = existing or {}
+    used: dict[str, set[str]] = {}
+    files = []
+    for item in items:
+        names = used.setdefault(item.folder, set(existing.get(item.folder, ())))
+        seq = 1
+        while r.event_file_name("escalated", now, seq) in names:
+            seq += 1
+        name = r.event_file_name("escalated", now, seq)
+        names.add(name)
+        text = event_text("escalated", now, r.SYSTEM, {
+            "level": item.level, "stage": item.stage, "department": item.department,
+            "due_at": item.due_at.isoformat(),
+            "note": f"{LEVEL_ZH[item.level]}：{item.stage} 阶段于 "
+                    f"{item.due_at:%Y-%m-%d %H:%M} 到期 / {LEVEL_EN[item.level]}: "
+                    f"{item.stage} due {item.due_at:%Y-%m-%d %H:%M}"})
+        files.append((f"{item.folder}/{name}", text.encode("utf-8")))
+    return files
+
+
+def department_digest(department: r.Department, states: Iterable[CaseState],
+                      now: datetime) -> str:
+    """Return a department's digest (Markdown, Chinese first): its running
+    clocks that are overdue or due soon, most urgent first."""
+    overdue, soon = [], []
+    for state in states:
+        for s in state.stages:
+            if s.department != department.id or not s.current or s.deadline.due_at is None:
+                continue
+            if s.overdue_level == "overdue":
+                overdue.append((s.deadline.due_at, state.id, s))
+            elif s.overdue_level == "due_soon":
+                soon.append((s.deadline.due_at, state.id, s))
+    overdue.sort(key=lambda x: (x[0], x[1]))
+    soon.sort(key=lambda x: (x[0], x[1]))
+    lines = [f"# {department.name.zh} 待办摘要 / {department.name.en} digest", "",
+             f"截至 / As of {now.isoformat()}", ""]
+    for title, rows in (("已逾期 / Overdue", overdue), ("即将到期 / Due soon", soon)):
+        lines += [f"## {title} ({len(rows)})", ""]
+        if not rows:
+            lines += ["无 / None", ""]
+            continue
+        lines += ["| 编号 ID | 阶段 Stage | 到期 Due | 督办 Escalation |", "|---|---|---|---|"]
+        for due, pid, s in rows:
+            level = f"{LEVEL_ZH[s.escalation]} / {LEVEL_EN[s.escalation]}" if s.escalation else "—"
+            lines.append(f"| {pid} | {s.stage} | {due:%Y-%m-%d %H:%M} | {level} |")
+        lines.append("")
+    return "\n".join(lines)
+
+
+# -- the edge -------------------------------------------------------------------------
+
+
+@dataclass
+class EscalationRun:
+    escalations: list[Escalation]
+    files: list[tuple[str, bytes]]
+    commit: str | None
+    digests: dict[str, str]
+
+
+def run(repo: str | Path, now: datetime, *, branch: str = "main", commit: bool = False,
+        account: str | None = None, digest_dir: Path | None = None) -> EscalationRun:
+    """Evaluate every case of ``branch`` as of ``now``; with ``commit`` record the
+    crossed rungs in one commit by the bot ``account`` on the branch; with
+    ``digest_dir`` write one digest per department there."""
+    from generator.check import check_archive
+    from generator.gitio import ArchiveWriter, GitError
+
+    archive = check_archive(repo, branch)
+    if archive.departments is None or archive.rules is None:
+        raise GitError("departments.yaml or rules.yaml has errors; run `wenzheng check` first")
+    states = {pid: evaluate_case(case, archive.rules, now) for pid, case in archive.cases.items()}
+    items: list[Escalation] = []
+    for pid in sorted(archive.cases):
+        items += due_escalations(archive.cases[pid], states[pid], archive.rules, now)
+    existing = {archive.cases[pid].folder: {e.name for e in archive.cases[pid].events}
+                for pid in {i.case_id for i in items}}
+    at = now.astimezone(archive.rules.tz).replace(microsecond=0)
+    files = escalation_files(items, at, existing)
+    made = None
+    if commit and files:
+        bot = account or (archive.departments.bot_accounts[0]
+                          if archive.departments.bot_accounts else None)
+        if bot is None or archive.departments.actor_of(bot) != r.SYSTEM:
+            raise GitError(f"{bot!r} is not a bot account in departments.yaml (bot_accounts)")
+        with ArchiveWriter(repo, branch) as writer:
+            made = writer.commit(files, f"Escalations as of {at.isoformat()} ({len(files)} step(s))",
+                                 int(at.astimezone(timezone.utc).timestamp()),
+                                 f"{bot} <{bot}@localhost>")
+    digests = {}
+    for dept in archive.departments.departments.values():
+        digests[dept.id] = department_digest(dept, states.values(), now)
+    if digest_dir is not None:
+        digest_dir.mkdir(parents=True, exist_ok=True)
+        for dept_id, text in digests.items():
+            (digest_dir / f"{dept_id}.md").write_text(text, encoding="utf-8")
+    return EscalationRun(items, files, made, digests)
