@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 # The demo archive is judged as of this moment, so the demo looks the same on every machine.
 DEMO_NOW ?= 2026-11-22T10:00:00+08:00
 
-.PHONY: install demo test bench clean
+.PHONY: install browser-deps demo test bench clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -19,13 +19,21 @@ install: $(VENV)/.installed
 demo: install
 	$(PY) -m generator check
 	$(PY) -m generator scorecards --now $(DEMO_NOW)
+	$(PY) -m generator serve --now $(DEMO_NOW) --out site --port 8000
 
-test: install
+# Browser tests need Debian's chromium (and a CJK font for readable screenshots)
+# and axe-core from npm, installed here, never at test time.
+browser-deps:
+	@test -x /usr/bin/chromium || (apt-get update && apt-get install -y chromium fonts-noto-cjk)
+	@test -f tests/browser/node_modules/axe-core/axe.min.js || (cd tests/browser && npm ci --no-audit --no-fund)
+
+test: install browser-deps
 	$(PY) -m pytest -q
 
-bench: install
+bench: install browser-deps
 	$(PY) bench/run.py
 	$(PY) bench/bench_governance.py
+	$(PY) bench/bench_site.py --petitions 100000
 
 clean:
 	rm -rf $(VENV) site .pytest_cache .hypothesis

@@ -682,3 +682,109 @@ def escalate(repo: Path, branch: str, do_commit: bool, account: str | None,
     done = f"committed {result.commit[:12]}" if result.commit else (
         "recorded nothing" if do_commit else "not committed (use --commit)")
     click.echo(f"{len(result.escalations)} escalation step(s); {done}")
+
+
+# -- the public site (issue 3): build and serve ---------------------------------------
+
+
+def _progress_bar(label: str, total: int):
+    """Return a tick function drawing a progress bar on stderr for long builds."""
+    from tqdm import tqdm
+
+    bar = tqdm(total=total, desc=label, unit="case", file=sys.stderr, mininterval=0.5,
+               disable=total < 2000 or not sys.stderr.isatty())
+
+    def tick() -> None:
+        bar.update(1)
+        if bar.n >= total:
+            bar.close()
+
+    return tick
+
+
+def _run_build(repo: Path, rev: str, now_text: str | None, out: Path, base_url: str) -> None:
+    from generator.build import BuildError, build_site
+
+    now = read_now(now_text)
+    try:
+        report = build_site(repo, rev, now, out, base_url, progress=_progress_bar)
+    except BuildError as exc:
+        click.echo(prob.render_text(exc.problems), err=True)
+        raise click.ClickException(f"the site was not built; {out} is unchanged") from None
+    total = sum(report.seconds.values())
+    click.echo(f"built {out}: {report.cases} petitions, {report.written} files written, "
+               f"{report.skipped} unchanged, shell {'rebuilt' if report.shell_rebuilt else 'cached'}, "
+               f"search shards rebuilt {report.search_years or 'none'}, {total:.1f} s "
+               f"({', '.join(f'{k} {v}' for k, v in report.seconds.items())})")
+
+
+site_out_option = click.option("--out", type=click.Path(file_okay=False, path_type=Path), default="site",
+                               show_default=True, help="Where the site goes.")
+base_url_option = click.option("--base-url", default="/", show_default=True,
+                               help="Where the site is published: a path (/wenzheng/) or a full URL.")
+
+
+@main.command()
+@repo_option
+@rev_option
+@now_option
+@site_out_option
+@base_url_option
+def build(repo: Path, rev: str, now_text: str | None, out: Path, base_url: str) -> None:
+    """Build the public static site of the archive into --out.
+
+    Only pages whose inputs changed are rewritten; a failed build leaves the
+    previous site untouched; the same commit and --now give the same bytes.
+
+    \b
+    Example:
+      wenzheng build --now 2026-11-22T10:00:00+08:00 --out site
+    """
+    _run_build(repo, rev, now_text, out, base_url)
+
+
+@main.command()
+@repo_option
+@now_option
+@site_out_option
+@click.option("--port", default=8000, show_default=True, help="Port on 127.0.0.1.")
+@click.option("--interval", default=2.0, show_default=True, help="Seconds between checks for changes.")
+def serve(repo: Path, now_text: str | None, out: Path, port: int, interval: float) -> None:
+    """Build the site, serve it on 127.0.0.1 and rebuild when HEAD or the files change.
+
+    \b
+    Example:
+      wenzheng serve --port 8000
+    """
+    import functools
+    import http.server
+    import threading
+    import time as _time
+
+    from generator import gitio
+
+    def state() -> str:
+        head = gitio.rev_parse(repo, "HEAD")
+        dirty = gitio.git(repo, "status", "--porcelain", "--untracked-files=no")
+        return f"{head}\n{dirty}"
+
+    _run_build(repo, "HEAD", now_text, out, "/")
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(out.resolve()))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", port), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    click.echo(f"serving {out} on http://127.0.0.1:{port}/ (Ctrl-C stops)")
+    seen = state()
+    try:
+        while True:
+            _time.sleep(interval)
+            now_state = state()
+            if now_state != seen:
+                seen = now_state
+                try:
+                    _run_build(repo, "HEAD", now_text, out, "/")
+                except click.ClickException as exc:
+                    click.echo(f"rebuild failed, still serving the last good site: {exc.message}", err=True)
+                # The server serves from a path; the swapped-in folder has the same path.
+                handler.keywords["directory"] = str(out.resolve())
+    except KeyboardInterrupt:
+        server.shutdown()

@@ -1,0 +1,214 @@
+"""Benchmark the site build on a synthesised archive.
+
+Builds N petitions cold, then warm after one new reply; reports total time,
+pages per second, peak memory (this process and its children: mkdocs, Pagefind),
+site size, the bytes of one petition page (gzipped, theme assets aside) and the
+bytes one search downloads (measured in Chromium when it is installed).
+
+    python bench/bench_site.py --petitions 100000
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import gzip
+import http.server
+import json
+import random
+import resource
+import shutil
+import sys
+import threading
+import time
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from generator import gitio  # noqa: E402
+from generator.build import build_site  # noqa: E402
+from generator.records import event_file_name  # noqa: E402
+
+ROOT = Path(__file__).resolve().parent.parent
+TZ = timezone(timedelta(hours=8))
+WORDS = ["路灯", "井盖", "噪音", "停车", "公交", "垃圾", "供水", "物业", "学校", "医院", "工资", "施工",
+         "占道", "绿化", "油烟", "电梯", "燃气", "排水", "充电桩", "菜市场"]
+DEPTS = ["housing", "transport", "urban-management", "environment", "market-regulation",
+         "human-resources", "education", "health"]
+
+
+def yaml_event(kind: str, at: datetime, by: str, **fields) -> bytes:
+    lines = [f"kind: {kind}", f"at: {at.isoformat()}", f"by: {by}"]
+    for k, v in fields.items():
+        lines.append(f"{k}: {str(v).lower() if isinstance(v, bool) else v}")
+    return ("\n".join(lines) + "\n").encode()
+
+
+def synthesise(repo: Path, n: int, seed: int = 7) -> datetime:
+    """Write ``n`` petitions over the two years before 2026-11-20 in one commit;
+    return the moment to build at."""
+    rng = random.Random(seed)
+    gitio.init_repo(repo)
+    end = datetime(2026, 11, 20, 12, 0, tzinfo=TZ)
+    files = [(name, (ROOT / name).read_bytes()) for name in ("departments.yaml", "rules.yaml")]
+    span = 730 * 86400
+    for i in range(n):
+        received = end - timedelta(seconds=int(span * (1 - i / n)) - rng.randint(0, 600))
+        pid = f"{received.year}-{i + 1:06d}"
+        folder = f"petitions/{received:%Y}/{received:%m}/{pid}"
+        a, b = rng.sample(WORDS, 2)
+        body = f"关于{a}和{b}的问题：{rng.choice(WORDS)}已经持续{rng.randint(2, 30)}天，请有关部门尽快处理。"
+        files.append((f"{folder}/petition.yaml", (
+            f"id: '{pid}'\nreceived_at: {received.isoformat()}\nchannel: {rng.choice(['web', 'phone', 'app'])}\n"
+            f"category: {rng.choice(['consultation', 'complaint', 'help'])}\ntitle: {a}{b}问题\n"
+            f"body: {body}\npetitioner: {{display_name: 网友 u{rng.randint(1000, 99999)}}}\n"
+            f"location: {{district: 东湖区}}\n").encode()))
+        dept = rng.choice(DEPTS)
+        t = received + timedelta(minutes=rng.randint(10, 90))
+        evs = [("assigned", t, "centre", {"to": dept})]
+        roll = rng.random()
+        if roll < 0.9:
+            t += timedelta(minutes=rng.randint(10, 300))
+            evs.append(("accepted", t, dept, {}))
+        if roll < 0.8:
+            t += timedelta(hours=rng.randint(5, 200))
+            evs.append(("reply", t, dept, {"final": True, "resolution": "resolved",
+                                           "body": f"经核查，{a}问题已处理完毕。"}))
+            t += timedelta(hours=rng.randint(1, 30))
+            evs.append(("closed", t, "centre", {}))
+            if rng.random() < 0.6:
+                t += timedelta(hours=rng.randint(1, 48))
+                evs.append(("feedback", t, "petitioner",
+                            {"rating": rng.choice(["satisfied", "basically_satisfied", "dissatisfied"])}))
+        for kind, at, by, fields in evs:
+            if at > end:
+                break
+            files.append((f"{folder}/{event_file_name(kind, at)}", yaml_event(kind, at, by, **fields)))
+    with gitio.FastImport(repo, "main") as fi:
+        fi.commit(files, "synthesised archive", when=int(end.timestamp()))
+    import subprocess
+    subprocess.run(["git", "-C", str(repo), "reset", "-q", "--soft", "main"], check=True)
+    return end + timedelta(days=2)
+
+
+def add_reply(repo: Path, now: datetime) -> None:
+    """Commit one final reply on the newest open petition."""
+    import subprocess
+    listing = subprocess.run(["git", "-C", str(repo), "ls-tree", "-r", "--name-only", "HEAD", "petitions"],
+                             capture_output=True, text=True, check=True).stdout.split()
+    folders: dict[str, list[str]] = {}
+    for path in listing:
+        folder, _, name = path.rpartition("/")
+        folders.setdefault(folder, []).append(name)
+    target = max((f for f, names in folders.items() if any("accepted" in x for x in names)
+                  and not any("reply" in x for x in names)), key=lambda f: f.rsplit("/", 1)[1])
+    dept = None
+    for name in folders[target]:
+        if "assigned" in name:
+            text = subprocess.run(["git", "-C", str(repo), "show", f"HEAD:{target}/{name}"],
+                                  capture_output=True, text=True, check=True).stdout
+            dept = next(line.split(": ")[1] for line in text.splitlines() if line.startswith("to:"))
+    at = now - timedelta(hours=1)
+    with gitio.FastImport(repo, "main") as fi:
+        fi.commit([(f"{target}/{event_file_name('reply', at)}",
+                    yaml_event("reply", at, dept, final=True, resolution="resolved", body="已答复：基准测试。"))],
+                  "one reply", when=int(at.timestamp()),
+                  parent=subprocess.run(["git", "-C", str(repo), "rev-parse", "HEAD"], capture_output=True,
+                                        text=True, check=True).stdout.strip())
+    subprocess.run(["git", "-C", str(repo), "reset", "-q", "--soft", "main"], check=True)
+
+
+def peak_mb() -> tuple[float, float]:
+    own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    kids = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    return round(own), round(kids)
+
+
+def folder_size(folder: Path) -> tuple[int, int]:
+    files = [p for p in folder.rglob("*") if p.is_file()]
+    return len(files), sum(p.stat().st_size for p in files)
+
+
+def search_bytes(site: Path, query: str) -> int | None:
+    """Return the bytes Chromium downloads for one search from the search page
+    (page, theme assets and Pagefind), or None without Chromium."""
+    chromium = Path("/usr/bin/chromium")
+    if not chromium.exists():
+        return None
+    from playwright.sync_api import sync_playwright
+
+    class Quiet(http.server.SimpleHTTPRequestHandler):
+        def log_message(self, *a):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(Quiet, directory=str(site)))
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    total = {"search": 0}
+    try:
+        with sync_playwright() as p:
+            b = p.chromium.launch(executable_path=str(chromium), args=["--headless", "--no-sandbox", "--disable-gpu"])
+            page = b.new_page()
+            page.goto(f"http://127.0.0.1:{server.server_address[1]}/search/")
+            page.wait_for_selector(".pagefind-ui__search-input")
+            page.wait_for_load_state("networkidle")
+
+            def count(resp):
+                if "/pagefind/" in resp.url:
+                    try:
+                        total["search"] += len(resp.body())
+                    except Exception:  # noqa: BLE001 - a cancelled request has no body
+                        pass
+
+            page.on("response", count)
+            page.fill(".pagefind-ui__search-input", query)
+            page.wait_for_selector(".pagefind-ui__result-link", timeout=60000)
+            page.wait_for_load_state("networkidle")
+            b.close()
+    finally:
+        server.shutdown()
+    return total["search"]
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--petitions", type=int, default=100_000)
+    ap.add_argument("--work", type=Path, default=ROOT / "bench" / "out" / "site")
+    args = ap.parse_args()
+    if args.work.exists():
+        shutil.rmtree(args.work)
+    args.work.mkdir(parents=True)
+    repo, out = args.work / "repo", args.work / "site"
+    repo.mkdir()
+    t0 = time.monotonic()
+    now = synthesise(repo, args.petitions)
+    print(f"synthesised {args.petitions} petitions in {time.monotonic() - t0:.1f} s", flush=True)
+
+    t0 = time.monotonic()
+    cold = build_site(repo, "HEAD", now, out)
+    cold_s = time.monotonic() - t0
+    files, size = folder_size(out)
+    print(f"cold: {cold_s:.1f} s, {cold.written} files, {cold.written / cold_s:.0f} files/s, "
+          f"phases {cold.seconds}, peak MB (self, children) {peak_mb()}, site {files} files "
+          f"{size / 1e6:.0f} MB", flush=True)
+    add_reply(repo, now)
+    t0 = time.monotonic()
+    warm = build_site(repo, "HEAD", now, out)
+    warm_s = time.monotonic() - t0
+    print(f"warm after one reply: {warm_s:.1f} s, {warm.written} files rewritten, phases {warm.seconds}",
+          flush=True)
+    pages = sorted((out / "p").iterdir())
+    sample = pages[len(pages) // 2] / "index.html"
+    raw = sample.read_bytes()
+    per_page = len(gzip.compress(raw))
+    sb = search_bytes(out, "路灯")
+    result = {"petitions": args.petitions, "cold_s": round(cold_s, 1), "warm_s": round(warm_s, 1),
+              "files_written_cold": cold.written, "pages_per_s": round(cold.written / cold_s),
+              "peak_mb_self_children": peak_mb(), "site_files": files, "site_mb": round(size / 1e6),
+              "petition_page_bytes": len(raw), "petition_page_gzip_bytes": per_page,
+              "search_bytes": sb, "cold_phases": cold.seconds, "warm_phases": warm.seconds}
+    print(json.dumps(result, ensure_ascii=False))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,309 @@
+"""Build the public site: load, evaluate, aggregate, render, swap into place.
+
+Reads top to bottom like the pipeline. Everything is gathered and computed
+before the first page is written; pages go into a staging folder that replaces
+``out`` only when the whole build succeeded, so a failed build leaves the last
+good site untouched. Same commit and same ``now`` give a byte-identical site.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any, Callable
+
+import yaml
+
+from generator import export, gitio, load
+from generator.check import check_archive
+from generator.problems import Problem
+from generator.render import figures as fg
+from generator.render import pages as pg
+from generator.render import rulespage, search
+from generator.render.i18n import LANGS, t
+from generator.render.shell import ShellPage, build_shell, fix_shell_page
+from generator.render.view import TIME_FMT, case_view
+from generator.render.writer import SiteWriter, digest
+
+PROJECT = Path(__file__).resolve().parent.parent
+TEMPLATES = PROJECT / "site_templates"
+
+
+class BuildError(Exception):
+    """The archive cannot be published; ``problems`` says why, every one."""
+
+    def __init__(self, problems: list[Problem]):
+        super().__init__(f"{len(problems)} problem(s) stop the build")
+        self.problems = problems
+
+
+@dataclass
+class BuildReport:
+    """What a build did: counts and seconds per phase."""
+
+    cases: int = 0
+    written: int = 0
+    skipped: int = 0
+    shell_rebuilt: bool = False
+    search_years: list[int] = field(default_factory=list)
+    seconds: dict[str, float] = field(default_factory=dict)
+
+
+def added_by(repo: Path, rev: str, cache: Path) -> dict[str, str]:
+    """Return, for every record path under petitions/, the commit that added it.
+
+    One ``git log`` pass; later builds read only the commits since the last one.
+    """
+    head = gitio.rev_parse(repo, rev)
+    store = cache / "added-by.json"
+    known: dict[str, str] = {}
+    since = None
+    if store.is_file():
+        saved = json.loads(store.read_text())
+        try:
+            subprocess.run(["git", "-C", str(repo), "merge-base", "--is-ancestor", saved["head"], head],
+                           check=True, capture_output=True)
+            known, since = saved["paths"], saved["head"]
+        except (subprocess.CalledProcessError, KeyError):
+            known, since = {}, None
+    span = f"{since}..{head}" if since else head
+    out = gitio.git(repo, "log", "--reverse", "--diff-filter=A", "--name-only", "--format=%x00%H", span,
+                    "--", "petitions")
+    text = out.decode() if isinstance(out, bytes) else out
+    for block in text.split("\0")[1:]:
+        lines = block.strip().splitlines()
+        if not lines:
+            continue
+        commit = lines[0]
+        for path in lines[1:]:
+            if path:
+                known.setdefault(path.strip(), commit)
+    store.write_text(json.dumps({"head": head, "paths": known}, sort_keys=True))
+    return known
+
+
+def build_site(repo: Path, rev: str, now: datetime, out: Path, base_url: str = "/",
+               progress: Callable[[str, int], Callable[[], None]] | None = None) -> BuildReport:
+    """Build the site of ``repo`` at ``rev`` as of ``now`` into ``out``.
+
+    Raises BuildError when the archive has errors; ``out`` is then untouched.
+    """
+    report = BuildReport()
+    clock = time.monotonic()
+
+    def lap(name: str) -> None:
+        nonlocal clock
+        report.seconds[name] = round(time.monotonic() - clock, 2)
+        clock = time.monotonic()
+
+    # 1. Load and check: only a sound archive is published.
+    repo = Path(repo)
+    archive = check_archive(repo, rev)
+    if not archive.ok or archive.departments is None or archive.rules is None:
+        raise BuildError(archive.errors or archive.problems)
+    rules, depts = archive.rules, archive.departments
+    cache = (load.cache_dir(repo) or repo / ".wenzheng-cache") / "site"
+    cache.mkdir(parents=True, exist_ok=True)
+    commits = added_by(repo, rev, cache)
+    site_config = _site_config(repo, rev)
+    lap("load")
+
+    # 2. Evaluate every case as of now, exactly as `wenzheng export` does.
+    now = now.astimezone(rules.tz)
+    ev = export.evaluate_archive(archive.cases.values(), rules, now, depts.departments)
+    views = [case_view(c, rules, now, commits, st) for c, st in zip(ev.cases, ev.states)]
+    views.sort(key=lambda v: v["id"])
+    report.cases = len(views)
+    lap("evaluate")
+
+    # 3. Aggregate: the city's and every department's figures (generator.metrics).
+    cards = ev.cards
+    city = fg.from_headline(cards.headline("all"))
+    min_cases = rules.minimum_cases_for_ranking
+    as_of = now.astimezone(rules.tz).strftime(TIME_FMT)
+    base_path = "/" + base_url.split("://", 1)[1].partition("/")[2] if "://" in base_url else base_url
+    if not base_path.endswith("/"):
+        base_path += "/"
+    lap("aggregate")
+
+    # 4. Render: shell first (the frame), then every page into the staging folder.
+    writer = SiteWriter(Path(out))
+    writer.start()
+    try:
+        extra = site_config.get("extra") or {}
+        env = pg.environment(TEMPLATES)
+        pg.install_names(env, depts)
+        site = pg.Site(env, {}, writer, base_path,
+                       base_url if "://" in base_url else base_path, depts,
+                       site_config.get("repo_url"), "")
+        dept_cards = fg.by_department(cards, "all")
+        periods = _periods(views)
+        years = sorted({v["year"] for v in views}, reverse=True)
+        shell_pages = _shell_pages(site, views, city, dept_cards, periods, years, as_of, min_cases,
+                                   rules, extra)
+        epoch = int(now.timestamp())
+        outs, frames, report.shell_rebuilt = build_shell(site_config, shell_pages, TEMPLATES / "overrides",
+                                                         base_url, epoch, cache)
+        site.frames = frames
+        site.salt = digest(pg.templates_digest(TEMPLATES), frames["zh"], frames["en"], base_path,
+                           site_config.get("repo_url"))
+        for lang in LANGS:
+            _copy_shell(writer, outs[lang], "en/" if lang == "en" else "", base_path)
+        writer.file("assets/wz-deadline.js", (TEMPLATES / "wz-deadline.js").read_text(encoding="utf-8"))
+        lap("shell")
+
+        tick = progress("pages", len(views)) if progress else (lambda: None)
+        pg.petition_pages(site, views, tick)
+        lap("petitions")
+        pg.all_listings(site, views)
+        pg.department_pages(site, views, cards, as_of, min_cases, cache)
+        pg.report_pages(site, views, cards, as_of, min_cases)
+        lap("listings")
+        pg.feed_files(site, views, now)
+        open_data = pg.open_data_files(site, ev, archive.rev)
+        lap("feeds+data")
+
+        # 5. Search: one Pagefind shard per year, rebuilt only when its pages changed.
+        for year in years:
+            key = digest([(p, k) for p, k in writer.manifest.items() if p.startswith(f"p/{year}-")])
+            prefix = f"pagefind/{year}/"
+            stamp = f"{prefix}.key"
+            if writer.old_manifest.get(stamp) == key and (writer.staging / prefix).is_dir():
+                for p, k in writer.old_manifest.items():
+                    if p.startswith(prefix):
+                        writer.claim(p, k)
+                continue
+            for p in search.index_year(writer.staging, year):
+                writer.claim(p, digest(key, p))
+            writer.claim(stamp, key)
+            report.search_years.append(year)
+        lap("search")
+        writer.finish()
+        lap("swap")
+    except BaseException:
+        writer.abandon()
+        raise
+    report.written, report.skipped = writer.written, writer.skipped
+    return report
+
+
+def _site_config(repo: Path, rev: str) -> dict[str, Any]:
+    """Return mkdocs.yml of the archive at ``rev``, else the project's own."""
+    try:
+        text = gitio.read_file_at(repo, rev, "mkdocs.yml")
+    except Exception:  # noqa: BLE001 - an archive without its own shell config uses ours
+        text = None
+    if not text:
+        text = (PROJECT / "mkdocs.yml").read_bytes()
+    return yaml.safe_load(text) or {}
+
+
+def _periods(views: list[dict[str, Any]]) -> dict[str, list[fg.Period]]:
+    found: dict[str, set] = {"week": set(), "month": set(), "year": set()}
+    for v in views:
+        d = v["received_at"].date()
+        for kind in found:
+            found[kind].add(fg.period_of(kind, d))
+    return {k: sorted(s, key=lambda p: p.first, reverse=True) for k, s in found.items()}
+
+
+def _copy_shell(writer: SiteWriter, built: Path, into: str, base_path: str) -> None:
+    """Put one language's shell into the site: pages with their language switch
+    fixed, theme assets, without the frame page, source maps or the theme's search."""
+    for path in sorted(built.rglob("*")):
+        rel = path.relative_to(built).as_posix()
+        if not path.is_file() or rel.startswith(("_frame/", "assets/javascripts/lunr/")) or rel.endswith(".map") \
+                or rel.startswith("assets/javascripts/workers/search"):
+            continue
+        data = path.read_bytes()
+        if rel.endswith(".html"):
+            here = rel[: -len("index.html")] if rel.endswith("index.html") else rel
+            data = fix_shell_page(data.decode("utf-8"), here, base_path).encode("utf-8")
+        writer.file(into + rel, data)
+
+
+def _shell_pages(site: pg.Site, views, city, dept_cards, periods, years, as_of, min_cases, rules,
+                 extra) -> list[ShellPage]:
+    """Return the shell's pages with their bodies in both languages."""
+    brief = lambda v: v  # views are already what the tables read
+    latest = sorted(views, key=lambda v: (v["received_at"], v["id"]), reverse=True)[:10]
+    overdue = sorted((v for v in views if v["status"] == "overdue"), key=lambda v: (-v["days_overdue"], v["id"]))
+    dept_rows = sorted(dept_cards.items())
+    ranked = sorted(((d, c) for d, c in dept_rows if c.ranked), key=lambda dc: (dc[1].rank or 0, dc[0]))
+    unranked = [(d, c) for d, c in dept_rows if not c.ranked]
+    levels = []
+    # Every overdue case appears once, under its escalation level; a case past due
+    # that has reached no level (or only the reminder) is listed as plain overdue.
+    for level in ("accountability", "supervision", "notice", "reminder", None):
+        rows = [v for v in overdue if v["escalation"] == level]
+        levels.append((level or "overdue", rows[:50], len(rows)))
+    counts: dict[str, dict[str, int]] = {"status": {}, "dept": {}, "cat": {}, "month": {}}
+    for v in views:
+        for k, val in (("status", v["status"]), ("dept", v["holder"] or "unassigned"),
+                       ("cat", v["category"]), ("month", v["month"])):
+            counts[k][val] = counts[k].get(val, 0) + 1
+        if v["status"] == "overdue" and v["escalation"]:
+            counts["status"][v["escalation"]] = counts["status"].get(v["escalation"], 0) + 1
+    has_form = (TEMPLATES / "partials" / "submit_form.html").is_file()
+    body = site.shell_body
+    pages = [
+        ShellPage("", (t("home", "zh"), t("home", "en")),
+                  body("home.html", city=city, latest=latest, most_overdue=overdue[:10], dept_rows=dept_rows,
+                       as_of=as_of, min_cases=min_cases)),
+        ShellPage("petitions", (t("petitions", "zh"), t("petitions", "en")),
+                  _both(site, "petitions.html", lambda lang: dict(
+                      total=len(views), statuses=sorted(counts["status"].items()),
+                      by_dept=[(d, pg.dept_label(site.depts, None if d == "unassigned" else d, lang), n)
+                               for d, n in sorted(counts["dept"].items())],
+                      by_cat=sorted(counts["cat"].items()), by_month=sorted(counts["month"].items(), reverse=True)))),
+        ShellPage("departments", (t("departments", "zh"), t("departments", "en")),
+                  body("departments.html", dept_rows=dept_rows, as_of=as_of, min_cases=min_cases)),
+        ShellPage("ranking", (t("ranking", "zh"), t("ranking", "en")),
+                  body("ranking.html", ranked=ranked, unranked=unranked, as_of=as_of, min_cases=min_cases)),
+        ShellPage("supervision", ("督办", "Supervision"),
+                  body("supervision.html", levels=levels, overdue_total=len(overdue), as_of=as_of)),
+        ShellPage("reports", (t("reports", "zh"), t("reports", "en")),
+                  body("reports.html", groups=[(k, periods[k]) for k in ("year", "month", "week")])),
+        ShellPage("rules", (t("rules", "zh"), t("rules", "en")), rulespage.bodies(site, rules, min_cases)),
+        ShellPage("search", (t("search", "zh"), t("search", "en")), body("search.html", shards=years)),
+        ShellPage("open-data", (t("open_data", "zh"), t("open_data", "en")),
+                  body("open_data.html", as_of=as_of, files=[
+                      ("export.json", "JSON", "与 wenzheng export 相同：全部诉求及其状态、全部考核指标 / the same as `wenzheng export`"),
+                      ("cases.jsonl", "JSON Lines", "一行一件诉求 / one petition per line"),
+                      ("cases.csv", "CSV", "一行一件诉求 / one petition per row"),
+                      ("events.jsonl", "JSON Lines", "一行一个办理事件 / one event per line"),
+                      ("events.csv", "CSV", "一行一个办理事件 / one event per row"),
+                      ("scorecards.json", "JSON", "全市及各部门考核指标 / city and department scorecards"),
+                      ("scorecards.csv", "CSV", "一行一个部门一个统计期 / one department and period per row")],
+                      field_docs=_field_docs())),
+        ShellPage("submit", (t("submit", "zh"), t("submit", "en")),
+                  body("submit.html", bridge_url=extra.get("bridge_url", ""), has_form=has_form)),
+        ShellPage("about", (t("about", "zh"), t("about", "en")),
+                  body("about.html", centre_zh=site.depts.centre.name.zh, centre_en=site.depts.centre.name.en)),
+    ]
+    return pages
+
+
+def _field_docs() -> str:
+    """Return the field documentation of the downloads (docs/export.md, and
+    docs/open-data.md when present) as HTML."""
+    import markdown
+
+    parts = []
+    for name in ("export.md", "open-data.md"):
+        path = PROJECT / "docs" / name
+        if path.is_file():
+            text = path.read_text(encoding="utf-8")
+            parts.append(markdown.markdown(text.split("\n", 1)[1] if text.startswith("# ") else text,
+                                           extensions=["tables"]))
+    return "\n".join(parts)
+
+
+def _both(site: pg.Site, template: str, context: Callable[[str], dict]) -> tuple[str, str]:
+    return tuple(site.env.get_template(f"shell/{template}").render(
+        lang=lang, home=site.home(lang), root=site.base_path, depts=site.depts, repo_url=site.repo_url,
+        **context(lang)) for lang in LANGS)  # type: ignore[return-value]

@@ -1,0 +1,372 @@
+"""Render every page of the site from case views and figures into a SiteWriter.
+
+Shell pages (a few per language) are handed to mkdocs-material; petition pages,
+listings, department and report pages are rendered here with jinja2 inside the
+frame taken from the shell, so they look the same at a fraction of the cost.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Callable, Iterable, Sequence
+
+import jinja2
+from markupsafe import Markup, escape
+
+from generator import records as r
+from generator.render import charts, feeds, figures as fg
+from generator.render.i18n import LABELS, LANGS, prefix, t
+from generator.render.shell import Frame, ShellPage
+from generator.render.writer import SiteWriter, digest
+
+PAGE_SIZE = 50
+
+
+def environment(templates: Path) -> jinja2.Environment:
+    """Return the jinja2 environment of ``site_templates/``."""
+    env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(templates)),
+                             autoescape=True, trim_blocks=False, lstrip_blocks=False,
+                             undefined=jinja2.StrictUndefined)
+    env.globals.update(t=t, labels=LABELS)
+    return env
+
+
+def install_names(env: jinja2.Environment, depts: r.Departments) -> None:
+    """Give templates ``dn(id, lang)`` (an actor's name) and ``badge(view, lang)``
+    as plain functions: jinja2 macros cost milliseconds per page at this volume."""
+    names: dict[str | None, tuple[str, str]] = {None: (t("unassigned", "zh"), t("unassigned", "en"))}
+    for actor in ("centre", "petitioner", "system"):
+        names[actor] = (t(actor, "zh"), t(actor, "en"))
+    names["centre"] = (depts.centre.name.zh, depts.centre.name.en)
+    for d in depts.departments.values():
+        names[d.id] = (d.name.zh, d.name.en)
+
+    def dn(actor: str | None, lang: str) -> str:
+        pair = names.get(actor)
+        return actor if pair is None else pair[1 if lang == "en" else 0]
+
+    def badge(v: dict[str, Any], lang: str) -> Markup:
+        text = t(v["status"], lang) + (f" · {t(v['escalation'], lang)}" if v["escalation"] else "")
+        return Markup(f'<span class="wz-badge wz-{v["status"]}">{escape(text)}</span>')
+
+    env.globals.update(dn=dn, badge=badge, depts=depts)
+
+
+def templates_digest(templates: Path) -> str:
+    """Return a digest of every template, so a template change rewrites its pages."""
+    return digest([(p.relative_to(templates).as_posix(), p.read_bytes())
+                   for p in sorted(templates.rglob("*")) if p.is_file()])
+
+
+@dataclass
+class Site:
+    """What every page needs: the language frames, the writer, links and names."""
+
+    env: jinja2.Environment
+    frames: dict[str, Frame]
+    writer: SiteWriter
+    base_path: str
+    base_url: str
+    depts: r.Departments
+    repo_url: str | None
+    salt: str  # digest of templates and frames: a change rewrites everything
+
+    def home(self, lang: str) -> str:
+        return self.base_path + prefix(lang)
+
+    def page(self, here: str, lang: str, title: str, template: str, key: Any,
+             context: Callable[[], dict[str, Any]]) -> None:
+        """Write ``here`` (a path like ``p/2026-000001/``) in ``lang`` unless its
+        inputs (``key``) are unchanged."""
+        path = prefix(lang) + here + "index.html"
+
+        def render() -> str:
+            body = self.env.get_template(template).render(
+                lang=lang, home=self.home(lang), root=self.base_path, depts=self.depts,
+                repo_url=self.repo_url, **context())
+            return self.frames[lang].wrap(title, body, here, self.base_path)
+
+        self.writer.page(path, digest(self.salt, lang, key), render)
+
+    def shell_body(self, template: str, **context: Any) -> tuple[str, str]:
+        """Return a shell page's HTML body in both languages."""
+        return tuple(self.env.get_template(f"shell/{template}").render(
+            lang=lang, home=self.home(lang), root=self.base_path, depts=self.depts,
+            repo_url=self.repo_url, **context) for lang in LANGS)  # type: ignore[return-value]
+
+
+def dept_label(depts: r.Departments, dept_id: str | None, lang: str) -> str:
+    d = depts.get(dept_id) if dept_id else None
+    if d is None:
+        return t("unassigned", lang) if dept_id is None else dept_id
+    return d.name.en if lang == "en" else d.name.zh
+
+
+# -- petition pages ----------------------------------------------------------------
+
+
+def petition_pages(site: Site, views: Sequence[dict[str, Any]], tick: Callable[[], None]) -> None:
+    """Write every petition's page in both languages."""
+    for v in views:
+        holder_names = (dept_label(site.depts, v["holder"], "zh"), dept_label(site.depts, v["holder"], "en"))
+        for lang in LANGS:
+            site.page(f"p/{v['id']}/", lang, f"{v['id']} {v['title']}", "petition.html",
+                      (v, holder_names), lambda v=v: {"v": v})
+        tick()
+
+
+# -- listings ------------------------------------------------------------------------
+
+
+def listing_pages(site: Site, name: str, title: tuple[str, str], rows: Sequence[dict[str, Any]],
+                  show_overdue: bool = False) -> int:
+    """Write a paginated listing under ``l/<name>/``; return its page count."""
+    pages = max(1, -(-len(rows) // PAGE_SIZE))
+    for n in range(1, pages + 1):
+        chunk = rows[(n - 1) * PAGE_SIZE: n * PAGE_SIZE]
+        here = f"l/{name}/" + (f"{n}/" if n > 1 else "")
+        keyrows = [(v["id"], v["title"], v["holder"], v["status"], v["escalation"],
+                    v["days_overdue"], v["received"]) for v in chunk]
+        for i, lang in enumerate(LANGS):
+            page_title = title[i] + (f" · {n}" if n > 1 else "")
+            site.page(here, lang, page_title, "listing.html", (title, n, pages, len(rows), keyrows, show_overdue),
+                      lambda chunk=chunk, n=n, i=i, lang=lang: {
+                          "title": title[i], "rows": chunk, "page": n, "pages": pages,
+                          "total": len(rows), "show_overdue": show_overdue,
+                          "base": site.home(lang) + f"l/{name}/"})
+    return pages
+
+
+def all_listings(site: Site, views: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """Write every listing (all, by department, category, status, month); return
+    the counts the petitions index page shows."""
+    newest = sorted(views, key=lambda v: (v["received_at"], v["id"]), reverse=True)
+    listing_pages(site, "all", (t("all_petitions", "zh"), t("all_petitions", "en")), newest)
+    groups: dict[str, dict[str, list]] = {"dept": defaultdict(list), "cat": defaultdict(list),
+                                          "status": defaultdict(list), "month": defaultdict(list)}
+    for v in newest:
+        groups["dept"][v["holder"] or "unassigned"].append(v)
+        groups["cat"][v["category"]].append(v)
+        groups["status"][v["status"]].append(v)
+        if v["status"] == "overdue" and v["escalation"]:
+            groups["status"][v["escalation"]].append(v)
+        groups["month"][v["month"]].append(v)
+    for kind, by in groups.items():
+        for key, rows in sorted(by.items()):
+            if kind == "dept":
+                title = (dept_label(site.depts, None if key == "unassigned" else key, "zh"),
+                         dept_label(site.depts, None if key == "unassigned" else key, "en"))
+            elif kind == "month":
+                title = (f"{key} {t('petitions', 'zh')}", f"{t('petitions', 'en')}, {key}")
+            else:
+                title = (t(key, "zh"), t(key, "en"))
+            if kind == "status" and key in r.ESCALATION_LEVELS + ("overdue",):
+                rows = sorted(rows, key=lambda v: (-v["days_overdue"], v["id"]))
+            listing_pages(site, f"{kind}/{key}", title, rows,
+                          show_overdue=kind == "status" and key in r.ESCALATION_LEVELS + ("overdue",))
+    return {"total": len(views), "groups": {k: {kk: len(vv) for kk, vv in g.items()} for k, g in groups.items()}}
+
+
+# -- departments ------------------------------------------------------------------------
+
+
+def monthly_series(cards, dept_id: str) -> list[tuple[str, fg.Figures]]:
+    """Return (month, figures) of a department for every month it had cases, oldest first."""
+    rows = [(c.period, fg.from_card(c)) for c in cards.departments
+            if c.department == dept_id and len(c.period) == 7 and c.period[4] == "-"]
+    return sorted(rows)
+
+
+def chart_set(site: Site, dept_id: str, series: list[tuple[str, fg.Scorecard]], cache: Path) -> dict[str, list]:
+    """Write the department's three trend charts; return their descriptions per language."""
+    months = [m for m, _ in series]
+    specs = [
+        ("reply-time", "median_reply_hours", [sc.median_reply_hours and round(sc.median_reply_hours, 1)
+                                               for _, sc in series],
+         [sc.reply_rate.numerator for _, sc in series], ("小时", "hours")),
+        ("on-time", "on_time_rate", [None if sc.on_time_rate.value is None else round(100 * sc.on_time_rate.value, 1)
+                                     for _, sc in series], [sc.on_time_rate.denominator for _, sc in series], ("%", "%")),
+        ("satisfaction", "satisfaction_rate",
+         [None if sc.satisfaction_rate.value is None else round(100 * sc.satisfaction_rate.value, 1) for _, sc in series],
+         [sc.satisfaction_rate.denominator for _, sc in series], ("%", "%")),
+    ]
+    out: dict[str, list] = {lang: [] for lang in LANGS}
+    for slug, label, values, dens, unit in specs:
+        for i, lang in enumerate(LANGS):
+            title = f"{dept_label(site.depts, dept_id, lang)} · {t(label, lang)}"
+            pairs = ", ".join(f"{m}: {'—' if v is None else v}" for m, v in zip(months, values))
+            desc = (f"{t('trend', lang)}: {pairs}")
+            path = f"{prefix(lang)}d/{dept_id}/{slug}.svg"
+            key = digest(title, desc, months, values)
+            cached = cache / f"chart-{key}.svg"
+
+            def draw(cached=cached, title=title, desc=desc, values=values, unit=unit[i]) -> str:
+                if cached.is_file():
+                    return cached.read_text(encoding="utf-8")
+                svg = charts.line_chart(title, desc, months, values, unit)
+                cached.write_text(svg, encoding="utf-8")
+                return svg
+
+            site.writer.page(path, key, draw)
+            out[lang].append({"src": site.base_path + path, "alt": desc, "title": t(label, lang),
+                              "rows": [(m, "—" if v is None else v, d) for m, v, d in zip(months, values, dens)]})
+    return out
+
+
+def department_pages(site: Site, views: Sequence[dict[str, Any]], cards, as_of: str,
+                     min_cases: int, cache: Path) -> None:
+    """Write each department's page: all-time figures, trend charts, open and overdue cases."""
+    by_dept: dict[str, list] = defaultdict(list)
+    for v in views:
+        if v["holder"]:
+            by_dept[v["holder"]].append(v)
+    all_time = fg.by_department(cards, "all")
+    for dept_id in sorted(site.depts.departments):
+        mine = by_dept.get(dept_id, [])
+        sc = all_time.get(dept_id, fg.EMPTY)
+        chart_info = chart_set(site, dept_id, monthly_series(cards, dept_id), cache)
+        overdue = sorted((v for v in mine if v["status"] == "overdue"), key=lambda v: (-v["days_overdue"], v["id"]))[:50]
+        open_rows = sorted((v for v in mine if v["status"] in ("open", "due_soon")),
+                           key=lambda v: (v["received_at"], v["id"]), reverse=True)[:50]
+        key = (sc, [(v["id"], v["title"], v["status"], v["escalation"], v["days_overdue"]) for v in overdue + open_rows],
+               chart_info, len(mine), as_of, min_cases)
+        for lang in LANGS:
+            site.page(f"d/{dept_id}/", lang, dept_label(site.depts, dept_id, lang), "department.html", key,
+                      lambda lang=lang, sc=sc, overdue=overdue, open_rows=open_rows, mine=mine, dept_id=dept_id: {
+                          "dept": site.depts.get(dept_id), "sc": sc, "charts": chart_info[lang],
+                          "overdue": overdue, "open_rows": open_rows, "total": len(mine),
+                          "as_of": as_of, "min_cases": min_cases})
+
+
+# -- reports ------------------------------------------------------------------------------
+
+
+def report_pages(site: Site, views: Sequence[dict[str, Any]], cards, as_of: str,
+                 min_cases: int) -> dict[str, list[fg.Period]]:
+    """Write a report per week, month and year with petitions; return the periods."""
+    by_period: dict[fg.Period, list] = defaultdict(list)
+    for v in views:
+        d = v["received_at"].astimezone(v["received_at"].tzinfo).date()
+        for kind in ("week", "month", "year"):
+            by_period[fg.period_of(kind, d)].append(v)
+    out: dict[str, list[fg.Period]] = {"week": [], "month": [], "year": []}
+    for period in sorted(by_period, key=lambda p: (p.kind, p.first)):
+        out[period.kind].append(period)
+    for kind, periods in out.items():
+        for i, period in enumerate(periods):
+            mine = by_period[period]
+            total = fg.from_headline(cards.headline(period.key))
+            prev_p = fg.previous(period)
+            prev = fg.from_headline(cards.headline(prev_p.key))
+            rows = sorted(fg.by_department(cards, period.key).items())
+            closed = [v for v in mine if v["status"] == "closed"]
+            best = sorted(closed, key=lambda v: (v["rating"] != "satisfied", _handling_hours(v), v["id"]))[:10]
+            worst = sorted(mine, key=lambda v: (-v["days_overdue"], v["rating"] != "dissatisfied",
+                                                -min(_handling_hours(v), 1e8), v["id"]))[:10]
+            escalated = sorted((v for v in mine if v["status"] == "overdue" or v["escalation"]),
+                               key=lambda v: (-v["days_overdue"], v["id"]))[:50]
+            nxt = periods[i + 1] if i + 1 < len(periods) else None
+            brief = lambda vs: [(v["id"], v["title"], v["holder"], v["status"], v["escalation"], v["days_overdue"]) for v in vs]
+            key = (period, total, prev, rows, brief(best), brief(worst), brief(escalated), nxt, as_of, min_cases,
+                   prev_p in by_period)
+            for lang in LANGS:
+                home = site.home(lang)
+                site.page(f"r/{kind}/{period.key}/", lang, f"{period.label(lang)} {t(kind, lang)}", "report.html", key,
+                          lambda lang=lang, home=home, period=period, total=total, prev=prev, rows=rows, best=best,
+                          worst=worst, escalated=escalated, prev_p=prev_p, nxt=nxt: {
+                              "period": period, "period_label": period.label(lang), "total": total, "prev": prev,
+                              "rows": rows, "best": best, "worst": worst, "escalated": escalated,
+                              "as_of": as_of, "min_cases": min_cases,
+                              "prev_url": f"{home}r/{kind}/{prev_p.key}/" if prev_p in by_period else None,
+                              "next_url": f"{home}r/{kind}/{nxt.key}/" if nxt else None})
+    return out
+
+
+def _handling_hours(v: dict[str, Any]) -> float:
+    return 1e9 if v["handling_hours"] is None else v["handling_hours"]
+
+
+# -- feeds and open data -------------------------------------------------------------------
+
+
+def feed_files(site: Site, views: Sequence[dict[str, Any]], now: datetime) -> None:
+    """Write the Atom feeds: new petitions, new replies, per department, per petition."""
+    base = site.base_url
+    newest = sorted(views, key=lambda v: (v["received_at"], v["id"]), reverse=True)
+
+    def entry(v):
+        return (f"{base}p/{v['id']}/", v["title"], f"{base}p/{v['id']}/", v["received_at"], v["body"][:280])
+
+    updated = newest[0]["received_at"] if newest else now
+    site.writer.file("feeds/petitions.xml", feeds.atom(f"{base}feeds/petitions.xml", "新诉求 New petitions",
+                                                        f"{base}feeds/petitions.xml", updated, [entry(v) for v in newest[:50]]))
+    replies = []
+    for v in views:
+        for i, rp in enumerate(v["replies"]):
+            replies.append((rp["at"], v, rp, i))
+    replies.sort(key=lambda x: (x[0], x[1]["id"], x[3]), reverse=True)
+    rupdated = _reply_time(replies[0]) if replies else now
+    site.writer.file("feeds/replies.xml", feeds.atom(
+        f"{base}feeds/replies.xml", "新答复 New replies", f"{base}feeds/replies.xml", rupdated,
+        [(f"{base}p/{v['id']}/#reply-{i}", f"{v['id']} {v['title']}", f"{base}p/{v['id']}/", _reply_time((at, v, rp, i)),
+          rp["body"][:280]) for at, v, rp, i in replies[:50]]))
+    by_dept: dict[str, list] = defaultdict(list)
+    for v in newest:
+        if v["holder"]:
+            by_dept[v["holder"]].append(v)
+    for dept_id in sorted(site.depts.departments):
+        rows = by_dept.get(dept_id, [])
+        site.writer.file(f"feeds/d/{dept_id}.xml", feeds.atom(
+            f"{base}feeds/d/{dept_id}.xml", dept_label(site.depts, dept_id, "zh"), f"{base}feeds/d/{dept_id}.xml",
+            max((v["last_event_at"] for v in rows), default=now), [entry(v) for v in rows[:50]]))
+    for v in views:
+        key = digest(v["id"], v["timeline"], v["title"], base)
+
+        def one(v=v) -> str:
+            items = [(f"{base}p/{v['id']}/#{e['file']}", f"{t('ev_' + e['kind'], 'zh')} {e['at']}",
+                      f"{base}p/{v['id']}/", _local_time(e["at"], v["received_at"]), e["body"][:280])
+                     for e in reversed(v["timeline"])]
+            return feeds.atom(f"{base}p/{v['id']}/", f"{v['id']} {v['title']}", f"{base}feeds/p/{v['id']}.xml",
+                              v["last_event_at"], items)
+
+        site.writer.page(f"feeds/p/{v['id']}.xml", key, one)
+
+
+def _local_time(text: str, like: datetime) -> datetime:
+    return datetime.strptime(text, "%Y-%m-%d %H:%M").replace(tzinfo=like.tzinfo)
+
+
+def _reply_time(item) -> datetime:
+    at, v, rp, i = item
+    return _local_time(at, v["received_at"])
+
+
+def open_data_files(site: Site, ev, rev: str) -> list[tuple[str, int]]:
+    """Write the downloads with :mod:`generator.export`'s functions, so they are
+    exactly what ``wenzheng export`` gives; return (name, size in bytes) of each."""
+    import tempfile
+
+    from generator import export as ex
+
+    files: dict[str, bytes] = {
+        "export.json": "".join(ex.export_json(ev, rev)).encode("utf-8"),
+        "cases.jsonl": "".join(json.dumps(ex.case_record(c, s), ensure_ascii=False, sort_keys=True) + "\n"
+                               for c, s in zip(ev.cases, ev.states)).encode("utf-8"),
+        "events.jsonl": "".join(json.dumps(rec, ensure_ascii=False, sort_keys=True) + "\n"
+                                for c in ev.cases for rec in ex.event_records(c)).encode("utf-8"),
+        "scorecards.json": (json.dumps(ev.cards.to_dict(), ensure_ascii=False, sort_keys=True, indent=1)
+                            + "\n").encode("utf-8"),
+    }
+    with tempfile.TemporaryDirectory(prefix="wz-csv-") as tmp:
+        ex.write_csv(ev, tmp)
+        for name in ("cases.csv", "events.csv", "scorecards.csv"):
+            files[name] = (Path(tmp) / name).read_bytes()
+    sizes = []
+    for name, data in sorted(files.items()):
+        site.writer.file(f"data/{name}", data)
+        sizes.append((name, len(data)))
+    return sizes

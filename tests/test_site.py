@@ -1,0 +1,189 @@
+"""The public site: figures worked out by hand, equality with generator.metrics,
+byte-identical rebuilds, incremental rebuilds, a failed build leaving the last
+good site, golden files."""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import json
+import os
+import re
+import shutil
+import subprocess
+from datetime import datetime
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from generator.build import BuildError, build_site
+from generator.cli import main
+from site_util import NOW, REPLY_PHRASE, add_reply, commit, small_archive
+
+GOLDEN = Path(__file__).parent / "golden" / "site"
+# Files compared with the golden copy: our own pages and data, not the theme's assets.
+GOLDEN_GLOBS = ["p/*/index.html", "en/p/*/index.html", "l/all/index.html", "data/*", "feeds/*.xml",
+                "feeds/p/*.xml", "r/month/*/index.html", "d/transport/index.html"]
+
+
+def tree(folder: Path) -> dict[str, str]:
+    return {p.relative_to(folder).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory) -> tuple[Path, Path]:
+    base = tmp_path_factory.mktemp("site")
+    repo = small_archive(base / "repo")
+    out = base / "site"
+    result = CliRunner().invoke(main, ["build", "--repo", str(repo), "--now", NOW, "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    return repo, out
+
+
+def figure(html: str, key: str) -> str:
+    m = re.search(rf'data-figure="{key}">([^<]*)<', html)
+    assert m, key
+    return m.group(1)
+
+
+def test_home_figures_worked_out_by_hand(built):
+    # 2026-000001: final reply 11-18 within 5 working days of 11-16, closed, satisfied.
+    # 2026-000002: help, assigned 11-10, accepted, no reply: resolve due end of 11-17, overdue.
+    # 2026-000003: assigned 11-20 11:30, never accepted: accept due 14:30, overdue.
+    # reply 1/3, on time 1 of the 2 settled answers, closed 1/3, satisfied 1/1, overdue 2.
+    _, out = built
+    home = (out / "index.html").read_text(encoding="utf-8")
+    assert figure(home, "reply_rate") == "33.3%"
+    assert figure(home, "on_time_rate") == "50.0%"
+    assert figure(home, "completion_rate") == "33.3%"
+    assert figure(home, "satisfaction_rate") == "100.0%"
+    assert figure(home, "overdue_now") == "2"
+    assert "数据截至 <strong>2026-11-22 10:00</strong>" in home
+
+
+def test_pages_show_the_figures_of_wenzheng_export(built, tmp_path):
+    """Home, department and report pages carry the numbers `wenzheng export` gives,
+    and the site's export.json is that command's output."""
+    repo, out = built
+    exported = tmp_path / "export.json"
+    result = CliRunner().invoke(main, ["export", "--repo", str(repo), "--now", NOW, "--out", str(exported)])
+    assert result.exit_code == 0, result.output
+    data = json.loads(exported.read_text(encoding="utf-8"))
+    assert json.loads((out / "data" / "export.json").read_text(encoding="utf-8")) == data
+    cards = data["scorecards"]
+    head = next(h for h in cards["headlines"] if h["period"] == "all")
+    home = (out / "index.html").read_text(encoding="utf-8")
+    for key in ("reply_rate", "on_time_rate", "completion_rate", "satisfaction_rate"):
+        assert figure(home, key) == f"{100 * head[key]['value']:.1f}%"
+    assert figure(home, "overdue_now") == str(head["overdue_now"])
+    card = next(c for c in cards["departments"] if c["department"] == "transport" and c["period"] == "all")
+    dept = (out / "d" / "transport" / "index.html").read_text(encoding="utf-8")
+    assert f"<td>{card['replied']['numerator']}</td><td>{card['replied']['denominator']}</td>" in dept
+    assert f"<td>{card['received']}</td>" in dept
+    month = next(h for h in cards["headlines"] if h["period"] == "2026-11")
+    report = (out / "r" / "month" / "2026-11" / "index.html").read_text(encoding="utf-8")
+    assert f"<td>{month['received']}</td>" in report
+    assert (f"{100 * month['reply_rate']['value']:.1f}% <small>{month['reply_rate']['numerator']}/"
+            f"{month['reply_rate']['denominator']}</small>") in report
+
+
+def test_petition_page_has_timeline_deadlines_and_commits(built):
+    repo, out = built
+    page = (out / "p" / "2026-000002" / "index.html").read_text(encoding="utf-8")
+    assert "市交通运输局" in page
+    # 5 working days after 2026-11-10 (Tue): 11, 12, 13, 16, 17 -> due end of 17 Nov.
+    assert "2026-11-18 00:00" in page and "第5个工作日：2026-11-17" in page
+    assert "已逾期" in page
+    head = subprocess.run(["git", "-C", str(repo), "rev-parse", "HEAD"], capture_output=True,
+                          text=True, check=True).stdout.strip()
+    assert head[:10] in page
+    en = (out / "en" / "p" / "2026-000002" / "index.html").read_text(encoding="utf-8")
+    assert "Overdue" in en and "Working day 5: 2026-11-17" in en
+    assert 'href="/p/2026-000002/"' in en and 'href="/en/p/2026-000002/"' in page
+
+
+def test_listings_feeds_and_open_data(built):
+    _, out = built
+    assert "2026-000003" in (out / "l" / "status" / "overdue" / "index.html").read_text(encoding="utf-8")
+    assert "2026-000001" in (out / "l" / "status" / "closed" / "index.html").read_text(encoding="utf-8")
+    rows = [json.loads(line) for line in (out / "data" / "cases.jsonl").read_text().splitlines()]
+    assert sorted(r["id"] for r in rows) == ["2026-000001", "2026-000002", "2026-000003"]
+    assert {r["id"]: r["status"] for r in rows}["2026-000001"] == "closed"
+    assert (out / "data" / "cases.csv").read_text().splitlines()[0].startswith("id,received_at,")
+    # one header line, then the events: 5 + 2 + 1
+    assert len((out / "data" / "events.csv").read_text().splitlines()) == 1 + 5 + 2 + 1
+    feed = (out / "feeds" / "petitions.xml").read_text(encoding="utf-8")
+    assert feed.count("<entry>") == 3 and "公交站台遮雨棚漏水" in feed
+    assert (out / "feeds" / "p" / "2026-000001.xml").is_file()
+    svg = (out / "d" / "housing" / "on-time.svg").read_text(encoding="utf-8")
+    assert "<title" in svg and "<desc" in svg and "2026-11: 100.0" in svg
+
+
+def manifest(folder: Path) -> dict[str, str]:
+    return json.loads(gzip.decompress((folder / ".wenzheng-manifest.json.gz").read_bytes()))
+
+
+def test_same_commit_and_now_give_the_same_bytes(built, tmp_path):
+    """Everything but Pagefind's shard is byte-identical. Pagefind 1.5 writes its
+    filter files in hash-map order, which changes from run to run; the shard's
+    page count is checked instead."""
+    repo, out = built
+    shutil.rmtree(repo / ".git" / "wenzheng-cache")
+    again = tmp_path / "again"
+    build_site(repo, "HEAD", datetime.fromisoformat(NOW), again)
+
+    def ours(folder: Path) -> dict[str, str]:
+        return {k: v for k, v in tree(folder).items()
+                if not k.startswith("pagefind/") and k != ".wenzheng-manifest.json.gz"}
+
+    assert ours(again) == ours(out)
+    assert ({k: v for k, v in manifest(again).items() if not k.startswith("pagefind/")}
+            == {k: v for k, v in manifest(out).items() if not k.startswith("pagefind/")})
+    for folder in (out, again):
+        entry = json.loads((folder / "pagefind" / "2026" / "pagefind-entry.json").read_text())
+        assert entry["languages"]["zh"]["page_count"] == 3
+
+
+def test_one_reply_rewrites_only_what_changed_and_a_bad_build_keeps_the_site(tmp_path):
+    repo = small_archive(tmp_path / "repo")
+    out = tmp_path / "site"
+    now = datetime.fromisoformat(NOW)
+    first = build_site(repo, "HEAD", now, out)
+    before = tree(out)
+    add_reply(repo)
+    second = build_site(repo, "HEAD", now, out)
+    after = tree(out)
+    changed = {p for p in after if before.get(p) != after[p]}
+    assert "p/2026-000002/index.html" in changed and "p/2026-000001/index.html" not in changed
+    assert "p/2026-000003/index.html" not in changed and "en/p/2026-000001/index.html" not in changed
+    assert second.written < first.written / 2
+    assert REPLY_PHRASE in (out / "p" / "2026-000002" / "index.html").read_text(encoding="utf-8")
+    # A broken record: the build fails, names the file, and the site stays as it was.
+    commit(repo, {"petitions/2026/11/2026-000002/20261121T050000Z-reply.yaml": "kind: reply\nat: nonsense\n"},
+           "bad record", when="2026-11-21T14:00:00+08:00")
+    with pytest.raises(BuildError) as info:
+        build_site(repo, "HEAD", now, out)
+    assert any("20261121T050000Z-reply.yaml" in p.path for p in info.value.problems)
+    assert tree(out) == after
+    result = CliRunner().invoke(main, ["build", "--repo", str(repo), "--now", NOW, "--out", str(out)])
+    assert result.exit_code == 1 and "unchanged" in result.output
+
+
+def test_golden_files(built):
+    """Our pages and data equal the golden copy; to accept an intended change run
+    `WENZHENG_REGEN_GOLDEN=1 pytest tests/test_site.py -k golden` and review the diff."""
+    _, out = built
+    produced = {p.relative_to(out).as_posix(): p.read_text(encoding="utf-8")
+                for g in GOLDEN_GLOBS for p in sorted(out.glob(g)) if p.is_file()}
+    if os.environ.get("WENZHENG_REGEN_GOLDEN"):
+        shutil.rmtree(GOLDEN, ignore_errors=True)
+        for rel, text in produced.items():
+            (GOLDEN / rel).parent.mkdir(parents=True, exist_ok=True)
+            (GOLDEN / rel).write_text(text, encoding="utf-8")
+    expected = {p.relative_to(GOLDEN).as_posix(): p.read_text(encoding="utf-8")
+                for p in sorted(GOLDEN.rglob("*")) if p.is_file()}
+    assert sorted(produced) == sorted(expected)
+    for rel in expected:
+        assert produced[rel] == expected[rel], rel
