@@ -32,8 +32,6 @@ test: install browser-deps
 
 bench: install browser-deps
 	$(PY) bench/run.py
-	$(PY) bench/bench_governance.py
-	$(PY) bench/bench_site.py --petitions 100000
 
 clean:
 	rm -rf $(VENV) site .pytest_cache .hypothesis
