@@ -85,7 +85,7 @@ def synthesise(repo: Path, n: int, seed: int = 7) -> datetime:
             if at > end:
                 break
             files.append((f"{folder}/{event_file_name(kind, at)}", yaml_event(kind, at, by, **fields)))
-    with gitio.FastImport(repo, "main") as fi:
+    with gitio.ArchiveWriter(repo, "main") as fi:
         fi.commit(files, "synthesised archive", when=int(end.timestamp()))
     import subprocess
     subprocess.run(["git", "-C", str(repo), "reset", "-q", "--soft", "main"], check=True)
@@ -110,7 +110,7 @@ def add_reply(repo: Path, now: datetime) -> None:
                                   capture_output=True, text=True, check=True).stdout
             dept = next(line.split(": ")[1] for line in text.splitlines() if line.startswith("to:"))
     at = now - timedelta(hours=1)
-    with gitio.FastImport(repo, "main") as fi:
+    with gitio.ArchiveWriter(repo, "main") as fi:
         fi.commit([(f"{target}/{event_file_name('reply', at)}",
                     yaml_event("reply", at, dept, final=True, resolution="resolved", body="已答复：基准测试。"))],
                   "one reply", when=int(at.timestamp()),
