@@ -120,9 +120,9 @@ class Bridge:
         receipt again for a repeated form (200), or refused with every reason."""
         now = self.clock()
         form, errors = abuse.parse_petition_form(raw, self.limits, tuple(self.cfg.districts))
-        token_raw = raw.get("form_token") if isinstance(raw.get("form_token"), str) else ""
-        nonce = raw.get("pow") if isinstance(raw.get("pow"), str) and raw.get("pow") else None
-        check = abuse.check_form_token(self.secret, token_raw or "", nonce, now,
+        token_raw = _one(raw, "form_token").strip()
+        nonce = _one(raw, "pow").strip() or None
+        check = abuse.check_form_token(self.secret, token_raw, nonce, now,
                                        self.cfg.abuse_min_fill_seconds, self.cfg.abuse_max_form_age_seconds)
         if check.token is not None and not check.errors:
             existing = self.outbox.find_by_idem(check.token.key)
@@ -252,6 +252,14 @@ class Bridge:
             "rating": receipt.rating_state,
             "can_rate": receipt.rating_state is None and self.is_closed(names),
         }
+
+
+def _one(raw: dict[str, Any], key: str) -> str:
+    """Return a field's single text value (JSON value or urlencoded list), or ''."""
+    value = raw.get(key)
+    if isinstance(value, list) and len(value) == 1:
+        value = value[0]
+    return value if isinstance(value, str) else ""
 
 
 def _rate_error(wait: float) -> FieldError:
