@@ -35,8 +35,13 @@ class PullRequest:
 class ForgeError(RuntimeError):
     """The forge refused a request for a reason retrying will not fix.
 
-    The message is for the operator's log; citizens never see it.
+    The message is for the operator's log; citizens never see it. ``status``
+    is the forge's HTTP status, when there was an answer.
     """
+
+    def __init__(self, message: str, status: int | None = None):
+        super().__init__(message)
+        self.status = status
 
 
 class ForgeUnavailable(ForgeError):

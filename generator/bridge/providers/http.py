@@ -81,7 +81,7 @@ class ForgeClient:
                 expect: tuple[int, ...] = (200, 201, 204)) -> httpx.Response:
         """Send one request and return the response when its status is in
         ``expect``; raise :class:`ForgeUnavailable` or :class:`ForgeError` otherwise."""
-        backoff = 1.0
+        backoff = 0.25
         last = ""
         for attempt in range(self.attempts):
             with self._lock:
@@ -121,7 +121,7 @@ class ForgeClient:
                     self._next_at = max(self._next_at, self._mono() + backoff)
                 backoff *= 2
                 continue
-            raise ForgeError(f"{method} {path}: {resp.status_code} {_message(resp)}")
+            raise ForgeError(f"{method} {path}: {resp.status_code} {_message(resp)}", resp.status_code)
         raise ForgeUnavailable(last or f"{method} {path} failed", min(self.max_backoff, max(backoff, 2.0)))
 
 
