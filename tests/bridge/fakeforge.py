@@ -42,7 +42,7 @@ class GitStore:
                               env={**os.environ, **(env or {})})
         if proc.returncode != 0:
             raise RuntimeError(proc.stderr.decode())
-        return proc.stdout.decode("utf-8")
+        return proc.stdout.decode("utf-8", errors="replace")
 
     def ref(self, branch: str) -> str | None:
         proc = subprocess.run(["git", "-C", str(self.path), "rev-parse", "--verify", "--quiet",
@@ -61,9 +61,13 @@ class GitStore:
             env = {"GIT_INDEX_FILE": str(Path(tmp) / "index")}
             if base_tree:
                 self.git("read-tree", base_tree, env=env)
-            for path, content in files:
-                blob = self.git("hash-object", "-w", "--stdin", input=content).strip()
-                self.git("update-index", "--add", "--cacheinfo", f"100644,{blob},{path}", env=env)
+            names = []
+            for n, (_, content) in enumerate(files):
+                (Path(tmp) / f"f{n}").write_bytes(content)
+                names.append(str(Path(tmp) / f"f{n}"))
+            blobs = self.git("hash-object", "-w", "--stdin-paths", input="\n".join(names).encode()).split()
+            info = "".join(f"100644 {blob}\t{path}\n" for blob, (path, _) in zip(blobs, files))
+            self.git("update-index", "--add", "--index-info", input=info.encode(), env=env)
             return self.git("write-tree", env=env).strip()
 
     def make_commit(self, tree: str, parents: list[str], message: str) -> str:
