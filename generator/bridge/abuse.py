@@ -137,6 +137,18 @@ def _text(values: dict[str, str], name: str, limit: int, required: bool, multili
     return text
 
 
+def _first_per_field(errors: list[FieldError]) -> list[FieldError]:
+    """Return the errors with only the first for each field (a repeated field is
+    not also reported as missing)."""
+    seen: set[str] = set()
+    kept = []
+    for e in errors:
+        if e.field not in seen:
+            seen.add(e.field)
+            kept.append(e)
+    return kept
+
+
 def parse_petition_form(raw: Mapping[str, Any], limits: FieldLimits,
                         districts: tuple[str, ...] = ()) -> tuple[PetitionForm | None, list[FieldError]]:
     """Return a clean petition form, or None and every problem found at once."""
@@ -163,7 +175,7 @@ def parse_petition_form(raw: Mapping[str, Any], limits: FieldLimits,
         errors.append(_err("form_token", "required", "表单已失效，请刷新页面。", "The form has expired; reload the page."))
     nonce = values.get("pow", "").strip() or None
     if errors:
-        return None, errors
+        return None, _first_per_field(errors)
     assert title is not None and body is not None
     return PetitionForm(category, title, body, district, contact, token, nonce), []
 
@@ -178,7 +190,7 @@ def parse_rating_form(raw: Mapping[str, Any], limits: FieldLimits) -> tuple[Rati
                            "Please choose: satisfied, basically satisfied or dissatisfied."))
     comment = _text(values, "comment", limits.comment, False, True, "评价意见", "comment", errors)
     if errors:
-        return None, errors
+        return None, _first_per_field(errors)
     return RatingForm(rating, comment), []
 
 
