@@ -80,6 +80,81 @@ class Outcome:
     retry_after: int | None = None
 
 
+@dataclass(frozen=True)
+class Prepared:
+    """A checked petition, ready to store: ``store(outbox)`` writes it."""
+
+    key: str
+    token: str
+    flags: list[str]
+    store: Callable[[Outbox], Any]
+
+
+class GroupCommitter:
+    """Stores petitions from one thread, many per transaction.
+
+    With ``synchronous=full`` every commit waits for the disk (about 10 ms
+    here); committing the petitions that arrived meanwhile together keeps
+    that wait off the event loop and shares it among them, so the receipt is
+    still only sent once the petition is on disk.
+    """
+
+    def __init__(self, path: str, synchronous: str, max_group: int = 128):
+        import queue
+        import threading
+        self.outbox = Outbox(path, synchronous)
+        self.max_group = max_group
+        self._queue: "queue.Queue" = queue.Queue()
+        self._thread = threading.Thread(target=self._run, name="outbox-writer", daemon=True)
+        self._thread.start()
+
+    async def run(self, operation: Callable[[Outbox], Any]) -> Any:
+        import asyncio
+        loop = asyncio.get_running_loop()
+        future = loop.create_future()
+        self._queue.put((operation, future, loop))
+        return await future
+
+    def _run(self) -> None:
+        import queue
+        stopping = False
+        while not stopping:
+            first = self._queue.get()
+            if first is None:
+                break
+            group = [first]
+            while len(group) < self.max_group:
+                try:
+                    more = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if more is None:
+                    stopping = True
+                    break
+                group.append(more)
+            try:
+                results = self.outbox.run_group([lambda op=op: op(self.outbox) for op, _, _ in group])
+            except Exception as exc:  # the disk failed: every caller in the group hears it
+                results = [(False, exc)] * len(group)
+            for (_, future, loop), result in zip(group, results):
+                loop.call_soon_threadsafe(_settle, future, result)
+        self.outbox.close()
+
+    def close(self) -> None:
+        self._queue.put(None)
+        self._thread.join(timeout=30)
+
+
+def _settle(future, result) -> None:
+    if future.cancelled():
+        return
+    ok, value = result
+    if ok:
+        future.set_result(value)
+    else:
+        future.set_exception(value)
+
+
 class Bridge:
     """The service's state and its operations, independent of HTTP."""
 
@@ -118,6 +193,27 @@ class Bridge:
     def submit(self, raw: dict[str, Any], prefix: str) -> Outcome:
         """Return the outcome of one petition form: accepted (201), the same
         receipt again for a repeated form (200), or refused with every reason."""
+        prepared = self.prepare(raw, prefix)
+        if isinstance(prepared, Outcome):
+            return prepared
+        try:
+            item = prepared.store(self.outbox)
+        except AlreadyExists:
+            return self.replayed(prepared)
+        return self.accepted(prepared, item)
+
+    def replayed(self, prepared: "Prepared") -> Outcome:
+        existing = self.outbox.find_by_idem(prepared.key)
+        return Outcome(200, prepared.token, existing.petition_id if existing else None)
+
+    def accepted(self, prepared: "Prepared", item) -> Outcome:
+        self.metrics.accepted += 1
+        log.info("petition accepted", extra={"fields": {"petition": item.petition_id, "flags": prepared.flags}})
+        return Outcome(201, prepared.token, item.petition_id)
+
+    def prepare(self, raw: dict[str, Any], prefix: str) -> "Outcome | Prepared":
+        """Return a refusal, an earlier receipt, or the checked, masked and sealed
+        petition ready to store (storing is separate so it can be group-committed)."""
         now = self.clock()
         form, errors = abuse.parse_petition_form(raw, self.limits, tuple(self.cfg.districts))
         token_raw = _one(raw, "form_token").strip()
@@ -166,16 +262,15 @@ class Bridge:
                     received_at.isoformat())
 
         token = self.receipt_token(key)
-        try:
-            item = self.outbox.add_petition(
-                idem_key=key, receipt_hash=self.receipt_hash(token), year=received_at.year, render=render,
-                sealed_contact=sealed, contact_expires_at=now + self.cfg.contact_retention_days * 86400, now=now)
-        except AlreadyExists:
-            existing = self.outbox.find_by_idem(key)
-            return Outcome(200, token, existing.petition_id if existing else None)
-        self.metrics.accepted += 1
-        log.info("petition accepted", extra={"fields": {"petition": item.petition_id, "flags": flags}})
-        return Outcome(201, token, item.petition_id)
+        receipt_hash = self.receipt_hash(token)
+        expires = now + self.cfg.contact_retention_days * 86400
+
+        def store(outbox: Outbox):
+            return outbox.insert_petition(idem_key=key, receipt_hash=receipt_hash, year=received_at.year,
+                                          render=render, sealed_contact=sealed, contact_expires_at=expires,
+                                          now=now)
+
+        return Prepared(key, token, flags, store)
 
     # -- receipts and ratings --------------------------------------------
     def receipt(self, token: str) -> Receipt | None:
@@ -306,6 +401,16 @@ def create_app(cfg, provider: Provider, clock: Callable[[], float] = time.time,
                                                    cfg=cfg, districts=cfg.districts, **context)
         return HTMLResponse(html, status_code=status, headers=headers)
 
+    async def submit_async(raw: dict, prefix: str) -> Outcome:
+        prepared = bridge.prepare(raw, prefix)
+        if isinstance(prepared, Outcome):
+            return prepared
+        try:
+            item = await app.state.committer.run(prepared.store)
+        except AlreadyExists:
+            return bridge.replayed(prepared)
+        return bridge.accepted(prepared, item)
+
     def client_prefix(request: Request) -> str:
         return bridge.prefix(request.client.host if request.client else None,
                              request.headers.get("x-forwarded-for"))
@@ -326,7 +431,7 @@ def create_app(cfg, provider: Provider, clock: Callable[[], float] = time.time,
             bridge.metrics.refuse("too_large")
             return form_page({}, [_too_large(limit, True)], 413)
         raw = parse_qs(body.decode("utf-8", "replace"), keep_blank_values=True)
-        outcome = bridge.submit(raw, client_prefix(request))
+        outcome = await submit_async(raw, client_prefix(request))
         if outcome.receipt_token:
             return RedirectResponse(f"/receipt/{outcome.receipt_token}?new=1", status_code=303)
         values = {k: v[0] for k, v in raw.items() if k in ("category", "title", "body", "district", "contact")
@@ -357,7 +462,7 @@ def create_app(cfg, provider: Provider, clock: Callable[[], float] = time.time,
             return JSONResponse({"errors": [FieldError("form", "not_json", "请求内容不是 JSON 对象。",
                                                        "The request body is not a JSON object.").as_dict()]},
                                 status_code=400)
-        outcome = bridge.submit(raw, client_prefix(request))
+        outcome = await submit_async(raw, client_prefix(request))
         if not outcome.receipt_token:
             return json_errors(outcome)
         base = cfg.public_url.rstrip("/")
@@ -481,6 +586,7 @@ def create_app(cfg, provider: Provider, clock: Callable[[], float] = time.time,
         except ForgeError as exc:
             log.warning("could not read the highest petition id; the worker will retry",
                         extra={"fields": {"error": str(exc)}})
+        app.state.committer = GroupCommitter(cfg.database, cfg.sqlite_synchronous)
         if run_worker:
             from .worker import Worker
             import threading
@@ -494,6 +600,7 @@ def create_app(cfg, provider: Provider, clock: Callable[[], float] = time.time,
             if worker is not None:
                 worker.stop.set()
                 thread.join(timeout=30)
+            app.state.committer.close()
             bridge.outbox.close()
 
     app = Starlette(routes=routes, lifespan=lifespan)

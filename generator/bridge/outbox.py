@@ -173,29 +173,56 @@ class Outbox:
 
         Raises :class:`AlreadyExists` when ``idem_key`` was used before.
         """
+        [(ok, value)] = self.run_group([lambda: self.insert_petition(
+            idem_key=idem_key, receipt_hash=receipt_hash, year=year, render=render,
+            sealed_contact=sealed_contact, contact_expires_at=contact_expires_at, now=now)])
+        if not ok:
+            raise value
+        return value
+
+    def run_group(self, operations: list) -> list[tuple[bool, object]]:
+        """Run many operations in one transaction (one disk sync for all: group
+        commit), each in its own savepoint so one failing does not undo the
+        others; return (succeeded, result or exception) for each."""
         conn = self.conn
+        results: list[tuple[bool, object]] = []
         conn.execute("BEGIN IMMEDIATE")
         try:
-            if conn.execute("SELECT 1 FROM items WHERE idem_key=?", (idem_key,)).fetchone():
-                raise AlreadyExists(idem_key)
-            conn.execute("INSERT INTO counters(year, last) VALUES(?, 0) ON CONFLICT(year) DO NOTHING", (year,))
-            seq_no = conn.execute("UPDATE counters SET last = last + 1 WHERE year=? RETURNING last",
-                                  (year,)).fetchone()[0]
-            petition_id = f"{year}-{seq_no:06d}"
-            folder, path, content, title, category, flags, created_at = render(petition_id)
-            cur = conn.execute(
-                "INSERT INTO items(kind, idem_key, receipt_hash, petition_id, folder, path, content, "
-                "title, category, flags, created_at, accepted_unix) "
-                "VALUES('petition', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (idem_key, receipt_hash, petition_id, folder, path, content, title, category,
-                 ",".join(flags), created_at, now))
-            if sealed_contact is not None:
-                conn.execute("INSERT INTO contacts(petition_id, sealed, expires_at) VALUES(?, ?, ?)",
-                             (petition_id, sealed_contact, contact_expires_at))
+            for operation in operations:
+                conn.execute("SAVEPOINT op")
+                try:
+                    results.append((True, operation()))
+                    conn.execute("RELEASE op")
+                except Exception as exc:  # reported to that operation's caller alone
+                    conn.execute("ROLLBACK TO op")
+                    conn.execute("RELEASE op")
+                    results.append((False, exc))
             conn.execute("COMMIT")
         except BaseException:
             conn.execute("ROLLBACK")
             raise
+        return results
+
+    def insert_petition(self, *, idem_key: str, receipt_hash: str, year: int, render,
+                        sealed_contact: bytes | None, contact_expires_at: float, now: float) -> Item:
+        """The body of :meth:`add_petition`, for use inside :meth:`run_group`."""
+        conn = self.conn
+        if conn.execute("SELECT 1 FROM items WHERE idem_key=?", (idem_key,)).fetchone():
+            raise AlreadyExists(idem_key)
+        conn.execute("INSERT INTO counters(year, last) VALUES(?, 0) ON CONFLICT(year) DO NOTHING", (year,))
+        seq_no = conn.execute("UPDATE counters SET last = last + 1 WHERE year=? RETURNING last",
+                              (year,)).fetchone()[0]
+        petition_id = f"{year}-{seq_no:06d}"
+        folder, path, content, title, category, flags, created_at = render(petition_id)
+        cur = conn.execute(
+            "INSERT INTO items(kind, idem_key, receipt_hash, petition_id, folder, path, content, "
+            "title, category, flags, created_at, accepted_unix) "
+            "VALUES('petition', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (idem_key, receipt_hash, petition_id, folder, path, content, title, category,
+             ",".join(flags), created_at, now))
+        if sealed_contact is not None:
+            conn.execute("INSERT INTO contacts(petition_id, sealed, expires_at) VALUES(?, ?, ?)",
+                         (petition_id, sealed_contact, contact_expires_at))
         return self.item(cur.lastrowid)
 
     def add_feedback(self, *, petition_id: str, folder: str, path: str, content: bytes,

@@ -127,8 +127,10 @@ class Worker:
             "batch": batch.id, "branch": batch.branch, "pr": pr.number, "items": len(items)}})
 
     def _poll(self, ob: Outbox) -> None:
-        for batch in ob.batches("opened"):
-            from .providers import PullRequest
+        from .providers import PullRequest
+        # The oldest open pull requests first, a bounded number a round, so
+        # polling never crowds out publishing or the forge's budget.
+        for batch in ob.batches("opened")[:50]:
             items = ob.batch_items(batch.id)
             state = self.provider.pull_request_state(PullRequest(batch.pr_number or 0, batch.pr_url or ""),
                                                      batch.branch, tuple(i.path for i in items))

@@ -75,7 +75,7 @@ def fault_run(tmp_path_factory, key_pair):
         cfg = write_config(tmp, recipient, **{
             "forge.provider": "github", "forge.api_url": fs.api_url, "forge.owner": "city",
             "forge.repo": "archive", "forge.token": "t", "forge.batch.max_items": 200,
-            "forge.batch.max_wait_seconds": 1.0, "forge.poll_seconds": 2.0, "forge.max_backoff_seconds": 2.0,
+            "forge.batch.max_wait_seconds": 1.0, "forge.poll_seconds": 5.0, "forge.max_backoff_seconds": 2.0,
             "abuse.burst": 100000, "abuse.pow_bits": 4, "abuse.min_fill_seconds": 0.0})
         server = BridgeServer(cfg, port, tmp / "bridge.log").start()
         lock = threading.Lock()

@@ -111,7 +111,7 @@ class LocalProvider:
 
     def pull_request_state(self, pr: PullRequest, branch: str, paths: tuple[str, ...] = ()) -> str:
         with self._lock:
-            main = self._fetch_main(force=True)
+            main = self._fetch_main()
             if main and paths:
                 on_main = {e.path for e in ls_tree(self.repo, main, paths)}
                 if all(p in on_main for p in paths):
