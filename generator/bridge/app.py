@@ -441,7 +441,8 @@ def create_app(cfg, provider: Provider, clock: Callable[[], float] = time.time,
     async def form_token_api(request: Request) -> Response:
         return JSONResponse({"form_token": bridge.new_form_token(), "pow_bits": cfg.abuse_pow_bits,
                              "min_fill_seconds": cfg.abuse_min_fill_seconds},
-                            headers={"Cache-Control": "no-store"})
+                            # the static site's form fetches a token from another origin
+                            headers={"Cache-Control": "no-store", "Access-Control-Allow-Origin": "*"})
 
     def json_errors(outcome: Outcome) -> JSONResponse:
         headers = {"Retry-After": str(outcome.retry_after)} if outcome.retry_after else None

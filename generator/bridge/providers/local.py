@@ -14,7 +14,11 @@ import threading
 import time
 from pathlib import Path
 
-from generator.gitio import FastImport, GitError, git, ls_tree, rev_parse
+import os
+import subprocess
+import tempfile
+
+from generator.gitio import GitError, git, ls_tree, rev_parse
 
 from . import Change, ForgeError, ForgeUnavailable, PullRequest, highest_from_names, latest
 
@@ -97,13 +101,10 @@ class LocalProvider:
                 return PullRequest(0, url)  # pushed before a crash: the same content
             main = self._fetch_main(force=True)
             ref = f"refs/heads/{change.branch}"
-            name, _, email = self.author.partition(" <")
             try:
-                if rev_parse(self.repo, ref):
-                    git(self.repo, "update-ref", "-d", ref)
-                with FastImport(self.repo, ref) as fi:
-                    fi.commit(change.files, change.message + "\n\n" + change.body, int(time.time()),
-                              author=f"{name} <{email.rstrip('>')}>", parent=main)
+                commit = commit_files(self.repo, main, change.files, change.message + "\n\n" + change.body,
+                                      self.author)
+                git(self.repo, "update-ref", ref, commit)
                 git(self.repo, "push", "-q", self.remote, f"{ref}:{ref}")
             except GitError as exc:
                 raise ForgeUnavailable("git push failed", 5.0) from exc
@@ -132,3 +133,33 @@ class LocalProvider:
             except GitError as exc:
                 if "remote ref does not exist" not in str(exc):
                     raise ForgeError("git push --delete failed") from exc
+
+
+def commit_files(repo: Path, parent: str | None, files, message: str, author: str) -> str:
+    """Return a new commit holding ``parent``'s tree plus ``files`` (path, bytes),
+    made with plumbing in a private index so no working tree is touched."""
+    name, _, email = author.partition(" <")
+    with tempfile.TemporaryDirectory() as tmp:
+        env = {**os.environ, "GIT_INDEX_FILE": os.path.join(tmp, "index"),
+               "GIT_AUTHOR_NAME": name, "GIT_AUTHOR_EMAIL": email.rstrip(">"),
+               "GIT_COMMITTER_NAME": name, "GIT_COMMITTER_EMAIL": email.rstrip(">")}
+
+        def run(*args: str, input: bytes | None = None) -> str:
+            proc = subprocess.run(["git", "-C", str(repo), *args], input=input, capture_output=True, env=env)
+            if proc.returncode != 0:
+                raise GitError(f"git {args[0]} failed: " + proc.stderr.decode("utf-8", "replace"))
+            return proc.stdout.decode()
+
+        if parent:
+            run("read-tree", parent)
+        paths = []
+        for n, (_, content) in enumerate(files):
+            blob_file = os.path.join(tmp, f"blob{n}")
+            with open(blob_file, "wb") as fh:
+                fh.write(content)
+            paths.append(blob_file)
+        blobs = run("hash-object", "-w", "--stdin-paths", input="\n".join(paths).encode()).split()
+        info = "".join(f"100644 {blob}\t{path}\n" for blob, (path, _) in zip(blobs, files))
+        run("update-index", "--add", "--index-info", input=info.encode("utf-8"))
+        tree = run("write-tree").strip()
+        return run("commit-tree", tree, *(["-p", parent] if parent else []), input=message.encode("utf-8")).strip()
