@@ -107,6 +107,7 @@ def publish_bench(kind: str, items: int, batching: bool) -> None:
             provider = make_provider(cfg)
             clock = time.time
             bridge = Bridge(cfg, provider, clock)
+            bridge.sync_floor()
             for i in range(items):
                 token = issue_form_token(SECRET.encode(), clock() - 10, BITS)
                 outcome = bridge.submit({"category": "help", "title": f"求助 {i}", "body": "路灯坏了。",

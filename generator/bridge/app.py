@@ -9,6 +9,7 @@ asynchronous, and the receipt shows only the state.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 import json
@@ -173,6 +174,12 @@ class Bridge:
         self.nojs_limiter = abuse.RateLimiter(cfg.abuse_nojs_per_hour / 60.0, max(1, int(cfg.abuse_nojs_per_hour)))
         self.metrics = Metrics()
         self._closed_cache: dict[str, tuple[float, list[str] | None]] = {}
+
+    def sync_floor(self) -> None:
+        """Make petition ids continue after the highest id on the archive's main
+        branch (call before accepting; the app does it at start)."""
+        for year, seq in self.provider.highest_ids().items():
+            self.outbox.raise_floor(year, seq)
 
     # -- tokens --------------------------------------------------------
     def receipt_token(self, form_key: str) -> str:
@@ -580,13 +587,17 @@ def create_app(cfg, provider: Provider, clock: Callable[[], float] = time.time,
     @asynccontextmanager
     async def lifespan(app):
         worker = thread = None
-        try:  # ids must continue after the highest on main before the first is allocated
-            highest = await run_in_threadpool(provider.highest_ids)
-            for year, seq in highest.items():
-                bridge.outbox.raise_floor(year, seq)
-        except ForgeError as exc:
-            log.warning("could not read the highest petition id; the worker will retry",
-                        extra={"fields": {"error": str(exc)}})
+        # Ids must continue after the highest on main before the first is
+        # allocated; if the forge stays away, the worker raises the floor later
+        # (docs/bridge.md: start the bridge while the forge is reachable).
+        for attempt in range(3):
+            try:
+                await run_in_threadpool(bridge.sync_floor)
+                break
+            except ForgeError as exc:
+                log.warning("could not read the highest petition id", extra={"fields": {
+                    "error": str(exc), "attempt": attempt + 1}})
+                await asyncio.sleep(1.0)
         app.state.committer = GroupCommitter(cfg.database, cfg.sqlite_synchronous)
         if run_worker:
             from .worker import Worker

@@ -153,12 +153,15 @@ def merge_branch(centre: Path, branch: str) -> None:
 
 
 def close_petition(centre: Path, folder: str, at: datetime) -> None:
-    """The centre adds a ``closed`` event on main."""
+    """The centre assigns the case one second before ``at`` and closes it at ``at``, on main."""
+    from datetime import timedelta
     git(centre, "fetch", "-q", "archive", "+refs/heads/main:refs/remotes/archive/main")
     git(centre, "reset", "-q", "--hard", "archive/main")
-    stamp = at.astimezone(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
-    path = centre / folder / f"{stamp}-closed.yaml"
-    path.write_text(f"kind: closed\nat: '{at.isoformat()}'\nby: centre\n", encoding="utf-8")
+    assigned = at - timedelta(seconds=1)
+    for when, kind, extra in ((assigned, "assigned", "to: housing\n"), (at, "closed", "")):
+        stamp = when.astimezone(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+        (centre / folder / f"{stamp}-{kind}.yaml").write_text(
+            f"kind: {kind}\nat: '{when.isoformat()}'\nby: centre\n{extra}", encoding="utf-8")
     git(centre, "add", "-A")
     git(centre, "commit", "-q", "-m", "close")
     git(centre, "push", "-q", "archive", "main")

@@ -125,7 +125,7 @@ def test_submission_becomes_branch_then_merged_then_rated(tmp_path, key_pair, si
             early = client.post(api + "/rating", json={"rating": "satisfied"})
             assert early.status_code == 409 and early.json()["errors"][0]["code"] == "not_closed"
             close_petition(centre, folder, datetime.now(timezone(timedelta(hours=8))).replace(microsecond=0)
-                           - timedelta(minutes=5))
+                           - timedelta(seconds=1))
             wait_for(lambda: client.get(api).json()["can_rate"], timeout=15, interval=0.5)
             rated = client.post(server.url + receipt_path + "/rate",
                                 data={"rating": "basically_satisfied", "comment": "修好了，谢谢。电话 13812345678"})

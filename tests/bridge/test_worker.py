@@ -22,6 +22,7 @@ def setup(tmp_path, key_pair, **over):
         "forge.cleanup_seconds": 0, **over}), {})
     provider = LocalProvider(cfg.forge_local_repo, cfg.forge_local_remote)
     bridge = Bridge(cfg, provider, lambda: NOW)
+    bridge.sync_floor()
     for i in range(6):
         token = issue_form_token(cfg.secret.encode(), NOW - 10, cfg.abuse_pow_bits)
         out = bridge.submit({"category": "help", "title": f"求助 {i}", "body": "正文", "consent": "yes",
@@ -73,6 +74,8 @@ def test_orphan_branches_are_cleaned_up(tmp_path, key_pair):
 def test_contacts_are_deleted_after_retention(tmp_path, key_pair):
     cfg, remote, worker = setup(tmp_path, key_pair, contact_retention_days=30)
     ob = worker.outbox
+    assert ob.sealed_contact("2026-000004") is not None  # the seed's highest was 3
+    assert ob.sealed_contact("2026-000009") is not None and ob.sealed_contact("2026-000010") is None
     assert ob.purge_contacts(NOW + 29 * 86400) == 0
     assert ob.purge_contacts(NOW + 30 * 86400) == 6
     assert ob.sealed_contact("2026-000004") is None
