@@ -39,7 +39,8 @@ def accept_bench(seconds: float, concurrency: int) -> None:
         cfg = write_config(tmp, new_key_pair()[1], **{
             "secret": SECRET, "forge.local.remote": str(remote), "forge.local.repo": str(tmp / "clone"),
             "abuse.burst": 10**9, "abuse.pow_bits": BITS, "abuse.min_fill_seconds": 0.0,
-            "sqlite_synchronous": "full", "forge.batch.max_items": 200, "forge.batch.max_wait_seconds": 5.0})
+            "sqlite_synchronous": "full", "forge.batch.max_items": 200, "forge.batch.max_wait_seconds": 5.0,
+            "forge.poll_seconds": 30.0})
         server = BridgeServer(cfg, port, tmp / "bridge.log").start()
         try:
             latencies: list[float] = []
@@ -91,7 +92,8 @@ def publish_bench(kind: str, items: int, batching: bool) -> None:
     with tempfile.TemporaryDirectory() as tmp_name:
         tmp = Path(tmp_name)
         overrides = {"secret": SECRET, "abuse.burst": 10**9, "forge.min_interval_seconds": 0.0, "forge.batch.enabled": batching,
-                     "forge.batch.max_items": 50, "forge.batch.max_wait_seconds": 0.0, "forge.cleanup_seconds": 0}
+                     "forge.batch.max_items": 50, "forge.batch.max_wait_seconds": 0.0, "forge.cleanup_seconds": 0,
+                     "forge.poll_seconds": 3600.0}
         forge = server = None
         if kind == "local":
             remote, _ = seed_archive(tmp, 2026)

@@ -67,26 +67,33 @@ _BIDI_AND_INVISIBLE = {0x061C, 0x200B, 0x200C, 0x200D, 0x200E, 0x200F, 0x2060, 0
                        *range(0x202A, 0x202F), *range(0x2066, 0x206A)}
 
 
+def _removal_table() -> dict[int, str | None]:
+    """Return a str.translate table deleting control, format (bidi, zero-width),
+    surrogate, private-use and unassigned characters of the BMP and the tag
+    characters, and turning tabs into spaces."""
+    table: dict[int, str | None] = {cp: None for cp in _BIDI_AND_INVISIBLE}
+    for cp in range(0x10000):
+        if unicodedata.category(chr(cp)) in ("Cc", "Cf", "Cs", "Co", "Cn"):
+            table[cp] = None
+    for cp in range(0xE0000, 0xE0080):
+        table[cp] = None
+    table[ord("\t")] = " "
+    del table[ord("\n")]
+    return table
+
+
+_REMOVE = _removal_table()
+
+
 def normalise_text(value: str, multiline: bool) -> str:
     """Return ``value`` in NFC with control, bidi and invisible characters removed,
     line ends unified, and surrounding whitespace trimmed."""
     value = unicodedata.normalize("NFC", value.replace("\r\n", "\n").replace("\r", "\n"))
-    out: list[str] = []
-    for ch in value:
-        cp = ord(ch)
-        if ch == "\n":
-            out.append("\n" if multiline else " ")
-        elif ch == "\t":
-            out.append(" ")
-        elif cp in _BIDI_AND_INVISIBLE:
-            continue
-        elif unicodedata.category(ch) in ("Cc", "Cf", "Cs", "Co", "Cn"):
-            continue
-        else:
-            out.append(ch)
-    text = "".join(out)
+    text = value.translate(_REMOVE)
     if multiline:
         text = "\n".join(line.rstrip() for line in text.split("\n"))
+    else:
+        text = text.replace("\n", " ")
     return text.strip()
 
 

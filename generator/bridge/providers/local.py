@@ -37,6 +37,8 @@ class LocalProvider:
         self.fetch_interval = fetch_interval
         self._lock = threading.RLock()  # one git operation at a time (git's own locks are not for sharing)
         self._fetched_at = -1e9
+        self._heads: set[str] = set()
+        self._heads_at = -1e9
         if not (self.repo / ".git").exists() and not (self.repo / "HEAD").exists():
             self.repo.mkdir(parents=True, exist_ok=True)
             git(self.repo, "init", "-q")
@@ -117,9 +119,17 @@ class LocalProvider:
                 on_main = {e.path for e in ls_tree(self.repo, main, paths)}
                 if all(p in on_main for p in paths):
                     return "merged"
-            if not self._remote_branch(branch):
-                return "closed"
-            return "open"
+            return "open" if branch in self._remote_heads() else "closed"
+
+    def _remote_heads(self) -> set[str]:
+        """Return the remote's branch names, listed at most every ``fetch_interval``
+        seconds (one ``ls-remote`` serves a whole polling round)."""
+        now = time.monotonic()
+        if now - self._heads_at >= self.fetch_interval:
+            out = self._run("ls-remote", "--heads", self.remote).decode()
+            self._heads = {line.split("refs/heads/", 1)[1] for line in out.splitlines() if "refs/heads/" in line}
+            self._heads_at = now
+        return self._heads
 
     def bridge_branches(self, prefix: str) -> list[str]:
         with self._lock:
