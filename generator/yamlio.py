@@ -111,6 +111,7 @@ def _block(lines: list[str], i: int, parent_indent: int, keep_last: bool) -> tup
     """Read a literal block scalar starting at line ``i``; return (text, next line)."""
     indent = None
     body: list[str] = []
+    last_content = -1
     while i < len(lines):
         line = lines[i]
         stripped = line.lstrip(" ")
@@ -126,13 +127,16 @@ def _block(lines: list[str], i: int, parent_indent: int, keep_last: bool) -> tup
         if width < indent:
             break
         body.append(line[indent:])
+        last_content = i
         i += 1
     while body and body[-1] == "":
         body.pop()
     if indent is None:
         return None  # an empty block: let the real parser decide
     text = "\n".join(body)
-    return (text + "\n" if keep_last else text), i
+    # "Clip" keeps the last line break only if the source has one.
+    has_break = last_content < len(lines) - 1
+    return (text + "\n" if keep_last and has_break else text), i
 
 
 def fast_parse(text: str) -> Any:
