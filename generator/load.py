@@ -82,22 +82,35 @@ def snapshot_at(repo: str | Path, rev: str = "HEAD",
     snap = Snapshot(root=root, rev=commit, full=folders is None)
     paths = list(CONFIG_FILES)
     paths += list(folders) if folders is not None else ["petitions"]
-    for entry in gitio.ls_tree(root, commit, paths, trees=True):
-        if entry.path in CONFIG_FILES:
-            snap.config[entry.path] = entry.oid
+    # The listing of a large archive has millions of lines: parse the bytes
+    # directly (no object per entry), and check a folder's name once.
+    out = gitio.git(root, "ls-tree", "-r", "-t", "-z", "--full-tree", commit, "--", *paths,
+                    env=gitio.OBJECTS_ONLY_ENV)
+    listed = snap.folders
+    good: set[str] = set()
+    for record in out.split(b"\0"):
+        if not record:
             continue
-        if entry.type == "tree":
-            if entry.path.count("/") == 3:  # petitions/YYYY/MM/<id>
-                files = snap.folders.get(entry.path, ("", []))[1]
-                snap.folders[entry.path] = (entry.oid, files)
+        tab = record.index(b"\t")
+        _, kind, oid = record[:tab].decode().split(" ")
+        path = record[tab + 1:].decode("utf-8")
+        if kind == "tree":
+            if path.count("/") == 3:  # petitions/YYYY/MM/<id>
+                if _layout(path + "/petition.yaml"):
+                    good.add(path)
+                listed[path] = (oid, listed.get(path, ("", []))[1])
             continue
-        placed = _layout(entry.path)
-        if placed is None:
-            snap.strays.append(entry.path)
+        if path in CONFIG_FILES:
+            snap.config[path] = oid
             continue
-        folder, name = placed
-        snap.folders.setdefault(folder, ("", []))[1].append((name, entry.oid))
-    for folder, (_, files) in snap.folders.items():
+        folder, _, name = path.rpartition("/")
+        if folder in good:
+            listed[folder][1].append((name, oid))
+        else:
+            snap.strays.append(path)
+    for folder in [f for f in listed if f not in good]:
+        del listed[folder]  # a folder off the layout: its files are strays
+    for _, files in listed.values():
         files.sort()
     return snap
 

@@ -12,7 +12,7 @@ from collections import defaultdict
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Callable, Iterable, Sequence
+from typing import Any, Callable, Sequence
 
 import jinja2
 from markupsafe import Markup, escape
@@ -20,7 +20,7 @@ from markupsafe import Markup, escape
 from generator import records as r
 from generator.render import charts, feeds, figures as fg
 from generator.render.i18n import LABELS, LANGS, prefix, t
-from generator.render.shell import Frame, ShellPage
+from generator.render.shell import Frame
 from generator.render.writer import SiteWriter, digest
 
 PAGE_SIZE = 50

@@ -20,7 +20,7 @@ from urllib.parse import urljoin
 
 import yaml
 
-from generator.render.i18n import LANGS, prefix, t
+from generator.render.i18n import LANGS, prefix
 from generator.render.writer import digest
 
 FRAME_SLUG = "_frame"

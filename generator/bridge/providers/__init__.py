@@ -1,0 +1,114 @@
+"""Forge providers: where the bridge's branches and pull requests go.
+
+Every provider offers the same few operations, each safe to repeat after a
+crash: ``publish`` first looks for the pull request (or branch) an earlier
+attempt made, and only then creates what is missing.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Protocol
+
+from generator.records import PETITION_ID_RE
+
+
+@dataclass(frozen=True)
+class Change:
+    """One batch to publish: files on a new branch, and the pull request's text."""
+
+    branch: str
+    files: tuple[tuple[str, bytes], ...]
+    message: str
+    title: str
+    body: str
+    labels: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class PullRequest:
+    number: int
+    url: str
+
+
+class ForgeError(RuntimeError):
+    """The forge refused a request for a reason retrying will not fix.
+
+    The message is for the operator's log; citizens never see it. ``status``
+    is the forge's HTTP status, when there was an answer.
+    """
+
+    def __init__(self, message: str, status: int | None = None):
+        super().__init__(message)
+        self.status = status
+
+
+class ForgeUnavailable(ForgeError):
+    """The forge is down or rate-limiting; try again after ``retry_after`` seconds."""
+
+    def __init__(self, message: str, retry_after: float):
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class Provider(Protocol):
+    name: str
+
+    def highest_ids(self) -> dict[int, int]:
+        """Return, for the latest year on main, the highest petition number."""
+
+    def folder_files(self, folder: str) -> list[str] | None:
+        """Return the file names in a petition folder on main, or None if absent."""
+
+    def publish(self, change: Change) -> PullRequest:
+        """Return the pull request holding ``change``, making branch and pull
+        request only if an earlier attempt did not."""
+
+    def pull_request_state(self, pr: PullRequest, branch: str) -> str:
+        """Return ``open``, ``merged`` or ``closed``."""
+
+    def bridge_branches(self, prefix: str) -> list[str]:
+        """Return the names of the branches that start with ``prefix``."""
+
+    def delete_branch(self, branch: str) -> None:
+        """Delete a branch; deleting one that is gone is not an error."""
+
+
+def highest_from_names(names: list[str]) -> int:
+    """Return the highest petition sequence number among folder names (0 if none)."""
+    best = 0
+    for name in names:
+        m = PETITION_ID_RE.match(name)
+        if m:
+            best = max(best, int(m.group("seq")))
+    return best
+
+
+def latest(names: list[str], pattern: str) -> str | None:
+    """Return the greatest name matching ``pattern`` (years, months), or None."""
+    found = sorted(n for n in names if re.fullmatch(pattern, n))
+    return found[-1] if found else None
+
+
+def make_provider(cfg, stop_event=None) -> Provider:
+    """Return the provider the configuration names."""
+    if cfg.forge_provider == "local":
+        from .local import LocalProvider
+        return LocalProvider(cfg.forge_local_repo, cfg.forge_local_remote, cfg.forge_base_branch,
+                             cfg.forge_local_author)
+    from .http import ForgeClient
+    if cfg.forge_provider == "github":
+        from .github import GitHubProvider, github_auth
+        client = ForgeClient(cfg.forge_api_url, github_auth(cfg), cfg.forge_min_interval_seconds,
+                             cfg.forge_max_backoff_seconds, stop_event=stop_event)
+        return GitHubProvider(client, cfg.forge_owner, cfg.forge_repo, cfg.forge_base_branch)
+    if cfg.forge_provider == "gitlab":
+        from .gitlab import GitLabProvider
+        client = ForgeClient(cfg.forge_api_url, {"PRIVATE-TOKEN": cfg.forge_token},
+                             cfg.forge_min_interval_seconds, cfg.forge_max_backoff_seconds, stop_event=stop_event)
+        return GitLabProvider(client, cfg.forge_repo, cfg.forge_base_branch)
+    from .gitea import GiteaProvider
+    client = ForgeClient(cfg.forge_api_url, {"Authorization": f"token {cfg.forge_token}"},
+                         cfg.forge_min_interval_seconds, cfg.forge_max_backoff_seconds, stop_event=stop_event)
+    return GiteaProvider(client, cfg.forge_owner, cfg.forge_repo, cfg.forge_base_branch)
