@@ -188,22 +188,25 @@ def main() -> None:
     cold = build_site(repo, "HEAD", now, out)
     cold_s = time.monotonic() - t0
     files, size = folder_size(out)
+    pages = sum(1 for _ in (out / "p").iterdir()) + sum(1 for _ in (out / "en" / "p").iterdir())
     print(f"cold: {cold_s:.1f} s, {cold.written} files, {cold.written / cold_s:.0f} files/s, "
+          f"{pages} petition pages, {pages / cold_s:.0f} petition pages/s (whole build), "
           f"phases {cold.seconds}, peak MB (self, children) {peak_mb()}, site {files} files "
           f"{size / 1e6:.0f} MB", flush=True)
     add_reply(repo, now)
     t0 = time.monotonic()
     warm = build_site(repo, "HEAD", now, out)
     warm_s = time.monotonic() - t0
-    print(f"warm after one reply: {warm_s:.1f} s, {warm.written} files rewritten, phases {warm.seconds}",
-          flush=True)
-    pages = sorted((out / "p").iterdir())
-    sample = pages[len(pages) // 2] / "index.html"
+    print(f"warm after one reply: {warm_s:.1f} s, {warm.written} files rewritten, phases {warm.seconds}, "
+          f"search shards reindexed {warm.search_shards}", flush=True)
+    folders = sorted((out / "p").iterdir())
+    sample = folders[len(folders) // 2] / "index.html"
     raw = sample.read_bytes()
     per_page = len(gzip.compress(raw))
     sb = search_bytes(out, "路灯")
     result = {"petitions": args.petitions, "cold_s": round(cold_s, 1), "warm_s": round(warm_s, 1),
-              "files_written_cold": cold.written, "pages_per_s": round(cold.written / cold_s),
+              "files_written_cold": cold.written, "files_per_s": round(cold.written / cold_s),
+              "petition_pages": pages, "petition_pages_per_s": round(pages / cold_s),
               "peak_mb_self_children": peak_mb(), "site_files": files, "site_mb": round(size / 1e6),
               "petition_page_bytes": len(raw), "petition_page_gzip_bytes": per_page,
               "search_bytes": sb, "cold_phases": cold.seconds, "warm_phases": warm.seconds}

@@ -29,9 +29,12 @@ import gzip
 import hashlib
 import json
 import os
+import pickle
 import shutil
+import signal
+import traceback
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable
 
 MANIFEST = ".wenzheng-manifest.json.gz"
 
@@ -68,17 +71,25 @@ def recover(out: Path) -> bool:
 
 def _apply(pending: Path, out: Path, write: list[str], delete: list[str]) -> None:
     """Move the pending files over their paths in ``out`` and delete the removed
-    ones; safe to repeat (a file already moved is no longer pending)."""
-    made: set[Path] = set()
+    ones; safe to repeat (a file already moved is no longer pending). A folder
+    that ``out`` does not have yet (a new petition's, or every folder of a first
+    build) is moved in one rename."""
+    present: set[str] = set()
     for path in write:
         source = pending / path
         if not source.exists():
-            continue  # moved by the interrupted run
-        target = out / path
-        if target.parent not in made:
-            target.parent.mkdir(parents=True, exist_ok=True)
-            made.add(target.parent)
-        os.replace(source, target)
+            continue  # moved by the interrupted run, or with its folder
+        parts = path.split("/")
+        for i in range(1, len(parts)):
+            folder = "/".join(parts[:i])
+            if folder in present:
+                continue
+            present.add(folder)
+            if not (out / folder).is_dir():
+                os.replace(pending / folder, out / folder)
+                break
+        else:
+            os.replace(source, out / path)
     for path in delete:
         target = out / path
         if target.is_file():
@@ -98,6 +109,7 @@ class SiteWriter:
         self.written = 0
         self.skipped = 0
         self._made: set[Path] = set()
+        self._children: list[int] = []
 
     # -- set up ---------------------------------------------------------------
 
@@ -146,6 +158,45 @@ class SiteWriter:
         self.changed.append(path)
         self.written += 1
 
+    def fork(self, work: Callable[[], Any]) -> Callable[[], Any]:
+        """Run ``work`` (which writes through this writer) in a forked process, so
+        rendering uses both cores; return a function that waits for it, takes
+        over what it wrote and returns ``work``'s result."""
+        read, write = os.pipe()
+        pid = os.fork()
+        if pid == 0:  # the child: render, report, exit without running the parent's cleanup
+            os.close(read)
+            code = 0
+            try:
+                self.manifest, self.changed, self.written, self.skipped = {}, [], 0, 0
+                result: tuple = ("ok", work(), self.manifest, self.changed, self.written, self.skipped)
+            except BaseException:  # noqa: BLE001 - reported to the parent, which raises
+                result, code = ("error", traceback.format_exc()), 1
+            try:
+                with os.fdopen(write, "wb") as f:
+                    pickle.dump(result, f, protocol=pickle.HIGHEST_PROTOCOL)
+            finally:
+                os._exit(code)
+        os.close(write)
+        self._children.append(pid)
+
+        def join() -> Any:
+            with os.fdopen(read, "rb") as f:
+                data = f.read()
+            os.waitpid(pid, 0)
+            self._children.remove(pid)
+            result = pickle.loads(data) if data else ("error", "the process died without a report")
+            if result[0] != "ok":
+                raise RuntimeError(f"a rendering process failed:\n{result[1]}")
+            _, value, manifest, changed, written, skipped = result
+            self.manifest.update(manifest)
+            self.changed.extend(changed)
+            self.written += written
+            self.skipped += skipped
+            return value
+
+        return join
+
     def claim(self, path: str, key: str) -> None:
         """Record a path kept from the last build (an unchanged search shard) under ``key``."""
         self.manifest[path] = key
@@ -173,5 +224,9 @@ class SiteWriter:
     def abandon(self) -> None:
         """Throw the pending files away; the last good site stays as it was.
         A committed build (its journal written) is kept for the next build to finish."""
+        for pid in list(self._children):
+            os.kill(pid, signal.SIGKILL)
+            os.waitpid(pid, 0)
+        self._children.clear()
         if self.pending.exists() and not self.journal.exists():
             shutil.rmtree(self.pending, ignore_errors=True)
