@@ -1,9 +1,11 @@
-"""Build the public site: load, evaluate, aggregate, render, swap into place.
+"""Build the public site: load, evaluate, aggregate, render, commit into place.
 
 Reads top to bottom like the pipeline. Everything is gathered and computed
-before the first page is written; pages go into a staging folder that replaces
-``out`` only when the whole build succeeded, so a failed build leaves the last
-good site untouched. Same commit and same ``now`` give a byte-identical site.
+before the first page is written; changed pages go into a pending folder that
+is committed into ``out`` (journalled, file by file, see
+:mod:`generator.render.writer`) only when the whole build succeeded, so a
+failed build leaves the last good site untouched. Same commit and same ``now``
+give a byte-identical site, Pagefind's filter files aside (docs/site.md).
 """
 
 from __future__ import annotations

@@ -187,3 +187,50 @@ def test_golden_files(built):
     assert sorted(produced) == sorted(expected)
     for rel in expected:
         assert produced[rel] == expected[rel], rel
+
+
+def test_a_build_killed_while_moving_its_files_in_is_completed_by_the_next(tmp_path, monkeypatch):
+    """The commit phase is journalled: a crash after some files were moved into
+    the site leaves a journal, and the next build rolls it forward, giving the
+    same site as a clean build of the same commit."""
+    import generator.render.writer as writer
+
+    repo = small_archive(tmp_path / "repo")
+    out = tmp_path / "site"
+    now = datetime.fromisoformat(NOW)
+    build_site(repo, "HEAD", now, out)
+    add_reply(repo)
+    real_replace, calls = os.replace, []
+
+    def dies_on_the_fourth(src, dst):
+        calls.append(dst)
+        if len(calls) == 4:
+            raise OSError("power cut")
+        real_replace(src, dst)
+
+    monkeypatch.setattr(writer.os, "replace", dies_on_the_fourth)
+    with pytest.raises(OSError, match="power cut"):
+        build_site(repo, "HEAD", now, out)
+    monkeypatch.setattr(writer.os, "replace", real_replace)
+    journal, pending = tmp_path / ".site.journal", tmp_path / ".site.pending"
+    assert journal.is_file() and pending.is_dir()
+    plan = json.loads(journal.read_text())
+    assert "p/2026-000002/index.html" in plan["write"]
+
+    assert writer.recover(out) is True
+    assert not journal.exists() and not pending.exists()
+    clean = tmp_path / "clean"
+    build_site(repo, "HEAD", now, clean)
+
+    def ours(folder: Path) -> dict[str, str]:
+        return {k: v for k, v in tree(folder).items()
+                if not k.startswith("pagefind/") and k != ".wenzheng-manifest.json.gz"}
+
+    assert ours(out) == ours(clean)
+    assert REPLY_PHRASE in (out / "p" / "2026-000002" / "index.html").read_text(encoding="utf-8")
+    assert ({k for k in manifest(out) if not k.startswith("pagefind/")}
+            == {k for k in manifest(clean) if not k.startswith("pagefind/")})
+    for folder in (out, clean):  # Pagefind's own names vary from run to run; one shard, three pages
+        assert [p.parent.name for p in (folder / "pagefind").glob("*/pagefind-entry.json")] == ["2026-11"]
+        assert json.loads((folder / "pagefind" / "2026-11" / "pagefind-entry.json").read_text()
+                          )["languages"]["zh"]["page_count"] == 3
