@@ -174,15 +174,24 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--petitions", type=int, default=100_000)
     ap.add_argument("--work", type=Path, default=ROOT / "bench" / "out" / "site")
+    ap.add_argument("--synthesise-only", action="store_true",
+                    help="write the archive into WORK/repo and stop (a later run with --reuse builds it)")
+    ap.add_argument("--reuse", action="store_true", help="build WORK/repo written by --synthesise-only")
     args = ap.parse_args()
-    if args.work.exists():
-        shutil.rmtree(args.work)
-    args.work.mkdir(parents=True)
     repo, out = args.work / "repo", args.work / "site"
-    repo.mkdir()
-    t0 = time.monotonic()
-    now = synthesise(repo, args.petitions)
-    print(f"synthesised {args.petitions} petitions in {time.monotonic() - t0:.1f} s", flush=True)
+    if args.reuse:
+        now = datetime(2026, 11, 22, 12, 0, tzinfo=TZ)  # what synthesise returns
+        shutil.rmtree(out, ignore_errors=True)
+    else:
+        if args.work.exists():
+            shutil.rmtree(args.work)
+        args.work.mkdir(parents=True)
+        repo.mkdir()
+        t0 = time.monotonic()
+        now = synthesise(repo, args.petitions)
+        print(f"synthesised {args.petitions} petitions in {time.monotonic() - t0:.1f} s", flush=True)
+        if args.synthesise_only:
+            return
 
     t0 = time.monotonic()
     cold = build_site(repo, "HEAD", now, out)

@@ -132,9 +132,10 @@ def petition_pages(site: Site, views: Sequence[dict[str, Any]], tick: Callable[[
     """Write every petition's page in both languages."""
     for v in views:
         holder_names = (dept_label(site.depts, v["holder"], "zh"), dept_label(site.depts, v["holder"], "en"))
+        key = digest(v, holder_names)  # once for both languages: the view's repr is most of the cost
         for lang in LANGS:
             site.page(f"p/{v['id']}/", lang, f"{v['id']} {v['title']}", "petition.html",
-                      (v, holder_names), lambda v=v: {"v": v})
+                      key, lambda v=v: {"v": v})
         tick()
 
 

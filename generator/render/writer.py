@@ -96,6 +96,42 @@ def _apply(pending: Path, out: Path, write: list[str], delete: list[str]) -> Non
             target.unlink()
 
 
+def forked(work: Callable[[], Any], running: list[int] | None = None) -> Callable[[], Any]:
+    """Run ``work`` in a forked process; return a function that waits for it and
+    returns its result (pickled back), or raises when it failed. ``running``, when
+    given, holds the child's process id until it is waited for."""
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: work, report, exit without running the parent's cleanup
+        os.close(read)
+        code = 0
+        try:
+            result: tuple = ("ok", work())
+        except BaseException:  # noqa: BLE001 - reported to the parent, which raises
+            result, code = ("error", traceback.format_exc()), 1
+        try:
+            with os.fdopen(write, "wb") as f:
+                pickle.dump(result, f, protocol=pickle.HIGHEST_PROTOCOL)
+        finally:
+            os._exit(code)
+    os.close(write)
+    if running is not None:
+        running.append(pid)
+
+    def wait() -> Any:
+        with os.fdopen(read, "rb") as f:
+            data = f.read()
+        os.waitpid(pid, 0)
+        if running is not None:
+            running.remove(pid)
+        result = pickle.loads(data) if data else ("error", "the process died without a report")
+        if result[0] != "ok":
+            raise RuntimeError(f"a build process failed:\n{result[1]}")
+        return result[1]
+
+    return wait
+
+
 class SiteWriter:
     """Collects the changed files of one build beside ``out`` and commits them."""
 
@@ -162,33 +198,15 @@ class SiteWriter:
         """Run ``work`` (which writes through this writer) in a forked process, so
         rendering uses both cores; return a function that waits for it, takes
         over what it wrote and returns ``work``'s result."""
-        read, write = os.pipe()
-        pid = os.fork()
-        if pid == 0:  # the child: render, report, exit without running the parent's cleanup
-            os.close(read)
-            code = 0
-            try:
-                self.manifest, self.changed, self.written, self.skipped = {}, [], 0, 0
-                result: tuple = ("ok", work(), self.manifest, self.changed, self.written, self.skipped)
-            except BaseException:  # noqa: BLE001 - reported to the parent, which raises
-                result, code = ("error", traceback.format_exc()), 1
-            try:
-                with os.fdopen(write, "wb") as f:
-                    pickle.dump(result, f, protocol=pickle.HIGHEST_PROTOCOL)
-            finally:
-                os._exit(code)
-        os.close(write)
-        self._children.append(pid)
+
+        def child() -> tuple:
+            self.manifest, self.changed, self.written, self.skipped = {}, [], 0, 0
+            return work(), self.manifest, self.changed, self.written, self.skipped
+
+        wait = forked(child, self._children)
 
         def join() -> Any:
-            with os.fdopen(read, "rb") as f:
-                data = f.read()
-            os.waitpid(pid, 0)
-            self._children.remove(pid)
-            result = pickle.loads(data) if data else ("error", "the process died without a report")
-            if result[0] != "ok":
-                raise RuntimeError(f"a rendering process failed:\n{result[1]}")
-            _, value, manifest, changed, written, skipped = result
+            value, manifest, changed, written, skipped = wait()
             self.manifest.update(manifest)
             self.changed.extend(changed)
             self.written += written
