@@ -378,6 +378,27 @@ def open_data_files(site: Site, ev, rev: str) -> list[tuple[str, int]]:
 
     from generator import export as ex
 
+    # export.json, cases.jsonl and cases.csv each ask for every case's record:
+    # make it once per case while this function runs.
+    made: dict[int, dict] = {}
+    real_case_record = ex.case_record
+
+    def case_record_once(case, state):
+        rec = made.get(id(case))
+        if rec is None:
+            rec = made[id(case)] = real_case_record(case, state)
+        return rec
+
+    ex.case_record = case_record_once
+    try:
+        return _open_data(site, ev, rev, ex)
+    finally:
+        ex.case_record = real_case_record
+
+
+def _open_data(site: Site, ev, rev: str, ex) -> list[tuple[str, int]]:
+    import tempfile
+
     files: dict[str, bytes] = {
         "export.json": "".join(ex.export_json(ev, rev)).encode("utf-8"),
         "cases.jsonl": "".join(json.dumps(ex.case_record(c, s), ensure_ascii=False, sort_keys=True) + "\n"
