@@ -194,24 +194,25 @@ def build_site(repo: Path, rev: str, now: datetime, out: Path, base_url: str = "
         writer.file("assets/wz-deadline.js", (TEMPLATES / "wz-deadline.js").read_text(encoding="utf-8"))
         lap("shell")
 
-        # Three processes share two cores (and Pagefind): the downloads, half of
-        # the petitions (pages and feeds), and this one with the other half and
-        # everything else.
+        # Three processes share two cores (and Pagefind): the downloads; half of
+        # the petitions (pages and feeds) and the listings; this one with the
+        # other half and everything else.
         open_data_done = writer.fork(lambda: pg.open_data_files(site, ev, archive.rev))
         half_done = writer.fork(lambda: (pg.petition_pages(site, views[1::2], lambda: None),
-                                         pg.petition_feeds(site, views[1::2])))
+                                         pg.petition_feeds(site, views[1::2]),
+                                         pg.all_listings(site, views)))
         tick = progress("pages", len(views[0::2])) if progress else (lambda: None)
         pg.petition_pages(site, views[0::2], tick)
         pg.petition_feeds(site, views[0::2])
         lap("petitions")
-        pg.all_listings(site, views)
         pg.department_pages(site, views, cards, as_of, min_cases, cache)
         pg.report_pages(site, views, cards, as_of, min_cases)
-        lap("listings")
         pg.feed_files(site, views, now)
+        lap("departments+reports+feeds")
         half_done()
+        lap("wait: other half+listings")
         open_data_done()
-        lap("feeds+data")
+        lap("wait: downloads")
 
         # 5. Search: collect the shards indexed meanwhile, keep the unchanged ones.
         for shard in kept_shards:
