@@ -15,6 +15,7 @@ import functools
 import gzip
 import http.server
 import json
+import os
 import random
 import resource
 import shutil
@@ -125,6 +126,13 @@ def peak_mb() -> tuple[float, float]:
     return round(own), round(kids)
 
 
+def cpu_s() -> float:
+    """Return the CPU seconds used so far by this process and its waited-for children
+    (forked renderers, mkdocs, Pagefind): a figure other load on the machine does not inflate."""
+    own, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + kids.ru_utime + kids.ru_stime
+
+
 def folder_size(folder: Path) -> tuple[int, int]:
     files = [p for p in folder.rglob("*") if p.is_file()]
     return len(files), sum(p.stat().st_size for p in files)
@@ -193,20 +201,20 @@ def main() -> None:
         if args.synthesise_only:
             return
 
-    t0 = time.monotonic()
+    t0, c0 = time.monotonic(), cpu_s()
     cold = build_site(repo, "HEAD", now, out)
-    cold_s = time.monotonic() - t0
+    cold_s, cold_cpu = time.monotonic() - t0, cpu_s() - c0
     files, size = folder_size(out)
     pages = sum(1 for _ in (out / "p").iterdir()) + sum(1 for _ in (out / "en" / "p").iterdir())
-    print(f"cold: {cold_s:.1f} s, {cold.written} files, {cold.written / cold_s:.0f} files/s, "
+    print(f"cold: {cold_s:.1f} s ({cold_cpu:.0f} CPU s, load {os.getloadavg()[0]:.1f}), {cold.written} files, {cold.written / cold_s:.0f} files/s, "
           f"{pages} petition pages, {pages / cold_s:.0f} petition pages/s (whole build), "
           f"phases {cold.seconds}, peak MB (self, children) {peak_mb()}, site {files} files "
           f"{size / 1e6:.0f} MB", flush=True)
     add_reply(repo, now)
-    t0 = time.monotonic()
+    t0, c0 = time.monotonic(), cpu_s()
     warm = build_site(repo, "HEAD", now, out)
-    warm_s = time.monotonic() - t0
-    print(f"warm after one reply: {warm_s:.1f} s, {warm.written} files rewritten, phases {warm.seconds}, "
+    warm_s, warm_cpu = time.monotonic() - t0, cpu_s() - c0
+    print(f"warm after one reply: {warm_s:.1f} s ({warm_cpu:.0f} CPU s, load {os.getloadavg()[0]:.1f}), {warm.written} files rewritten, phases {warm.seconds}, "
           f"search shards reindexed {warm.search_shards}", flush=True)
     folders = sorted((out / "p").iterdir())
     sample = folders[len(folders) // 2] / "index.html"
@@ -214,6 +222,7 @@ def main() -> None:
     per_page = len(gzip.compress(raw))
     sb = search_bytes(out, "路灯")
     result = {"petitions": args.petitions, "cold_s": round(cold_s, 1), "warm_s": round(warm_s, 1),
+              "cold_cpu_s": round(cold_cpu), "warm_cpu_s": round(warm_cpu),
               "files_written_cold": cold.written, "files_per_s": round(cold.written / cold_s),
               "petition_pages": pages, "petition_pages_per_s": round(pages / cold_s),
               "peak_mb_self_children": peak_mb(), "site_files": files, "site_mb": round(size / 1e6),

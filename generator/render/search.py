@@ -96,12 +96,7 @@ class Indexer:
 
     def add(self, shard: str, records: Iterable[tuple[str, str]]) -> None:
         """Start indexing ``shard`` from (petition id, record) pairs."""
-        site = self.tmp / shard / "site"
-        for pid, html in records:
-            folder = site / "p" / pid
-            folder.mkdir(parents=True)
-            (folder / "index.html").write_text(html, encoding="utf-8")
-        self.jobs[shard] = self.pool.submit(_run, site, self.tmp / shard / "out", shard)
+        self.jobs[shard] = self.pool.submit(_run, list(records), self.tmp / shard, shard)
 
     def results(self) -> dict[str, dict[str, bytes]]:
         """Wait for every shard; return shard -> (path in the shard -> bytes)."""
@@ -120,7 +115,13 @@ class Indexer:
         shutil.rmtree(self.tmp, ignore_errors=True)
 
 
-def _run(site: Path, out: Path, shard: str) -> Path:
+def _run(records: list[tuple[str, str]], work: Path, shard: str) -> Path:
+    """Write the records as pages under ``work/site``, index them into ``work/out``; return that."""
+    site, out = work / "site", work / "out"
+    for pid, html in records:
+        folder = site / "p" / pid
+        folder.mkdir(parents=True)
+        (folder / "index.html").write_text(html, encoding="utf-8")
     proc = subprocess.run(
         [str(BINARY), "--site", str(site), "--output-path", str(out), "--force-language", "zh", "--quiet"],
         capture_output=True, text=True)
