@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from generator import load
+from generator.bulk import bulk
 from generator import records as r
 from generator import validate as v
 from generator.problems import Problem
@@ -173,7 +174,13 @@ def check_folders(snap: load.Snapshot, folders: list[str], departments: r.Depart
             yield from result
 
 
-def check_archive(repo: str | Path, rev: str = "HEAD", *, worktree: bool = False,
+def check_archive(repo: str | Path, rev: str = "HEAD", **options: Any) -> Archive:
+    """Return the checked archive at ``rev``: see :func:`_check_archive`."""
+    with bulk():
+        return _check_archive(repo, rev, **options)
+
+
+def _check_archive(repo: str | Path, rev: str = "HEAD", *, worktree: bool = False,
                   changed_since: str | None = None, use_cache: bool = True,
                   need_cases: bool = True, folders: list[str] | None = None,
                   cross_check: bool | None = None) -> Archive:
