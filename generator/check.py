@@ -130,6 +130,9 @@ _WORKER: dict[str, Any] = {}
 
 
 def _init_worker(root: str, rev: str, departments: r.Departments) -> None:
+    import gc
+
+    gc.disable()  # a worker builds short-lived acyclic objects and exits (see generator.bulk)
     _WORKER.update(snap=load.Snapshot(root=Path(root), rev=rev), departments=departments)
 
 
