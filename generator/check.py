@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from generator import load
+from generator import gitio, load
 from generator.bulk import bulk
 from generator import records as r
 from generator import validate as v
@@ -147,9 +147,9 @@ def _check_items(snap: load.Snapshot, items, departments: r.Departments):
     if snap.rev is None:
         blobs = {oid: snap.texts[oid] for oid in oids}
     else:
-        blobs = load.gitio.read_blobs(snap.root, oids)
+        blobs = gitio.read_blobs(snap.root, oids)
     for folder, tree, files in items:
-        parsed = [load.RecordFile(name, oid, *load._parse_one(blobs[oid])) for name, oid in files]
+        parsed = [load.RecordFile(name, oid, *load.parse_record(blobs[oid])) for name, oid in files]
         case, problems = check_folder(folder, parsed, departments, snap)
         refs = tuple(e.get("duplicate_of") for e in (case.events if case else ())
                      if e.kind == "rejected" and e.get("duplicate_of"))
