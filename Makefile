@@ -28,7 +28,7 @@ browser-deps:
 	@test -f tests/browser/node_modules/axe-core/axe.min.js || (cd tests/browser && npm ci --no-audit --no-fund)
 
 test: install browser-deps
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q -n 2
 
 bench: install browser-deps
 	$(PY) bench/run.py

@@ -220,7 +220,7 @@ class _State:
             else:
                 self.config.pop(path, None)
             return
-        placed = load._layout(path)
+        placed = load.layout(path)
         if placed is None:
             return
         folder, name = placed
@@ -255,7 +255,7 @@ class _Blobs:
     def data(self, oid: str) -> tuple[Any, Any]:
         hit = self.parsed.get(oid)
         if hit is None:
-            hit = load._parse_one(self.read(oid))
+            hit = load.parse_record(self.read(oid))
             self.parsed[oid] = hit
         return hit
 
@@ -403,8 +403,8 @@ def audit_history(repo: str | Path, branch: str = "main", *, now: datetime,
         _state_at(root, start, state, commits)
     # One bulk read: every blob the replay will look at.
     needed = [ch.new_blob for c in commits for ch in c.changes if ch.new_blob]
-    touched = {load._layout(ch.path)[0] for c in commits for ch in c.changes
-               if load._layout(ch.path)}
+    touched = {load.layout(ch.path)[0] for c in commits for ch in c.changes
+               if load.layout(ch.path)}
     needed += [b for f in touched for b in state.folders.get(f, {}).values()]
     needed += list(state.config.values())
     blobs.load(needed)
@@ -418,7 +418,7 @@ def audit_history(repo: str | Path, branch: str = "main", *, now: datetime,
         changed_folders: set[str] = set()
         for ch in commit.changes:
             for p in (ch.path, ch.old_path):
-                placed = load._layout(p) if p else None
+                placed = load.layout(p) if p else None
                 if placed:
                     changed_folders.add(placed[0])
         for folder in changed_folders:
@@ -477,7 +477,7 @@ def audit_history(repo: str | Path, branch: str = "main", *, now: datetime,
                                  "each id is used once; the later petition needs a new id")])
                 state.ids.setdefault(pid, folder)
         for ch in commit.changes:
-            if ch.path.startswith("petitions/") and ch.new_blob and not load._layout(ch.path):
+            if ch.path.startswith("petitions/") and ch.new_blob and not load.layout(ch.path):
                 add([Problem(ch.path, None, "stray-file",
                              "this file is not where petition records live",
                              "records live in petitions/<YYYY>/<MM>/<id>/")])
@@ -504,7 +504,7 @@ def _parse_all(root: Path, blobs: _Blobs, oids: list[str]) -> None:
     size = max(1000, len(todo) // (workers * 4))
     chunks = [todo[i:i + size] for i in range(0, len(todo), size)]
     with ProcessPoolExecutor(workers) as pool:
-        for chunk, out in zip(chunks, pool.map(load._parse_chunk,
+        for chunk, out in zip(chunks, pool.map(load.parse_blob_chunk,
                                                [(str(root), c) for c in chunks])):
             blobs.parsed.update(zip(chunk, out))
 
@@ -515,7 +515,7 @@ def _state_at(root: Path, rev: str, state: _State, commits: list[Commit]) -> Non
         if entry.path in load.CONFIG_FILES:
             state.config[entry.path] = entry.oid
             continue
-        placed = load._layout(entry.path)
+        placed = load.layout(entry.path)
         if placed:
             state.folders.setdefault(placed[0], {})[placed[1]] = entry.oid
             state.ids.setdefault(placed[0].rsplit("/", 1)[1], placed[0])

@@ -14,7 +14,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from generator import load
+from generator import gitio, load
+from generator.bulk import bulk
 from generator import records as r
 from generator import validate as v
 from generator.problems import Problem
@@ -129,6 +130,9 @@ _WORKER: dict[str, Any] = {}
 
 
 def _init_worker(root: str, rev: str, departments: r.Departments) -> None:
+    import gc
+
+    gc.disable()  # a worker builds short-lived acyclic objects and exits (see generator.bulk)
     _WORKER.update(snap=load.Snapshot(root=Path(root), rev=rev), departments=departments)
 
 
@@ -143,9 +147,9 @@ def _check_items(snap: load.Snapshot, items, departments: r.Departments):
     if snap.rev is None:
         blobs = {oid: snap.texts[oid] for oid in oids}
     else:
-        blobs = load.gitio.read_blobs(snap.root, oids)
+        blobs = gitio.read_blobs(snap.root, oids)
     for folder, tree, files in items:
-        parsed = [load.RecordFile(name, oid, *load._parse_one(blobs[oid])) for name, oid in files]
+        parsed = [load.RecordFile(name, oid, *load.parse_record(blobs[oid])) for name, oid in files]
         case, problems = check_folder(folder, parsed, departments, snap)
         refs = tuple(e.get("duplicate_of") for e in (case.events if case else ())
                      if e.kind == "rejected" and e.get("duplicate_of"))
@@ -173,7 +177,13 @@ def check_folders(snap: load.Snapshot, folders: list[str], departments: r.Depart
             yield from result
 
 
-def check_archive(repo: str | Path, rev: str = "HEAD", *, worktree: bool = False,
+def check_archive(repo: str | Path, rev: str = "HEAD", **options: Any) -> Archive:
+    """Return the checked archive at ``rev``: see :func:`_check_archive`."""
+    with bulk():
+        return _check_archive(repo, rev, **options)
+
+
+def _check_archive(repo: str | Path, rev: str = "HEAD", *, worktree: bool = False,
                   changed_since: str | None = None, use_cache: bool = True,
                   need_cases: bool = True, folders: list[str] | None = None,
                   cross_check: bool | None = None) -> Archive:

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Iterable, Iterator
 
+from generator.bulk import bulk
 from generator.evaluate import CaseState, StageState, evaluate_case
 from generator.metrics import Scorecards, scorecards
 from generator.records import Case
@@ -112,9 +113,10 @@ class Evaluated:
 def evaluate_archive(cases: Iterable[Case], rules: Rules, now: datetime,
                      departments: Iterable[str] = ()) -> Evaluated:
     """Return every case evaluated as of ``now``, newest first, with scorecards."""
-    ordered = sorted(cases, key=lambda c: (c.petition.received_at, c.id), reverse=True)
-    states = tuple(evaluate_case(c, rules, now) for c in ordered)
-    cards = scorecards(states, rules, now, departments=tuple(departments))
+    with bulk():
+        ordered = sorted(cases, key=lambda c: (c.petition.received_at, c.id), reverse=True)
+        states = tuple(evaluate_case(c, rules, now) for c in ordered)
+        cards = scorecards(states, rules, now, departments=tuple(departments))
     return Evaluated(now, tuple(ordered), states, cards)
 
 

@@ -60,7 +60,7 @@ class Snapshot:
         return gitio.read_blobs(self.root, [blob])[blob]
 
 
-def _layout(path: str) -> tuple[str, str] | None:
+def layout(path: str) -> tuple[str, str] | None:
     """Return (folder, file name) when ``path`` fits the petition layout."""
     m = r.FOLDER_RE.match(path)
     if not m:
@@ -96,7 +96,7 @@ def snapshot_at(repo: str | Path, rev: str = "HEAD",
         path = record[tab + 1:].decode("utf-8")
         if kind == "tree":
             if path.count("/") == 3:  # petitions/YYYY/MM/<id>
-                if _layout(path + "/petition.yaml"):
+                if layout(path + "/petition.yaml"):
                     good.add(path)
                 listed[path] = (oid, listed.get(path, ("", []))[1])
             continue
@@ -142,7 +142,7 @@ def snapshot_worktree(root: str | Path, folders: Iterable[str] | None = None) ->
             for fn in sorted(filenames):
                 full = Path(dirpath) / fn
                 rel = full.relative_to(root).as_posix()
-                placed = _layout(rel)
+                placed = layout(rel)
                 if placed is None:
                     snap.strays.append(rel)
                     continue
@@ -157,13 +157,20 @@ def snapshot_worktree(root: str | Path, folders: Iterable[str] | None = None) ->
     return snap
 
 
-def _parse_one(content: bytes) -> tuple[Any, tuple[str, int | None] | None]:
+def parse_record(content: bytes) -> tuple[Any, tuple[str, int | None] | None]:
     try:
         return parse(content), None
     except YamlError as exc:
         return None, (str(exc), exc.line)
     except UnicodeDecodeError as exc:
         return None, (f"the file is not UTF-8 text ({exc.reason})", None)
+
+
+def parse_blob_chunk(args: tuple[str, list[str]]) -> list[tuple[Any, Any]]:
+    """Return ``parse_record`` of each blob of a chunk (run in a worker process)."""
+    repo, oids = args
+    blobs = gitio.read_blobs(repo, oids)
+    return [parse_record(blobs[oid]) for oid in oids]
 
 
 class ShardedStore:
@@ -257,7 +264,7 @@ def load_folders(snap: Snapshot, only: Iterable[str] | None = None) -> dict[str,
         blobs = {oid: snap.texts[oid] for oid in oids}
     else:
         blobs = gitio.read_blobs(snap.root, oids)
-    return {folder: [RecordFile(name, oid, *_parse_one(blobs[oid]))
+    return {folder: [RecordFile(name, oid, *parse_record(blobs[oid]))
                      for name, oid in snap.folders[folder][1]] for folder in wanted}
 
 
@@ -278,7 +285,7 @@ def changed_folders(repo: str | Path, base: str, head: str = "HEAD") -> tuple[se
                 continue
             if path in CONFIG_FILES:
                 configs.add(path)
-            placed = _layout(path)
+            placed = layout(path)
             if placed:
                 folders.add(placed[0])
     return folders, configs, changes

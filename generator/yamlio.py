@@ -93,12 +93,14 @@ def _flow_mapping(text: str) -> Any:
     inner = text[1:-1].strip()
     if not inner:
         return {}
-    if any(ch in inner for ch in "{}[]\"'"):
+    if any(ch in inner for ch in "{}[]\"'#?"):
         return _FALLBACK
     out: dict[str, Any] = {}
     for part in inner.split(","):
         m = _KEY.match(part.strip())
         if not m or m.group(2) is None or m.group(1).lower() in ("true", "false", "null"):
+            return _FALLBACK
+        if ":" in m.group(2):  # in flow context a colon may start a new key
             return _FALLBACK
         value = _scalar(m.group(2))
         if value is _FALLBACK:
