@@ -15,6 +15,7 @@ import functools
 import gzip
 import http.server
 import json
+import logging
 import os
 import random
 import resource
@@ -186,6 +187,7 @@ def main() -> None:
                     help="write the archive into WORK/repo and stop (a later run with --reuse builds it)")
     ap.add_argument("--reuse", action="store_true", help="build WORK/repo written by --synthesise-only")
     args = ap.parse_args()
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", stream=sys.stdout)
     repo, out = args.work / "repo", args.work / "site"
     if args.reuse:
         now = datetime(2026, 11, 22, 12, 0, tzinfo=TZ)  # what synthesise returns

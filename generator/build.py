@@ -11,6 +11,7 @@ give a byte-identical site, Pagefind's filter files aside (docs/site.md).
 from __future__ import annotations
 
 import json
+import logging
 import subprocess
 import time
 from dataclasses import dataclass, field
@@ -35,6 +36,7 @@ from generator.render.writer import SiteWriter, digest, forked
 
 PROJECT = Path(__file__).resolve().parent.parent
 TEMPLATES = PROJECT / "site_templates"
+log = logging.getLogger("wenzheng.build")
 # Below this many cases, evaluating in a second process costs more than it saves.
 FORK_EVALUATE_FROM = 1000
 
@@ -104,6 +106,7 @@ def build_site(repo: Path, rev: str, now: datetime, out: Path, base_url: str = "
     def lap(name: str) -> None:
         nonlocal clock
         report.seconds[name] = round(time.monotonic() - clock, 2)
+        log.info("phase %s: %.1f s", name, report.seconds[name])
         clock = time.monotonic()
 
     # 1. Load and check: only a sound archive is published.
