@@ -180,8 +180,7 @@ def build_site(repo: Path, rev: str, now: datetime, out: Path, base_url: str = "
                        site_config.get("repo_url"), "")
         dept_cards = fg.by_department(cards, "all")
         periods = _periods(views)
-        years = sorted({v["year"] for v in views}, reverse=True)
-        shell_pages = _shell_pages(site, views, city, dept_cards, periods, years, as_of, min_cases,
+        shell_pages = _shell_pages(site, views, city, dept_cards, periods, as_of, min_cases,
                                    rules, extra)
         # The shell's dates (sitemap) are days: the start of today keeps mkdocs
         # from rerunning on every build of the same day.
@@ -277,10 +276,9 @@ def _copy_shell(writer: SiteWriter, built: Path, into: str, base_path: str, bodi
         writer.file(into + rel, data)
 
 
-def _shell_pages(site: pg.Site, views, city, dept_cards, periods, years, as_of, min_cases, rules,
+def _shell_pages(site: pg.Site, views, city, dept_cards, periods, as_of, min_cases, rules,
                  extra) -> list[ShellPage]:
     """Return the shell's pages with their bodies in both languages."""
-    brief = lambda v: v  # views are already what the tables read
     latest = sorted(views, key=lambda v: (v["received_at"], v["id"]), reverse=True)[:10]
     overdue = sorted((v for v in views if v["status"] == "overdue"), key=lambda v: (-v["days_overdue"], v["id"]))
     dept_rows = sorted(dept_cards.items())
