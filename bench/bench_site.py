@@ -15,6 +15,8 @@ import functools
 import gzip
 import http.server
 import json
+import logging
+import os
 import random
 import resource
 import shutil
@@ -85,7 +87,7 @@ def synthesise(repo: Path, n: int, seed: int = 7) -> datetime:
             if at > end:
                 break
             files.append((f"{folder}/{event_file_name(kind, at)}", yaml_event(kind, at, by, **fields)))
-    with gitio.FastImport(repo, "main") as fi:
+    with gitio.ArchiveWriter(repo, "main") as fi:
         fi.commit(files, "synthesised archive", when=int(end.timestamp()))
     import subprocess
     subprocess.run(["git", "-C", str(repo), "reset", "-q", "--soft", "main"], check=True)
@@ -110,7 +112,7 @@ def add_reply(repo: Path, now: datetime) -> None:
                                   capture_output=True, text=True, check=True).stdout
             dept = next(line.split(": ")[1] for line in text.splitlines() if line.startswith("to:"))
     at = now - timedelta(hours=1)
-    with gitio.FastImport(repo, "main") as fi:
+    with gitio.ArchiveWriter(repo, "main") as fi:
         fi.commit([(f"{target}/{event_file_name('reply', at)}",
                     yaml_event("reply", at, dept, final=True, resolution="resolved", body="已答复：基准测试。"))],
                   "one reply", when=int(at.timestamp()),
@@ -123,6 +125,13 @@ def peak_mb() -> tuple[float, float]:
     own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     kids = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
     return round(own), round(kids)
+
+
+def cpu_s() -> float:
+    """Return the CPU seconds used so far by this process and its waited-for children
+    (forked renderers, mkdocs, Pagefind): a figure other load on the machine does not inflate."""
+    own, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + kids.ru_utime + kids.ru_stime
 
 
 def folder_size(folder: Path) -> tuple[int, int]:
@@ -174,36 +183,50 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--petitions", type=int, default=100_000)
     ap.add_argument("--work", type=Path, default=ROOT / "bench" / "out" / "site")
+    ap.add_argument("--synthesise-only", action="store_true",
+                    help="write the archive into WORK/repo and stop (a later run with --reuse builds it)")
+    ap.add_argument("--reuse", action="store_true", help="build WORK/repo written by --synthesise-only")
     args = ap.parse_args()
-    if args.work.exists():
-        shutil.rmtree(args.work)
-    args.work.mkdir(parents=True)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", stream=sys.stdout)
     repo, out = args.work / "repo", args.work / "site"
-    repo.mkdir()
-    t0 = time.monotonic()
-    now = synthesise(repo, args.petitions)
-    print(f"synthesised {args.petitions} petitions in {time.monotonic() - t0:.1f} s", flush=True)
+    if args.reuse:
+        now = datetime(2026, 11, 22, 12, 0, tzinfo=TZ)  # what synthesise returns
+        shutil.rmtree(out, ignore_errors=True)
+    else:
+        if args.work.exists():
+            shutil.rmtree(args.work)
+        args.work.mkdir(parents=True)
+        repo.mkdir()
+        t0 = time.monotonic()
+        now = synthesise(repo, args.petitions)
+        print(f"synthesised {args.petitions} petitions in {time.monotonic() - t0:.1f} s", flush=True)
+        if args.synthesise_only:
+            return
 
-    t0 = time.monotonic()
+    t0, c0 = time.monotonic(), cpu_s()
     cold = build_site(repo, "HEAD", now, out)
-    cold_s = time.monotonic() - t0
+    cold_s, cold_cpu = time.monotonic() - t0, cpu_s() - c0
     files, size = folder_size(out)
-    print(f"cold: {cold_s:.1f} s, {cold.written} files, {cold.written / cold_s:.0f} files/s, "
+    pages = sum(1 for _ in (out / "p").iterdir()) + sum(1 for _ in (out / "en" / "p").iterdir())
+    print(f"cold: {cold_s:.1f} s ({cold_cpu:.0f} CPU s, load {os.getloadavg()[0]:.1f}), {cold.written} files, {cold.written / cold_s:.0f} files/s, "
+          f"{pages} petition pages, {pages / cold_s:.0f} petition pages/s (whole build), "
           f"phases {cold.seconds}, peak MB (self, children) {peak_mb()}, site {files} files "
           f"{size / 1e6:.0f} MB", flush=True)
     add_reply(repo, now)
-    t0 = time.monotonic()
+    t0, c0 = time.monotonic(), cpu_s()
     warm = build_site(repo, "HEAD", now, out)
-    warm_s = time.monotonic() - t0
-    print(f"warm after one reply: {warm_s:.1f} s, {warm.written} files rewritten, phases {warm.seconds}",
-          flush=True)
-    pages = sorted((out / "p").iterdir())
-    sample = pages[len(pages) // 2] / "index.html"
+    warm_s, warm_cpu = time.monotonic() - t0, cpu_s() - c0
+    print(f"warm after one reply: {warm_s:.1f} s ({warm_cpu:.0f} CPU s, load {os.getloadavg()[0]:.1f}), {warm.written} files rewritten, phases {warm.seconds}, "
+          f"search shards reindexed {warm.search_shards}", flush=True)
+    folders = sorted((out / "p").iterdir())
+    sample = folders[len(folders) // 2] / "index.html"
     raw = sample.read_bytes()
     per_page = len(gzip.compress(raw))
     sb = search_bytes(out, "路灯")
     result = {"petitions": args.petitions, "cold_s": round(cold_s, 1), "warm_s": round(warm_s, 1),
-              "files_written_cold": cold.written, "pages_per_s": round(cold.written / cold_s),
+              "cold_cpu_s": round(cold_cpu), "warm_cpu_s": round(warm_cpu),
+              "files_written_cold": cold.written, "files_per_s": round(cold.written / cold_s),
+              "petition_pages": pages, "petition_pages_per_s": round(pages / cold_s),
               "peak_mb_self_children": peak_mb(), "site_files": files, "site_mb": round(size / 1e6),
               "petition_page_bytes": len(raw), "petition_page_gzip_bytes": per_page,
               "search_bytes": sb, "cold_phases": cold.seconds, "warm_phases": warm.seconds}

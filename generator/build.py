@@ -1,14 +1,17 @@
-"""Build the public site: load, evaluate, aggregate, render, swap into place.
+"""Build the public site: load, evaluate, aggregate, render, commit into place.
 
 Reads top to bottom like the pipeline. Everything is gathered and computed
-before the first page is written; pages go into a staging folder that replaces
-``out`` only when the whole build succeeded, so a failed build leaves the last
-good site untouched. Same commit and same ``now`` give a byte-identical site.
+before the first page is written; changed pages go into a pending folder that
+is committed into ``out`` (journalled, file by file, see
+:mod:`generator.render.writer`) only when the whole build succeeded, so a
+failed build leaves the last good site untouched. Same commit and same ``now``
+give a byte-identical site, Pagefind's filter files aside (docs/site.md).
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import subprocess
 import time
 from dataclasses import dataclass, field
@@ -20,6 +23,8 @@ import yaml
 
 from generator import export, gitio, load
 from generator.check import check_archive
+from generator.evaluate import evaluate_case
+from generator.metrics import scorecards
 from generator.problems import Problem
 from generator.render import figures as fg
 from generator.render import pages as pg
@@ -27,10 +32,13 @@ from generator.render import rulespage, search
 from generator.render.i18n import LANGS, t
 from generator.render.shell import ShellPage, build_shell, fix_shell_page
 from generator.render.view import TIME_FMT, case_view
-from generator.render.writer import SiteWriter, digest
+from generator.render.writer import SiteWriter, digest, forked
 
 PROJECT = Path(__file__).resolve().parent.parent
 TEMPLATES = PROJECT / "site_templates"
+log = logging.getLogger("wenzheng.build")
+# Below this many cases, evaluating in a second process costs more than it saves.
+FORK_EVALUATE_FROM = 1000
 
 
 class BuildError(Exception):
@@ -49,7 +57,7 @@ class BuildReport:
     written: int = 0
     skipped: int = 0
     shell_rebuilt: bool = False
-    search_years: list[int] = field(default_factory=list)
+    search_shards: list[str] = field(default_factory=list)
     seconds: dict[str, float] = field(default_factory=dict)
 
 
@@ -98,6 +106,7 @@ def build_site(repo: Path, rev: str, now: datetime, out: Path, base_url: str = "
     def lap(name: str) -> None:
         nonlocal clock
         report.seconds[name] = round(time.monotonic() - clock, 2)
+        log.info("phase %s: %.1f s", name, report.seconds[name])
         clock = time.monotonic()
 
     # 1. Load and check: only a sound archive is published.
@@ -114,8 +123,24 @@ def build_site(repo: Path, rev: str, now: datetime, out: Path, base_url: str = "
 
     # 2. Evaluate every case as of now, exactly as `wenzheng export` does.
     now = now.astimezone(rules.tz)
-    ev = export.evaluate_archive(archive.cases.values(), rules, now, depts.departments)
-    views = [case_view(c, rules, now, commits, st) for c, st in zip(ev.cases, ev.states)]
+    # Half the cases in a forked process: the same calls as export.evaluate_archive.
+    ordered = sorted(archive.cases.values(), key=lambda c: (c.petition.received_at, c.id), reverse=True)
+
+    def evaluate(cases: list) -> tuple[list, list]:
+        states = [evaluate_case(c, rules, now) for c in cases]
+        return states, [case_view(c, rules, now, commits, st) for c, st in zip(cases, states)]
+
+    other = forked(lambda: evaluate(ordered[1::2])) if len(ordered) >= FORK_EVALUATE_FROM else None
+    mine = evaluate(ordered[0::2] if other else ordered)
+    if other:
+        theirs = other()
+        states, views = [None] * len(ordered), [None] * len(ordered)
+        states[0::2], views[0::2] = mine
+        states[1::2], views[1::2] = theirs
+    else:
+        states, views = mine
+    ev = export.Evaluated(now, tuple(ordered), tuple(states),
+                          scorecards(states, rules, now, departments=tuple(depts.departments)))
     views.sort(key=lambda v: v["id"])
     report.cases = len(views)
     lap("evaluate")
@@ -130,10 +155,23 @@ def build_site(repo: Path, rev: str, now: datetime, out: Path, base_url: str = "
         base_path += "/"
     lap("aggregate")
 
-    # 4. Render: shell first (the frame), then every page into the staging folder.
+    # 4. Render: search shards start indexing in the background; the shell first
+    # (the frame), then every changed page into the pending folder.
     writer = SiteWriter(Path(out))
     writer.start()
+    indexer = search.Indexer()
     try:
+        dept_name = lambda d: pg.dept_label(depts, d, "zh")
+        shard_keys = search.shard_keys(views, dept_name)
+        kept_shards = []
+        search_keys = {shard: key for shard, (key, _) in shard_keys.items()}
+        for shard, (key, recs) in shard_keys.items():
+            stamp = f"pagefind/{shard}/.key"
+            if writer.old_manifest.get(stamp) == key and (writer.out / "pagefind" / shard).is_dir():
+                kept_shards.append(shard)
+            else:
+                indexer.add(shard, recs)
+        del shard_keys
         extra = site_config.get("extra") or {}
         env = pg.environment(TEMPLATES)
         pg.install_names(env, depts)
@@ -145,48 +183,60 @@ def build_site(repo: Path, rev: str, now: datetime, out: Path, base_url: str = "
         years = sorted({v["year"] for v in views}, reverse=True)
         shell_pages = _shell_pages(site, views, city, dept_cards, periods, years, as_of, min_cases,
                                    rules, extra)
-        epoch = int(now.timestamp())
+        # The shell's dates (sitemap) are days: the start of today keeps mkdocs
+        # from rerunning on every build of the same day.
+        epoch = int(now.replace(hour=0, minute=0, second=0, microsecond=0).timestamp())
         outs, frames, report.shell_rebuilt = build_shell(site_config, shell_pages, TEMPLATES / "overrides",
                                                          base_url, epoch, cache)
         site.frames = frames
         site.salt = digest(pg.templates_digest(TEMPLATES), frames["zh"], frames["en"], base_path,
                            site_config.get("repo_url"))
         for lang in LANGS:
-            _copy_shell(writer, outs[lang], "en/" if lang == "en" else "", base_path)
+            _copy_shell(writer, outs[lang], "en/" if lang == "en" else "", base_path,
+                        {p.slug: p.body[LANGS.index(lang)] for p in shell_pages})
         writer.file("assets/wz-deadline.js", (TEMPLATES / "wz-deadline.js").read_text(encoding="utf-8"))
         lap("shell")
 
-        tick = progress("pages", len(views)) if progress else (lambda: None)
-        pg.petition_pages(site, views, tick)
+        # Three processes share two cores (and Pagefind): the downloads; half of
+        # the petitions (pages and feeds) and the listings; this one with the
+        # other half and everything else.
+        open_data_done = writer.fork(lambda: pg.open_data_files(site, ev, archive.rev))
+        half_done = writer.fork(lambda: (pg.petition_pages(site, views[1::2], lambda: None),
+                                         pg.petition_feeds(site, views[1::2]),
+                                         pg.all_listings(site, views)))
+        tick = progress("pages", len(views[0::2])) if progress else (lambda: None)
+        pg.petition_pages(site, views[0::2], tick)
+        pg.petition_feeds(site, views[0::2])
         lap("petitions")
-        pg.all_listings(site, views)
         pg.department_pages(site, views, cards, as_of, min_cases, cache)
         pg.report_pages(site, views, cards, as_of, min_cases)
-        lap("listings")
         pg.feed_files(site, views, now)
-        open_data = pg.open_data_files(site, ev, archive.rev)
-        lap("feeds+data")
+        lap("departments+reports+feeds")
+        half_done()
+        lap("wait: other half+listings")
+        open_data_done()
+        lap("wait: downloads")
 
-        # 5. Search: one Pagefind shard per year, rebuilt only when its pages changed.
-        for year in years:
-            key = digest([(p, k) for p, k in writer.manifest.items() if p.startswith(f"p/{year}-")])
-            prefix = f"pagefind/{year}/"
-            stamp = f"{prefix}.key"
-            if writer.old_manifest.get(stamp) == key and (writer.staging / prefix).is_dir():
-                for p, k in writer.old_manifest.items():
-                    if p.startswith(prefix):
-                        writer.claim(p, k)
-                continue
-            for p in search.index_year(writer.staging, year):
-                writer.claim(p, digest(key, p))
-            writer.claim(stamp, key)
-            report.search_years.append(year)
+        # 5. Search: collect the shards indexed meanwhile, keep the unchanged ones.
+        for shard in kept_shards:
+            prefix = f"pagefind/{shard}/"
+            for p, k in writer.old_manifest.items():
+                if p.startswith(prefix):
+                    writer.claim(p, k)
+        for shard, files in indexer.results().items():
+            key = search_keys[shard]
+            for rel, data in files.items():
+                writer.file(f"pagefind/{shard}/{rel}", data)
+            writer.claim(f"pagefind/{shard}/.key", key)
+            report.search_shards.append(shard)
         lap("search")
         writer.finish()
         lap("swap")
     except BaseException:
         writer.abandon()
         raise
+    finally:
+        indexer.close()
     report.written, report.skipped = writer.written, writer.skipped
     return report
 
@@ -211,9 +261,10 @@ def _periods(views: list[dict[str, Any]]) -> dict[str, list[fg.Period]]:
     return {k: sorted(s, key=lambda p: p.first, reverse=True) for k, s in found.items()}
 
 
-def _copy_shell(writer: SiteWriter, built: Path, into: str, base_path: str) -> None:
-    """Put one language's shell into the site: pages with their language switch
-    fixed, theme assets, without the frame page, source maps or the theme's search."""
+def _copy_shell(writer: SiteWriter, built: Path, into: str, base_path: str, bodies: dict[str, str]) -> None:
+    """Put one language's shell into the site: pages with their bodies put in and
+    their language switch fixed, theme assets, without the frame page, source maps
+    or the theme's search."""
     for path in sorted(built.rglob("*")):
         rel = path.relative_to(built).as_posix()
         if not path.is_file() or rel.startswith(("_frame/", "assets/javascripts/lunr/")) or rel.endswith(".map") \
@@ -222,7 +273,7 @@ def _copy_shell(writer: SiteWriter, built: Path, into: str, base_path: str) -> N
         data = path.read_bytes()
         if rel.endswith(".html"):
             here = rel[: -len("index.html")] if rel.endswith("index.html") else rel
-            data = fix_shell_page(data.decode("utf-8"), here, base_path).encode("utf-8")
+            data = fix_shell_page(data.decode("utf-8"), here, base_path, bodies.get(here.rstrip("/"))).encode("utf-8")
         writer.file(into + rel, data)
 
 
@@ -269,7 +320,7 @@ def _shell_pages(site: pg.Site, views, city, dept_cards, periods, years, as_of, 
         ShellPage("reports", (t("reports", "zh"), t("reports", "en")),
                   body("reports.html", groups=[(k, periods[k]) for k in ("year", "month", "week")])),
         ShellPage("rules", (t("rules", "zh"), t("rules", "en")), rulespage.bodies(site, rules, min_cases)),
-        ShellPage("search", (t("search", "zh"), t("search", "en")), body("search.html", shards=years)),
+        ShellPage("search", (t("search", "zh"), t("search", "en")), body("search.html", choices=search.choices(views))),
         ShellPage("open-data", (t("open_data", "zh"), t("open_data", "en")),
                   body("open_data.html", as_of=as_of, files=[
                       ("export.json", "JSON", "与 wenzheng export 相同：全部诉求及其状态、全部考核指标 / the same as `wenzheng export`"),

@@ -714,7 +714,7 @@ def _run_build(repo: Path, rev: str, now_text: str | None, out: Path, base_url: 
     total = sum(report.seconds.values())
     click.echo(f"built {out}: {report.cases} petitions, {report.written} files written, "
                f"{report.skipped} unchanged, shell {'rebuilt' if report.shell_rebuilt else 'cached'}, "
-               f"search shards rebuilt {report.search_years or 'none'}, {total:.1f} s "
+               f"search shards rebuilt {report.search_shards or 'none'}, {total:.1f} s "
                f"({', '.join(f'{k} {v}' for k, v in report.seconds.items())})")
 
 

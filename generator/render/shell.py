@@ -25,6 +25,10 @@ from generator.render.writer import digest
 
 FRAME_SLUG = "_frame"
 BODY_MARK = "<!--WZ-BODY-->"
+# Where a shell page's body goes: mkdocs builds the pages around this mark and
+# the bodies (the figures, which change with every reply) are put in afterwards,
+# so mkdocs runs only when the shell's configuration, titles or theme change.
+SHELL_BODY_MARK = "<!--WZ-SHELL-BODY-->"
 TITLE_MARK = "WZ-TITLE"
 # Placeholders for the language switch's targets, replaced per page.
 ALT_MARK = {"zh": "/__wz_alt_zh__/", "en": "/__wz_alt_en__/"}
@@ -98,8 +102,7 @@ def write_docs(lang: str, pages: list[ShellPage], docs: Path) -> None:
     i = LANGS.index(lang)
     for page in pages + [ShellPage(FRAME_SLUG, (TITLE_MARK, TITLE_MARK), (BODY_MARK, BODY_MARK), False)]:
         name = "index.md" if not page.slug else f"{page.slug}.md"
-        body = page.body[i]
-        text = f"---\ntitle: {page.title[i]}\n---\n\n<div class=\"wz\" markdown=\"0\">\n{body}\n</div>\n"
+        text = f"---\ntitle: {page.title[i]}\n---\n\n<div class=\"wz\" markdown=\"0\">\n{SHELL_BODY_MARK}\n</div>\n"
         if page.slug == FRAME_SLUG:
             text = f"---\ntitle: {TITLE_MARK}\nhide: [toc]\n---\n\n{BODY_MARK}\n"
         (docs / name).write_text(text, encoding="utf-8")
@@ -113,7 +116,8 @@ def build_shell(base_config: dict, pages: list[ShellPage], overrides: Path, base
     unchanged is reused. The third value says whether mkdocs ran.
     """
     base_path = "/" + base_url.split("://", 1)[-1].partition("/")[2] if "://" in base_url else base_url
-    key = digest(base_config, pages, base_url, source_epoch, _tree_digest(overrides))
+    key = digest(base_config, [(p.slug, p.title, p.in_nav) for p in pages], base_url, source_epoch,
+                 _tree_digest(overrides))
     outs = {lang: cache / f"shell-{lang}" for lang in LANGS}
     stamp = cache / "shell.key"
     ran = False
@@ -177,7 +181,10 @@ def read_frame(lang: str, built: Path, base_path: str) -> Frame:
     return Frame(lang, head, foot)
 
 
-def fix_shell_page(html: str, here: str, base_path: str) -> str:
-    """Return a shell page with its language switch pointing at ``here`` in each language."""
+def fix_shell_page(html: str, here: str, base_path: str, body: str | None = None) -> str:
+    """Return a shell page with its body put in (when given) and its language
+    switch pointing at ``here`` in each language."""
+    if body is not None:
+        html = html.replace(SHELL_BODY_MARK, body, 1)
     return (html.replace(ALT_MARK["zh"], base_path + here)
             .replace(ALT_MARK["en"], base_path + "en/" + here))
