@@ -280,7 +280,6 @@ def _copy_shell(writer: SiteWriter, built: Path, into: str, base_path: str, bodi
 def _shell_pages(site: pg.Site, views, city, dept_cards, periods, years, as_of, min_cases, rules,
                  extra) -> list[ShellPage]:
     """Return the shell's pages with their bodies in both languages."""
-    brief = lambda v: v  # views are already what the tables read
     latest = sorted(views, key=lambda v: (v["received_at"], v["id"]), reverse=True)[:10]
     overdue = sorted((v for v in views if v["status"] == "overdue"), key=lambda v: (-v["days_overdue"], v["id"]))
     dept_rows = sorted(dept_cards.items())

@@ -374,7 +374,6 @@ def _reply_time(item) -> datetime:
 def open_data_files(site: Site, ev, rev: str) -> list[tuple[str, int]]:
     """Write the downloads with :mod:`generator.export`'s functions, so they are
     exactly what ``wenzheng export`` gives; return (name, size in bytes) of each."""
-    import tempfile
 
     from generator import export as ex
 
