@@ -3,9 +3,8 @@
 Git cannot forget, so phone numbers, e-mail addresses, ID-card numbers (with a
 valid GB 11643 check character) and bank-card numbers (Luhn-valid) in any text
 bound for the archive are replaced by a marker before anything is written.
-The rules and markers are the bridge's (``generator/bridge/privacy.py`` on the
-bridge branch); this module holds the masking half so the importer need not
-depend on the bridge's sealing of contact details.
+The bridge (:mod:`generator.bridge.privacy`) adds the sealing of contact
+details; the importer needs only this masking half.
 """
 
 from __future__ import annotations
