@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Callable, Protocol
 
 from generator.records import PETITION_ID_RE
 
@@ -89,6 +89,18 @@ def latest(names: list[str], pattern: str) -> str | None:
     """Return the greatest name matching ``pattern`` (years, months), or None."""
     found = sorted(n for n in names if re.fullmatch(pattern, n))
     return found[-1] if found else None
+
+
+def highest_ids_by_listing(names: Callable[[str], list[str] | None]) -> dict[int, int]:
+    """Return {latest year: highest sequence} by listing folders through ``names``
+    (a forge's "list this folder" call): the latest year, each of its months."""
+    year = latest(names("petitions") or [], r"\d{4}")
+    if not year:
+        return {}
+    best = 0
+    for month in names(f"petitions/{year}") or []:
+        best = max(best, highest_from_names(names(f"petitions/{year}/{month}") or []))
+    return {int(year): best}
 
 
 def make_provider(cfg, stop_event=None) -> Provider:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import base64
 from urllib.parse import quote
 
-from . import Change, ForgeError, PullRequest, highest_from_names, latest
+from . import Change, ForgeError, PullRequest, highest_ids_by_listing
 from .http import ForgeClient
 
 
@@ -27,13 +27,7 @@ class GiteaProvider:
         return [e["name"] for e in data] if isinstance(data, list) else None
 
     def highest_ids(self) -> dict[int, int]:
-        year = latest(self._names("petitions") or [], r"\d{4}")
-        if not year:
-            return {}
-        best = 0
-        for month in self._names(f"petitions/{year}") or []:
-            best = max(best, highest_from_names(self._names(f"petitions/{year}/{month}") or []))
-        return {int(year): best}
+        return highest_ids_by_listing(self._names)
 
     def folder_files(self, folder: str) -> list[str] | None:
         return self._names(folder)

@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 from urllib.parse import quote
 
-from . import Change, ForgeError, PullRequest, highest_from_names, latest
+from . import Change, ForgeError, PullRequest, highest_ids_by_listing
 from .http import ForgeClient, is_already_exists
 
 API_HEADERS = {"Accept": "application/vnd.github+json", "X-GitHub-Api-Version": "2022-11-28"}
@@ -79,13 +79,7 @@ class GitHubProvider:
         return [e["name"] for e in data] if isinstance(data, list) else None
 
     def highest_ids(self) -> dict[int, int]:
-        year = latest(self._names("petitions") or [], r"\d{4}")
-        if not year:
-            return {}
-        best = 0
-        for month in self._names(f"petitions/{year}") or []:
-            best = max(best, highest_from_names(self._names(f"petitions/{year}/{month}") or []))
-        return {int(year): best}
+        return highest_ids_by_listing(self._names)
 
     def folder_files(self, folder: str) -> list[str] | None:
         return self._names(folder)

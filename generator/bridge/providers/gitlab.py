@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from urllib.parse import quote
 
-from . import Change, ForgeError, PullRequest, highest_from_names, latest
+from . import Change, ForgeError, PullRequest, highest_ids_by_listing
 from .http import ForgeClient, is_already_exists
 
 
@@ -29,13 +29,7 @@ class GitLabProvider:
         return names
 
     def highest_ids(self) -> dict[int, int]:
-        year = latest(self._names("petitions") or [], r"\d{4}")
-        if not year:
-            return {}
-        best = 0
-        for month in self._names(f"petitions/{year}") or []:
-            best = max(best, highest_from_names(self._names(f"petitions/{year}/{month}") or []))
-        return {int(year): best}
+        return highest_ids_by_listing(self._names)
 
     def folder_files(self, folder: str) -> list[str] | None:
         return self._names(folder) or None
