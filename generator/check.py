@@ -7,12 +7,14 @@ at the first problem.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
+import pickle
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from generator import gitio, load
 from generator.bulk import bulk
@@ -43,9 +45,13 @@ class Archive:
     rev: str | None
     departments: r.Departments | None
     rules: Rules | None
-    cases: dict[str, r.Case] = field(default_factory=dict)
+    cases: dict[str, r.Case] = field(default_factory=dict)  # or what ``transform`` made of them
     problems: list[Problem] = field(default_factory=list)
     folders_checked: int = 0
+    # Every sound petition: id -> (folder, tree id). A case whose loading was
+    # skipped (``skip_case``) is here but not in ``cases``.
+    sound: dict[str, tuple[str, str]] = field(default_factory=dict)
+    config_digest: str = ""
 
     @property
     def errors(self) -> list[Problem]:
@@ -127,19 +133,32 @@ def check_folder(folder: str, files: list[load.RecordFile], departments: r.Depar
 
 
 _WORKER: dict[str, Any] = {}
+# Below this many folders to read, worker processes cost more than they save.
+POOL_FROM = 2000
 
 
-def _init_worker(root: str, rev: str, departments: r.Departments) -> None:
+def _init_worker(root: str, rev: str, departments: r.Departments, transform, keep_case) -> None:
     import gc
 
     gc.disable()  # a worker builds short-lived acyclic objects and exits (see generator.bulk)
-    _WORKER.update(snap=load.Snapshot(root=Path(root), rev=rev), departments=departments)
+    _WORKER.update(snap=load.Snapshot(root=Path(root), rev=rev), departments=departments,
+                   transform=transform, keep_case=keep_case)
 
 
 def _check_chunk(items: list[tuple[str, str, list[tuple[str, str]]]]) -> list[tuple]:
     """Read, parse and check a chunk of folders in a worker process."""
-    snap, departments = _WORKER["snap"], _WORKER["departments"]
-    return list(_check_items(snap, items, departments))
+    snap, departments, transform = _WORKER["snap"], _WORKER["departments"], _WORKER["transform"]
+    keep_case = _WORKER["keep_case"]
+    # The case goes back pickled on its own: the parent keeps these bytes in
+    # its (lazy) case store as they are, instead of pickling the case again;
+    # with a transform, it goes back transformed too and is never unpickled
+    # (nor pickled, when ``keep_case`` says the store need not keep it).
+    out = []
+    for folder, tree, rows, refs, case in _check_items(snap, items, departments):
+        shaped = transform(case) if transform is not None and case is not None else None
+        keep = case is not None and (transform is None or keep_case is None or keep_case(shaped))
+        out.append((folder, tree, rows, refs, pickle.dumps(case, protocol=5) if keep else None, shaped))
+    return out
 
 
 def _check_items(snap: load.Snapshot, items, departments: r.Departments):
@@ -157,24 +176,33 @@ def _check_items(snap: load.Snapshot, items, departments: r.Departments):
 
 
 def check_folders(snap: load.Snapshot, folders: list[str], departments: r.Departments,
-                  workers: int | None = None):
-    """Yield ``(folder, tree, problem rows, duplicate_of refs, case)`` for each folder.
+                  workers: int | None = None, transform: Callable[[r.Case], Any] | None = None,
+                  keep_case: Callable[[Any], bool] | None = None):
+    """Yield ``(folder, tree, problem rows, duplicate_of refs, case, pickled case
+    or None, transformed case or None)`` for each folder.
 
     Reading, parsing and checking are spread over processes when there are
-    many folders: the work is per folder and the answers are small.
+    many folders: the work is per folder and the answers are small. With
+    ``transform``, each sound case is also transformed where it was read, and
+    a case read in a worker process is not unpickled here (None); nor is it
+    pickled there when ``keep_case(transformed)`` is false.
     """
     items = [(f, snap.folders[f][0], snap.folders[f][1]) for f in folders]
     workers = workers or min(os.cpu_count() or 1, 4)
-    if len(items) < 2000 or workers == 1 or snap.rev is None:
+    if len(items) < POOL_FROM or workers == 1 or snap.rev is None:
         for start in range(0, len(items), 1000):
-            yield from _check_items(snap, items[start:start + 1000], departments)
+            for folder, tree, rows, refs, case in _check_items(snap, items[start:start + 1000], departments):
+                out = transform(case) if transform is not None and case is not None else None
+                yield folder, tree, rows, refs, case, None, out
         return
     size = max(200, len(items) // (workers * 8))
     chunks = [items[i:i + size] for i in range(0, len(items), size)]
     with ProcessPoolExecutor(workers, initializer=_init_worker,
-                             initargs=(str(snap.root), snap.rev, departments)) as pool:
+                             initargs=(str(snap.root), snap.rev, departments, transform, keep_case)) as pool:
         for result in pool.map(_check_chunk, chunks):
-            yield from result
+            for folder, tree, rows, refs, blob, out in result:
+                case = pickle.loads(blob) if blob is not None and transform is None else None
+                yield folder, tree, rows, refs, case, blob, out
 
 
 def check_archive(repo: str | Path, rev: str = "HEAD", **options: Any) -> Archive:
@@ -186,7 +214,10 @@ def check_archive(repo: str | Path, rev: str = "HEAD", **options: Any) -> Archiv
 def _check_archive(repo: str | Path, rev: str = "HEAD", *, worktree: bool = False,
                   changed_since: str | None = None, use_cache: bool = True,
                   need_cases: bool = True, folders: list[str] | None = None,
-                  cross_check: bool | None = None) -> Archive:
+                  cross_check: bool | None = None,
+                  skip_case: Callable[[str, str, str], bool] | None = None,
+                  transform: Callable[[r.Case, Rules], Any] | None = None,
+                  keep_case: Callable[[Any], bool] | None = None) -> Archive:
     """Return the checked archive at ``rev`` (or in the work tree).
 
     With ``changed_since`` only the petition folders touched since that commit
@@ -198,7 +229,16 @@ def _check_archive(repo: str | Path, rev: str = "HEAD", *, worktree: bool = Fals
     Verdicts are cached by (folder, tree id) under a digest of the config and
     of this program's version: an unchanged folder under unchanged rules is
     not read again. ``need_cases=False`` (a plain check) skips loading the
-    cached case records too.
+    cached case records too. ``skip_case(config digest, folder, tree)``
+    returning True says a sound case is known elsewhere (a settled case,
+    :mod:`generator.settled`): it is listed in ``archive.sound`` but not loaded.
+    ``transform(case, rules)``, when given, is applied to every sound case
+    (in the worker processes, for the folders read there) and
+    ``archive.cases`` holds what it returns instead of the cases: a caller
+    that needs something small of each case does not pay for carrying the
+    cases back and holding them. ``keep_case(transformed)`` false says the
+    case need not be kept in the case cache (the caller keeps what it needs
+    of it, as the settled cache does).
     """
     root = Path(repo)
     only: set[str] | None = None
@@ -234,29 +274,38 @@ def _check_archive(repo: str | Path, rev: str = "HEAD", *, worktree: bool = Fals
     # ids are new anyway, and must not pay for loading the cache.
     cdir = load.cache_dir(root) if use_cache and snap.rev is not None and snap.full else None
     digest = config_digest(snap)[:16]
+    archive.config_digest = digest
     verdicts = load.ShardedStore(cdir, f"verdicts-{digest}")
-    stored_cases = load.ShardedStore(cdir if need_cases else None, f"cases-{digest}")
-    found: dict[tuple[str, str], tuple[list, tuple, r.Case | None]] = {}
+    stored_cases = load.ShardedStore(cdir if need_cases else None, f"cases-{digest}", lazy=True)
+    # Without sound rules there is nothing to transform with; the caller stops anyway.
+    shape = functools.partial(transform, rules=rules) if transform is not None and rules is not None else None
+    found: dict[tuple[str, str], tuple[list, tuple, Any, bool, bool]] = {}
     todo: list[str] = []
     for folder in sorted(snap.folders):
         key = (folder, snap.folders[folder][0])
         verdict = verdicts.get(key)
-        case = stored_cases.get(key) if need_cases and verdict and not verdict[0] else None
-        if verdict is None or (need_cases and not verdict[0] and case is None):
+        skipped = bool(verdict and not verdict[0] and skip_case is not None and skip_case(digest, *key))
+        case = stored_cases.get(key) if need_cases and verdict and not verdict[0] and not skipped else None
+        if verdict is None or (need_cases and not verdict[0] and case is None and not skipped):
             todo.append(folder)
         else:
-            found[key] = (verdict[0], verdict[1], case)
-    for folder, tree, problem_rows, refs, case in check_folders(snap, todo, departments):
-        found[(folder, tree)] = (problem_rows, refs, case)
+            value = shape(case) if shape is not None and case is not None else case
+            found[key] = (verdict[0], verdict[1], value, skipped, case is not None)
+    for folder, tree, problem_rows, refs, case, blob, out in check_folders(snap, todo, departments,
+                                                                          transform=shape, keep_case=keep_case):
+        found[(folder, tree)] = (problem_rows, refs, out if shape is not None else case,
+                                 False, case is not None or blob is not None or out is not None)
         verdicts.put((folder, tree), (problem_rows, refs))
-        if case is not None:
+        if blob is not None:
+            stored_cases.put_raw((folder, tree), blob)
+        elif case is not None and (shape is None or keep_case is None or keep_case(out)):
             stored_cases.put((folder, tree), case)
 
     references: list[tuple[str, str]] = []
     seen_ids: dict[str, str] = {}
     for folder in sorted(snap.folders):
         key = (folder, snap.folders[folder][0])
-        problem_rows, refs, case = found[key]
+        problem_rows, refs, case, skipped, sound = found[key]
         archive.problems.extend(Problem(*row) for row in problem_rows)
         archive.folders_checked += 1
         pid = folder.rsplit("/", 1)[1]
@@ -269,6 +318,8 @@ def _check_archive(repo: str | Path, rev: str = "HEAD", *, worktree: bool = Fals
             archive.cases.pop(pid, None)
             continue
         seen_ids[pid] = folder
+        if sound or skipped:
+            archive.sound[pid] = key
         if need_cases and case is not None:
             archive.cases[pid] = case
     keep = set(found) if snap.full else None

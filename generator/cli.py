@@ -121,13 +121,15 @@ def check(repo: Path, rev: str, changed_since: str | None, worktree: bool, fmt: 
     sys.exit(1 if errors else 0)
 
 
-def _load_checked(repo: Path, rev: str, worktree: bool = False):
+def _load_checked(repo: Path, rev: str, worktree: bool = False, skip_case=None, transform=None,
+                  keep_case=None):
     """Return the checked archive, or stop with git's message."""
     from generator.check import check_archive
     from generator.gitio import GitError
 
     try:
-        archive = check_archive(repo, rev, worktree=worktree)
+        archive = check_archive(repo, rev, worktree=worktree, skip_case=skip_case, transform=transform,
+                                keep_case=keep_case)
     except GitError as exc:
         raise click.ClickException(str(exc)) from None
     if archive.rules is None or archive.departments is None:
@@ -254,14 +256,22 @@ def export(repo: Path, rev: str, now_text: str | None, fmt: str, out: Path | Non
       wenzheng export --format open311 --out site/open-data/open311
     """
     from generator import export as ex
+    from generator.settled import SettledCache
 
     now = read_now(now_text)
-    archive = _load_checked(repo, rev)
-    assert archive.rules is not None and archive.departments is not None
     if fmt != "json" and out is None:
         raise click.UsageError(f"--format {fmt} needs --out FOLDER")
-    ev = ex.evaluate_archive(archive.cases.values(), archive.rules,
-                             now.astimezone(archive.rules.tz), archive.departments.departments)
+    if fmt == "json":  # settled cases come from the cache (generator/settled.py)
+        cache = SettledCache(repo, "export")
+        archive = _load_checked(repo, rev, skip_case=ex.settled_skipper(cache, now),
+                                transform=ex.summarising(now), keep_case=ex.unsettled)
+        assert archive.rules is not None
+        ev = ex.evaluate_checked(archive, now.astimezone(archive.rules.tz), cache)
+    else:
+        archive = _load_checked(repo, rev)
+        assert archive.rules is not None and archive.departments is not None
+        ev = ex.evaluate_archive(archive.cases.values(), archive.rules,
+                                 now.astimezone(archive.rules.tz), archive.departments.departments)
     if fmt in ("open311", "sqlite"):
         from generator import interop
 
@@ -271,13 +281,15 @@ def export(repo: Path, rev: str, now_text: str | None, fmt: str, out: Path | Non
             click.echo(f"wrote {path}", err=True)
         return
     if fmt == "json":
-        stream = open(out, "w", encoding="utf-8") if out else sys.stdout
+        stream = open(out, "wb") if out else sys.stdout.buffer
         try:
             for piece in ex.export_json(ev, archive.rev):
                 stream.write(piece)
         finally:
             if out:
                 stream.close()
+            else:
+                stream.flush()
         return
     ex.write_csv(ev, out)
     click.echo(f"wrote {out}/cases.csv, events.csv, scorecards.csv", err=True)
@@ -301,13 +313,15 @@ def scorecards(repo: Path, rev: str, now_text: str | None, period: str, lang: st
       wenzheng scorecards --period 2026-11 --now 2026-11-22T10:00:00+08:00
     """
     from generator import export as ex
+    from generator.settled import SettledCache
     from generator.status import render_scorecards
 
     now = read_now(now_text)
-    archive = _load_checked(repo, rev)
+    cache = SettledCache(repo, "export")
+    archive = _load_checked(repo, rev, skip_case=ex.settled_skipper(cache, now),
+                            transform=ex.summarising(now, records=False), keep_case=ex.unsettled)
     assert archive.rules is not None and archive.departments is not None
-    ev = ex.evaluate_archive(archive.cases.values(), archive.rules,
-                             now.astimezone(archive.rules.tz), archive.departments.departments)
+    ev = ex.evaluate_checked(archive, now.astimezone(archive.rules.tz), cache, records=False)
     click.echo(render_scorecards(ev.cards, archive.departments, period, lang))
 
 

@@ -10,15 +10,21 @@ from __future__ import annotations
 import csv
 import io
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any, Iterable, Iterator
+from typing import TYPE_CHECKING, Any, Iterable, Iterator
+
+import orjson
 
 from generator.bulk import bulk
 from generator.evaluate import CaseState, StageState, evaluate_case
-from generator.metrics import Scorecards, scorecards
+from generator.metrics import Scorecards, aggregate, case_facts, scorecards
 from generator.records import Case
 from generator.rules import Rules
+
+if TYPE_CHECKING:
+    from generator.check import Archive
+    from generator.settled import SettledCache
 
 EXPORT_VERSION = 1
 
@@ -100,14 +106,40 @@ def event_records(case: Case) -> Iterator[dict[str, Any]]:
                "by": e.by, "fields": fields}
 
 
+def record_bytes(case: Case, state: CaseState) -> bytes:
+    """Return one case's record as compact JSON (UTF-8, keys sorted): a line of
+    ``cases.jsonl`` and an element of the export's ``cases``."""
+    return orjson.dumps(case_record(case, state), option=orjson.OPT_SORT_KEYS)
+
+
 @dataclass(frozen=True)
 class Evaluated:
-    """Cases with their states and the scorecards over them, all as of ``now``."""
+    """Cases with their states and the scorecards over them, all as of ``now``.
+
+    ``records`` holds the cases' export records where already made; the
+    result of :func:`evaluate_checked` has only records (no cases or states).
+    """
 
     now: datetime
     cases: tuple[Case, ...]
     states: tuple[CaseState, ...]
     cards: Scorecards
+    records: list[bytes | None] = field(default_factory=list)
+
+    @property
+    def count(self) -> int:
+        return max(len(self.states), len(self.records))
+
+    def record(self, i: int) -> bytes:
+        """Return the JSON record of the ``i``-th case (made once)."""
+        if not self.records:
+            self.records.extend([None] * len(self.states))
+        rec = self.records[i]
+        if rec is None:
+            case, state = self.cases[i], self.states[i]
+            assert case is not None and state is not None
+            rec = self.records[i] = record_bytes(case, state)
+        return rec
 
 
 def evaluate_archive(cases: Iterable[Case], rules: Rules, now: datetime,
@@ -120,16 +152,84 @@ def evaluate_archive(cases: Iterable[Case], rules: Rules, now: datetime,
     return Evaluated(now, tuple(ordered), states, cards)
 
 
-def export_json(ev: Evaluated, rev: str | None) -> Iterator[str]:
-    """Yield the JSON export in pieces (it can be large), cases then scorecards."""
-    yield ('{"version": %d, "now": %s, "commit": %s, "cases": [\n'
-           % (EXPORT_VERSION, json.dumps(ev.now.isoformat()), json.dumps(rev)))
-    for i, (case, state) in enumerate(zip(ev.cases, ev.states)):
-        yield ("" if i == 0 else ",\n") + json.dumps(case_record(case, state), ensure_ascii=False,
-                                                     sort_keys=True)
-    yield '\n], "scorecards": '
-    yield json.dumps(ev.cards.to_dict(), ensure_ascii=False, sort_keys=True)
-    yield "}\n"
+def case_summary(case: Case, rules: Rules, now: datetime, records: bool = True) -> tuple:
+    """Return ``(received at, scorecard facts, export record or None, last event
+    time if settled else None)`` of a case as of ``now``: what
+    :func:`evaluate_checked` needs, small enough to be made where the case is
+    read (``check_archive(transform=...)``) and sent back instead of it."""
+    from generator.settled import is_settled, last_event_at
+
+    state = evaluate_case(case, rules, now)
+    settled = is_settled(case, state, now)
+    rec = record_bytes(case, state) if records or settled else None
+    return (case.petition.received_at, case_facts(state, rules.tz), rec,
+            last_event_at(case) if settled else None)
+
+
+def evaluate_checked(archive: "Archive", now: datetime, cache: "SettledCache | None" = None,
+                     records: bool = True) -> Evaluated:
+    """Return the checked archive's sound cases evaluated as of ``now``, newest
+    first: their export records (with ``records``) and the scorecards, as
+    :func:`evaluate_archive` and :func:`export_json` would make them.
+
+    The archive must have been checked with ``transform=summarising(now,
+    records)``, so that ``archive.cases`` holds :func:`case_summary` tuples,
+    and, with a cache, ``skip_case=settled_skipper(cache, now)``: settled
+    cases come from ``cache`` when it has them and go into it when new. The
+    result has records (or none) and scorecards, no ``cases`` or ``states``.
+    """
+    rules = archive.rules
+    assert rules is not None and archive.departments is not None
+    items: list[tuple[datetime, str, bytes | None, tuple]] = []
+    if cache is not None:
+        cache.bind(archive.config_digest)
+    with bulk():
+        for pid, (folder, tree) in archive.sound.items():
+            summary = archive.cases.pop(pid, None)
+            if summary is None:
+                assert cache is not None, "a case was skipped without a cache to take it from"
+                received_at, facts, rec = cache.get(folder, tree, now)
+            else:
+                received_at, facts, rec, settled_last = summary
+                if cache is not None and settled_last is not None:
+                    cache.put(folder, tree, settled_last, (received_at, facts, rec))
+            items.append((received_at, pid, rec if records else None, facts))
+        items.sort(key=lambda it: (it[0], it[1]), reverse=True)
+        cards = aggregate((it[3] for it in items), rules, now, departments=tuple(archive.departments.departments))
+        if cache is not None:
+            cache.save(set(archive.sound.values()))
+    return Evaluated(now, (), (), cards, [it[2] for it in items] if records else [])
+
+
+def unsettled(summary: tuple) -> bool:
+    """The check's ``keep_case``: keep only open cases in the case cache (the
+    settled ones are kept by the settled cache)."""
+    return summary[3] is None
+
+
+def summarising(now: datetime, records: bool = True):
+    """Return the check's ``transform`` for :func:`evaluate_checked`."""
+    import functools
+
+    return functools.partial(case_summary, now=now, records=records)
+
+
+def settled_skipper(cache: "SettledCache", now: datetime):
+    """Return the check's ``skip_case``: skip loading a case the cache holds as of ``now``."""
+    def skip(config_digest: str, folder: str, tree: str) -> bool:
+        return cache.bind(config_digest).get(folder, tree, now) is not None
+    return skip
+
+
+def export_json(ev: Evaluated, rev: str | None) -> Iterator[bytes]:
+    """Yield the JSON export (UTF-8) in pieces (it can be large), cases then scorecards."""
+    yield (b'{"version": %d, "now": %s, "commit": %s, "cases": [\n'
+           % (EXPORT_VERSION, orjson.dumps(ev.now.isoformat()), orjson.dumps(rev)))
+    for i in range(ev.count):
+        yield (b"" if i == 0 else b",\n") + ev.record(i)
+    yield b'\n], "scorecards": '
+    yield orjson.dumps(ev.cards.to_dict(), option=orjson.OPT_SORT_KEYS)
+    yield b"}\n"
 
 
 CSV_CASE_FIELDS = (
@@ -157,8 +257,8 @@ def export_csv_cases(ev: Evaluated) -> Iterator[str]:
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
     writer.writerow(CSV_CASE_FIELDS)
-    for case, state in zip(ev.cases, ev.states):
-        rec = case_record(case, state)
+    for i, state in enumerate(ev.states):
+        rec = orjson.loads(ev.record(i))
         resolve = _current_resolve(state)
         row = [rec[k] for k in CSV_CASE_FIELDS[:21]] + [
             _time(resolve.deadline.due_at) if resolve else None,

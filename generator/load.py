@@ -24,7 +24,7 @@ from generator import records as r
 from generator.yamlio import YamlError, parse
 
 CONFIG_FILES = ("departments.yaml", "rules.yaml")
-CACHE_VERSION = 2
+CACHE_VERSION = 3
 
 
 @dataclass(frozen=True)
@@ -184,9 +184,13 @@ class ShardedStore:
 
     SHARDS = 64
 
-    def __init__(self, directory: Path | None, name: str):
+    def __init__(self, directory: Path | None, name: str, lazy: bool = False):
+        """``lazy``: keep each value pickled on its own, unpickled only when
+        asked for; for a store of which a run usually needs a few entries
+        (the cases a warm export still evaluates) rather than all."""
         self.directory = directory
         self.name = name
+        self.lazy = lazy
         self._shards: dict[int, dict] = {}
         self._dirty: set[int] = set()
 
@@ -215,13 +219,23 @@ class ShardedStore:
     def get(self, key: tuple[str, str]):
         if self.directory is None:
             return None
-        return self._shard(self.shard_of(key[0])).get(key)
+        value = self._shard(self.shard_of(key[0])).get(key)
+        return pickle.loads(value) if self.lazy and value is not None else value
 
     def put(self, key: tuple[str, str], value) -> None:
         if self.directory is None:
             return
         shard = self.shard_of(key[0])
-        self._shard(shard)[key] = value
+        self._shard(shard)[key] = pickle.dumps(value, protocol=5) if self.lazy else value
+        self._dirty.add(shard)
+
+    def put_raw(self, key: tuple[str, str], blob: bytes) -> None:
+        """Keep an already pickled value (a lazy store only)."""
+        assert self.lazy
+        if self.directory is None:
+            return
+        shard = self.shard_of(key[0])
+        self._shard(shard)[key] = blob
         self._dirty.add(shard)
 
     def save(self, keep: set | None = None) -> None:

@@ -5,7 +5,9 @@ from __future__ import annotations
 import csv
 import json
 import re
+import shutil
 
+import pytest
 from click.testing import CliRunner
 
 from generator.cli import main
@@ -105,3 +107,62 @@ def test_scorecards_table(make_repo):
     assert "Municipal Housing and Urban-Rural Development Bureau" in result.output
     assert "100.0% (1/1)" in result.output
     assert "not ranked" in result.output
+
+
+@pytest.mark.parametrize("pool", [False, True], ids=["in-process", "worker-processes"])
+def test_settled_cases_come_from_the_cache_with_the_same_export(tmp_path, root, pool, monkeypatch):
+    """A warm export takes settled cases from the cache (generator/settled.py) and
+    gives exactly the bytes a fresh export gives: as of the same now, as of an
+    earlier now (before some cached cases' last events), and after a settled
+    case is reopened (its tree changes)."""
+    from datetime import date, datetime
+
+    from generator import gitio, load, synth
+
+    spec = synth.SynthSpec(count=200, seed=5, start=date(2026, 8, 1), months=4, now=datetime.fromisoformat(NOW))
+    if pool:  # read and evaluate the folders in worker processes, as a large archive is
+        monkeypatch.setattr("generator.check.POOL_FROM", 1)
+    repo = tmp_path / "repo"
+    synth.write_repo(spec, repo, extra_files=[(n, (root / n).read_bytes()) for n in ("departments.yaml", "rules.yaml")])
+    cache = load.cache_dir(repo)
+
+    def export(now: str, fresh: bool = False) -> bytes:
+        if fresh:
+            shutil.rmtree(cache, ignore_errors=True)
+        out = tmp_path / "export.json"
+        result = CliRunner().invoke(main, ["export", "--repo", str(repo), "--now", now, "--out", str(out)])
+        assert result.exit_code == 0, result.output
+        return out.read_bytes()
+
+    cold = export(NOW, fresh=True)
+    stored = sorted(p.name for p in cache.glob("settled-export-*"))
+    assert stored, "the cold export keeps its settled cases"
+    doc = json.loads(cold)
+    settled = [c for c in doc["cases"] if c["status"] != "open"
+               and all(s["status"] in ("on_time", "late", "void") for s in c["stages"])]
+    assert len(settled) > 50
+    assert export(NOW) == cold  # warm, from the cache
+    from generator import export as ex
+    from generator.check import check_archive
+    from generator.settled import SettledCache
+
+    kept = SettledCache(repo, "export")
+    now = datetime.fromisoformat(NOW)
+    archive = check_archive(repo, "HEAD", skip_case=ex.settled_skipper(kept, now), transform=ex.summarising(now),
+                             keep_case=ex.unsettled)
+    assert len(archive.sound) == 200 and len(archive.cases) == 200 - len(settled) == 200 - kept.hits
+    earlier = "2026-10-01T10:00:00+08:00"
+    warm_earlier = export(earlier)
+    assert warm_earlier == export(earlier, fresh=True)
+    # Reopen a settled case: its folder's tree changes, so it is evaluated again.
+    target = next(c for c in settled if c["status"] == "closed")
+    export(NOW, fresh=True)
+    with gitio.ArchiveWriter(repo, "main") as writer:
+        writer.commit([(f"{target['folder']}/20261122T010000Z-reopened.yaml",
+                        "kind: reopened\nat: 2026-11-22T09:00:00+08:00\nby: centre\nreason: 市民反映问题仍未解决\n"
+                        .encode())], "reopen one case", when=int(datetime.fromisoformat(NOW).timestamp()),
+                      parent=gitio.rev_parse(repo, "main"))
+    warm = export(NOW)
+    assert warm == export(NOW, fresh=True)
+    again = {c["id"]: c for c in json.loads(warm)["cases"]}[target["id"]]
+    assert again["status"] == "open" and again["reopened"] == 1

@@ -374,35 +374,18 @@ def _reply_time(item) -> datetime:
 def open_data_files(site: Site, ev, rev: str) -> list[tuple[str, int]]:
     """Write the downloads with :mod:`generator.export`'s functions, so they are
     exactly what ``wenzheng export`` gives; return (name, size in bytes) of each."""
-    from generator import export as ex
-
-    # export.json, cases.jsonl and cases.csv each ask for every case's record:
-    # make it once per case while this function runs.
-    made: dict[int, dict] = {}
-    real_case_record = ex.case_record
-
-    def case_record_once(case, state):
-        rec = made.get(id(case))
-        if rec is None:
-            rec = made[id(case)] = real_case_record(case, state)
-        return rec
-
-    ex.case_record = case_record_once
-    try:
-        return _open_data(site, ev, rev, ex)
-    finally:
-        ex.case_record = real_case_record
-
-
-def _open_data(site: Site, ev, rev: str, ex) -> list[tuple[str, int]]:
     import tempfile
 
+    import orjson
+
+    from generator import export as ex
+
+    option = orjson.OPT_SORT_KEYS | orjson.OPT_APPEND_NEWLINE
     files: dict[str, bytes] = {
-        "export.json": "".join(ex.export_json(ev, rev)).encode("utf-8"),
-        "cases.jsonl": "".join(json.dumps(ex.case_record(c, s), ensure_ascii=False, sort_keys=True) + "\n"
-                               for c, s in zip(ev.cases, ev.states)).encode("utf-8"),
-        "events.jsonl": "".join(json.dumps(rec, ensure_ascii=False, sort_keys=True) + "\n"
-                                for c in ev.cases for rec in ex.event_records(c)).encode("utf-8"),
+        "export.json": b"".join(ex.export_json(ev, rev)),
+        "cases.jsonl": b"".join(ev.record(i) + b"\n" for i in range(len(ev.states))),
+        "events.jsonl": b"".join(orjson.dumps(rec, option=option)
+                                 for c in ev.cases for rec in ex.event_records(c)),
         "scorecards.json": (json.dumps(ev.cards.to_dict(), ensure_ascii=False, sort_keys=True, indent=1)
                             + "\n").encode("utf-8"),
     }
