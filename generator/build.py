@@ -10,6 +10,7 @@ give a byte-identical site, Pagefind's filter files aside (docs/site.md).
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import subprocess
@@ -21,24 +22,22 @@ from typing import Any, Callable
 
 import yaml
 
-from generator import export, gitio, load
+from generator import gitio, load
 from generator.check import check_archive
-from generator.evaluate import evaluate_case
-from generator.metrics import scorecards
+from generator.metrics import aggregate
 from generator.problems import Problem
 from generator.render import figures as fg
 from generator.render import pages as pg
-from generator.render import rulespage, search
+from generator.render import products, rulespage, search
 from generator.render.i18n import LANGS, t
 from generator.render.shell import ShellPage, build_shell, fix_shell_page
-from generator.render.view import TIME_FMT, case_view
-from generator.render.writer import SiteWriter, digest, forked
+from generator.render.view import TIME_FMT
+from generator.render.writer import SiteWriter, digest
+from generator.settled import SettledCache
 
 PROJECT = Path(__file__).resolve().parent.parent
 TEMPLATES = PROJECT / "site_templates"
 log = logging.getLogger("wenzheng.build")
-# Below this many cases, evaluating in a second process costs more than it saves.
-FORK_EVALUATE_FROM = 1000
 
 
 class BuildError(Exception):
@@ -109,50 +108,66 @@ def build_site(repo: Path, rev: str, now: datetime, out: Path, base_url: str = "
         log.info("phase %s: %.1f s", name, report.seconds[name])
         clock = time.monotonic()
 
-    # 1. Load and check: only a sound archive is published.
+    # 1. Load, check and evaluate: only a sound archive is published. Each case
+    # is made into what the site needs of it where it is read (the check's
+    # worker processes, generator/render/products.py); settled cases come from
+    # the cache instead, their full page view read only if their page changed.
     repo = Path(repo)
-    archive = check_archive(repo, rev)
-    if not archive.ok or archive.departments is None or archive.rules is None:
-        raise BuildError(archive.errors or archive.problems)
-    rules, depts = archive.rules, archive.departments
     cache = (load.cache_dir(repo) or repo / ".wenzheng-cache") / "site"
     cache.mkdir(parents=True, exist_ok=True)
     commits = added_by(repo, rev, cache)
-    site_config = _site_config(repo, rev)
-    lap("load")
-
-    # 2. Evaluate every case as of now, exactly as `wenzheng export` does.
-    now = now.astimezone(rules.tz)
-    # Half the cases in a forked process: the same calls as export.evaluate_archive.
-    ordered = sorted(archive.cases.values(), key=lambda c: (c.petition.received_at, c.id), reverse=True)
-
-    def evaluate(cases: list) -> tuple[list, list]:
-        states = [evaluate_case(c, rules, now) for c in cases]
-        return states, [case_view(c, rules, now, commits, st) for c, st in zip(cases, states)]
-
-    other = forked(lambda: evaluate(ordered[1::2])) if len(ordered) >= FORK_EVALUATE_FROM else None
-    mine = evaluate(ordered[0::2] if other else ordered)
-    if other:
-        theirs = other()
-        states, views = [None] * len(ordered), [None] * len(ordered)
-        states[0::2], views[0::2] = mine
-        states[1::2], views[1::2] = theirs
-    else:
-        states, views = mine
-    ev = export.Evaluated(now, tuple(ordered), tuple(states),
-                          scorecards(states, rules, now, departments=tuple(depts.departments)))
-    views.sort(key=lambda v: v["id"])
-    report.cases = len(views)
-    lap("evaluate")
-
-    # 3. Aggregate: the city's and every department's figures (generator.metrics).
-    cards = ev.cards
-    city = fg.from_headline(cards.headline("all"))
-    min_cases = rules.minimum_cases_for_ranking
-    as_of = now.astimezone(rules.tz).strftime(TIME_FMT)
+    kept = SettledCache(repo, "site", details=True)
     base_path = "/" + base_url.split("://", 1)[1].partition("/")[2] if "://" in base_url else base_url
     if not base_path.endswith("/"):
         base_path += "/"
+    link_base = base_url if "://" in base_url else base_path  # feed links are absolute when it is
+
+    def skip(config_digest: str, folder: str, tree: str) -> bool:
+        hit = kept.bind(config_digest).get(folder, tree, now)
+        return hit is not None and products.same_sources(hit, commits)
+
+    archive = check_archive(repo, rev, skip_case=skip, keep_case=products.unsettled,
+                            transform=functools.partial(products.make, now=now, commits=commits))
+    if not archive.ok or archive.departments is None or archive.rules is None:
+        raise BuildError(archive.errors or archive.problems)
+    rules, depts = archive.rules, archive.departments
+    site_config = _site_config(repo, rev)
+    kept.bind(archive.config_digest)
+    made: list[products.Products] = []
+    fresh: dict[str, dict] = {}  # full page views of the cases evaluated in this build
+    where: dict[str, tuple[str, str]] = {}
+    for pid, (folder, tree) in archive.sound.items():
+        got = archive.cases.pop(pid, None)
+        if got is None:
+            item = kept.get(folder, tree, now)
+            where[pid] = (folder, tree)
+        else:
+            item, view = got
+            fresh[pid] = view
+            if item.settled_last is not None:
+                kept.put(folder, tree, item.settled_last, item, view)
+        made.append(item)
+    kept.save(set(archive.sound.values()))
+    report.cases = len(made)
+
+    def full_view(pid: str) -> dict:
+        view = fresh.get(pid)
+        return view if view is not None else kept.detail(*where[pid])
+
+    lap("load")
+
+    # 2. Order and aggregate: pages by id, downloads newest first, as `wenzheng export`.
+    now = now.astimezone(rules.tz)
+    made.sort(key=lambda p: p.id)
+    views = [p.lite for p in made]
+    newest = sorted(made, key=lambda p: (p.received_at, p.id), reverse=True)
+    cards = aggregate((p.facts for p in newest), rules, now, departments=tuple(depts.departments))
+    lap("evaluate")
+
+    # 3. The city's and every department's figures (generator.metrics).
+    city = fg.from_headline(cards.headline("all"))
+    min_cases = rules.minimum_cases_for_ranking
+    as_of = now.astimezone(rules.tz).strftime(TIME_FMT)
     lap("aggregate")
 
     # 4. Render: search shards start indexing in the background; the shell first
@@ -161,8 +176,7 @@ def build_site(repo: Path, rev: str, now: datetime, out: Path, base_url: str = "
     writer.start()
     indexer = search.Indexer()
     try:
-        dept_name = lambda d: pg.dept_label(depts, d, "zh")
-        shard_keys = search.shard_keys(views, dept_name)
+        shard_keys = search.shard_keys(made)
         kept_shards = []
         search_keys = {shard: key for shard, (key, _) in shard_keys.items()}
         for shard, (key, recs) in shard_keys.items():
@@ -175,8 +189,7 @@ def build_site(repo: Path, rev: str, now: datetime, out: Path, base_url: str = "
         extra = site_config.get("extra") or {}
         env = pg.environment(TEMPLATES)
         pg.install_names(env, depts)
-        site = pg.Site(env, {}, writer, base_path,
-                       base_url if "://" in base_url else base_path, depts,
+        site = pg.Site(env, {}, writer, base_path, link_base, depts,
                        site_config.get("repo_url"), "")
         dept_cards = fg.by_department(cards, "all")
         periods = _periods(views)
@@ -199,13 +212,13 @@ def build_site(repo: Path, rev: str, now: datetime, out: Path, base_url: str = "
         # Three processes share two cores (and Pagefind): the downloads; half of
         # the petitions (pages and feeds) and the listings; this one with the
         # other half and everything else.
-        open_data_done = writer.fork(lambda: pg.open_data_files(site, ev, archive.rev))
-        half_done = writer.fork(lambda: (pg.petition_pages(site, views[1::2], lambda: None),
-                                         pg.petition_feeds(site, views[1::2]),
+        open_data_done = writer.fork(lambda: pg.open_data_files(site, newest, cards, now, archive.rev))
+        half_done = writer.fork(lambda: (pg.petition_pages(site, made[1::2], full_view, lambda: None),
+                                         pg.petition_feeds(site, made[1::2], full_view),
                                          pg.all_listings(site, views)))
-        tick = progress("pages", len(views[0::2])) if progress else (lambda: None)
-        pg.petition_pages(site, views[0::2], tick)
-        pg.petition_feeds(site, views[0::2])
+        tick = progress("pages", len(made[0::2])) if progress else (lambda: None)
+        pg.petition_pages(site, made[0::2], full_view, tick)
+        pg.petition_feeds(site, made[0::2], full_view)
         lap("petitions")
         pg.department_pages(site, views, cards, as_of, min_cases, cache)
         pg.report_pages(site, views, cards, as_of, min_cases)

@@ -216,7 +216,7 @@ def _check_archive(repo: str | Path, rev: str = "HEAD", *, worktree: bool = Fals
                   need_cases: bool = True, folders: list[str] | None = None,
                   cross_check: bool | None = None,
                   skip_case: Callable[[str, str, str], bool] | None = None,
-                  transform: Callable[[r.Case, Rules], Any] | None = None,
+                  transform: Callable[..., Any] | None = None,
                   keep_case: Callable[[Any], bool] | None = None) -> Archive:
     """Return the checked archive at ``rev`` (or in the work tree).
 
@@ -232,7 +232,7 @@ def _check_archive(repo: str | Path, rev: str = "HEAD", *, worktree: bool = Fals
     cached case records too. ``skip_case(config digest, folder, tree)``
     returning True says a sound case is known elsewhere (a settled case,
     :mod:`generator.settled`): it is listed in ``archive.sound`` but not loaded.
-    ``transform(case, rules)``, when given, is applied to every sound case
+    ``transform(case, rules=..., departments=...)``, when given, is applied to every sound case
     (in the worker processes, for the folders read there) and
     ``archive.cases`` holds what it returns instead of the cases: a caller
     that needs something small of each case does not pay for carrying the
@@ -278,7 +278,8 @@ def _check_archive(repo: str | Path, rev: str = "HEAD", *, worktree: bool = Fals
     verdicts = load.ShardedStore(cdir, f"verdicts-{digest}")
     stored_cases = load.ShardedStore(cdir if need_cases else None, f"cases-{digest}", lazy=True)
     # Without sound rules there is nothing to transform with; the caller stops anyway.
-    shape = functools.partial(transform, rules=rules) if transform is not None and rules is not None else None
+    shape = (functools.partial(transform, rules=rules, departments=departments)
+             if transform is not None and rules is not None else None)
     found: dict[tuple[str, str], tuple[list, tuple, Any, bool, bool]] = {}
     todo: list[str] = []
     for folder in sorted(snap.folders):

@@ -152,7 +152,7 @@ def evaluate_archive(cases: Iterable[Case], rules: Rules, now: datetime,
     return Evaluated(now, tuple(ordered), states, cards)
 
 
-def case_summary(case: Case, rules: Rules, now: datetime, records: bool = True) -> tuple:
+def case_summary(case: Case, rules: Rules, now: datetime, records: bool = True, departments=None) -> tuple:
     """Return ``(received at, scorecard facts, export record or None, last event
     time if settled else None)`` of a case as of ``now``: what
     :func:`evaluate_checked` needs, small enough to be made where the case is
@@ -252,24 +252,44 @@ def resolve_due_at(state: CaseState) -> datetime | None:
     return stage.deadline.due_at if stage else None
 
 
+def _csv_line(row: Iterable[Any]) -> str:
+    buf = io.StringIO()
+    csv.writer(buf, lineterminator="\n").writerow(["" if v is None else v for v in row])
+    return buf.getvalue()
+
+
+def case_csv_row(rec: dict[str, Any], state: CaseState) -> str:
+    """Return one case's row of cases.csv (its record, and the holder's latest resolve clock)."""
+    resolve = _current_resolve(state)
+    return _csv_line([rec[k] for k in CSV_CASE_FIELDS[:21]] + [
+        _time(resolve.deadline.due_at) if resolve else None,
+        resolve.status if resolve else None,
+        _hours(resolve.late_by) if resolve else None,
+        rec["legacy"]["due_at"] if rec["legacy"] else None,
+    ])
+
+
+EVENT_CSV_FIELDS = ("petition", "file", "kind", "at", "by", "fields")
+
+
+def event_csv_rows(case: Case) -> str:
+    """Return one case's rows of events.csv."""
+    return "".join(_csv_line((rec["petition"], rec["file"], rec["kind"], rec["at"], rec["by"],
+                              json.dumps(rec["fields"], ensure_ascii=False, sort_keys=True)))
+                   for rec in event_records(case))
+
+
+def event_json_lines(case: Case) -> bytes:
+    """Return one case's lines of events.jsonl."""
+    option = orjson.OPT_SORT_KEYS | orjson.OPT_APPEND_NEWLINE
+    return b"".join(orjson.dumps(rec, option=option) for rec in event_records(case))
+
+
 def export_csv_cases(ev: Evaluated) -> Iterator[str]:
     """Yield the CSV export of cases, one row per case (the holder's latest resolve clock)."""
-    buf = io.StringIO()
-    writer = csv.writer(buf, lineterminator="\n")
-    writer.writerow(CSV_CASE_FIELDS)
+    yield _csv_line(CSV_CASE_FIELDS)
     for i, state in enumerate(ev.states):
-        rec = orjson.loads(ev.record(i))
-        resolve = _current_resolve(state)
-        row = [rec[k] for k in CSV_CASE_FIELDS[:21]] + [
-            _time(resolve.deadline.due_at) if resolve else None,
-            resolve.status if resolve else None,
-            _hours(resolve.late_by) if resolve else None,
-            rec["legacy"]["due_at"] if rec["legacy"] else None,
-        ]
-        writer.writerow(["" if v is None else v for v in row])
-        yield buf.getvalue()
-        buf.seek(0)
-        buf.truncate()
+        yield case_csv_row(orjson.loads(ev.record(i)), state)
 
 
 def export_csv_scorecards(ev: Evaluated) -> Iterator[str]:
@@ -310,11 +330,7 @@ def write_csv(ev: Evaluated, folder) -> None:
     with (folder / "cases.csv").open("w", encoding="utf-8", newline="") as fh:
         fh.writelines(export_csv_cases(ev))
     with (folder / "events.csv").open("w", encoding="utf-8", newline="") as fh:
-        writer = csv.writer(fh, lineterminator="\n")
-        writer.writerow(("petition", "file", "kind", "at", "by", "fields"))
-        for case in ev.cases:
-            for rec in event_records(case):
-                writer.writerow((rec["petition"], rec["file"], rec["kind"], rec["at"], rec["by"],
-                                 json.dumps(rec["fields"], ensure_ascii=False, sort_keys=True)))
+        fh.write(_csv_line(EVENT_CSV_FIELDS))
+        fh.writelines(event_csv_rows(case) for case in ev.cases)
     with (folder / "scorecards.csv").open("w", encoding="utf-8", newline="") as fh:
         fh.writelines(export_csv_scorecards(ev))

@@ -83,10 +83,14 @@ class SettledCache:
     directory (a work tree, a bare check) nothing is kept.
     """
 
-    def __init__(self, repo: str | Path | None, kind: str, enabled: bool = True):
+    def __init__(self, repo: str | Path | None, kind: str, enabled: bool = True, details: bool = False):
+        """``details``: also keep a large part of each value (the site's full
+        page view) in a lazy store, read only for the cases that need it."""
         self.kind = kind
         self.directory = load.cache_dir(repo) if (enabled and repo is not None) else None
         self.store: load.ShardedStore | None = None
+        self.details: load.ShardedStore | None = None
+        self.with_details = details
         self.hits = 0
 
     def bind(self, config_digest: str) -> "SettledCache":
@@ -94,6 +98,8 @@ class SettledCache:
         if self.store is None:
             key = hashlib.sha1(f"{config_digest}:{EVALUATOR_DIGEST}".encode()).hexdigest()[:16]
             self.store = load.ShardedStore(self.directory, f"settled-{self.kind}-{key}")
+            if self.with_details:
+                self.details = load.ShardedStore(self.directory, f"settled-{self.kind}-details-{key}", lazy=True)
         return self
 
     def get(self, folder: str, tree: str, now: datetime) -> Any | None:
@@ -106,11 +112,19 @@ class SettledCache:
         self.hits += 1
         return hit[1]
 
-    def put(self, folder: str, tree: str, last_at: datetime, value: Any) -> None:
+    def detail(self, folder: str, tree: str) -> Any | None:
+        """Return the detail kept with the value of this folder tree."""
+        return self.details.get((folder, tree)) if self.details is not None else None
+
+    def put(self, folder: str, tree: str, last_at: datetime, value: Any, detail: Any = None) -> None:
         if self.store is not None:
             self.store.put((folder, tree), (last_at, value))
+            if self.details is not None:
+                self.details.put((folder, tree), detail)
 
     def save(self, keep: set[tuple[str, str]] | None) -> None:
         """Write what changed; with ``keep`` (every current key), drop the rest."""
         if self.store is not None:
             self.store.save(keep)
+        if self.details is not None:
+            self.details.save(keep)

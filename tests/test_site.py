@@ -131,20 +131,24 @@ def test_same_commit_and_now_give_the_same_bytes(built, tmp_path, monkeypatch):
     the names in pagefind-entry.json); the shards' page counts are checked instead."""
     repo, out = built
     shutil.rmtree(repo / ".git" / "wenzheng-cache")
-    import generator.build
-
-    monkeypatch.setattr(generator.build, "FORK_EVALUATE_FROM", 0)  # this time half the cases in a second process
+    # This time the cases are read and evaluated in the check's worker processes...
+    monkeypatch.setattr("generator.check.POOL_FROM", 1)
     again = tmp_path / "again"
     build_site(repo, "HEAD", datetime.fromisoformat(NOW), again)
+    # ...and then the settled ones come from the cache (generator/settled.py).
+    third = tmp_path / "third"
+    build_site(repo, "HEAD", datetime.fromisoformat(NOW), third)
+    assert list((repo / ".git" / "wenzheng-cache").glob("settled-site-*"))
 
     def ours(folder: Path) -> dict[str, str]:
         return {k: v for k, v in tree(folder).items()
                 if not k.startswith("pagefind/") and k != ".wenzheng-manifest.json.gz"}
 
-    assert ours(again) == ours(out)
+    assert ours(again) == ours(out) == ours(third)
     assert ({k: v for k, v in manifest(again).items() if not k.startswith("pagefind/")}
-            == {k: v for k, v in manifest(out).items() if not k.startswith("pagefind/")})
-    for folder in (out, again):
+            == {k: v for k, v in manifest(out).items() if not k.startswith("pagefind/")}
+            == {k: v for k, v in manifest(third).items() if not k.startswith("pagefind/")})
+    for folder in (out, again, third):
         entries = [json.loads(p.read_text()) for p in sorted((folder / "pagefind").glob("*/pagefind-entry.json"))]
         assert sum(e["languages"]["zh"]["page_count"] for e in entries) == 3
 

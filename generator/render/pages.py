@@ -128,14 +128,22 @@ def dept_label(depts: r.Departments, dept_id: str | None, lang: str) -> str:
 # -- petition pages ----------------------------------------------------------------
 
 
-def petition_pages(site: Site, views: Sequence[dict[str, Any]], tick: Callable[[], None]) -> None:
-    """Write every petition's page in both languages."""
-    for v in views:
-        holder_names = (dept_label(site.depts, v["holder"], "zh"), dept_label(site.depts, v["holder"], "en"))
-        key = digest(v, holder_names)  # once for both languages: the view's repr is most of the cost
+def petition_pages(site: Site, made: Sequence[Any], full_view: Callable[[str], dict[str, Any]],
+                   tick: Callable[[], None]) -> None:
+    """Write every petition's page in both languages (``made``: the cases'
+    :class:`generator.render.products.Products`; ``full_view(id)`` gives the
+    page view, read only when a page is rendered)."""
+    for p in made:
+        pid = p.id
+        view: list = []
+
+        def context(pid=pid, view=view) -> dict[str, Any]:
+            if not view:
+                view.append(full_view(pid))
+            return {"v": view[0]}
+
         for lang in LANGS:
-            site.page(f"p/{v['id']}/", lang, f"{v['id']} {v['title']}", "petition.html",
-                      key, lambda v=v: {"v": v})
+            site.page(f"p/{pid}/", lang, f"{pid} {p.lite['title']}", "petition.html", p.page_key, context)
         tick()
 
 
@@ -346,20 +354,21 @@ def feed_files(site: Site, views: Sequence[dict[str, Any]], now: datetime) -> No
             max((v["last_event_at"] for v in rows), default=now), [entry(v) for v in rows[:50]]))
 
 
-def petition_feeds(site: Site, views: Sequence[dict[str, Any]]) -> None:
+def petition_feeds(site: Site, made: Sequence[Any], full_view: Callable[[str], dict[str, Any]]) -> None:
     """Write each petition's own Atom feed (its timeline, newest first)."""
     base = site.base_url
-    for v in views:
-        key = digest(v["id"], v["timeline"], v["title"], base)
+    for p in made:
+        key = digest(p.feed_key, base)
 
-        def one(v=v) -> str:
+        def one(pid=p.id) -> str:
+            v = full_view(pid)
             items = [(f"{base}p/{v['id']}/#{e['file']}", f"{t('ev_' + e['kind'], 'zh')} {e['at']}",
                       f"{base}p/{v['id']}/", _local_time(e["at"], v["received_at"]), e["body"][:280])
                      for e in reversed(v["timeline"])]
             return feeds.atom(f"{base}p/{v['id']}/", f"{v['id']} {v['title']}", f"{base}feeds/p/{v['id']}.xml",
                               v["last_event_at"], items)
 
-        site.writer.page(f"feeds/p/{v['id']}.xml", key, one)
+        site.writer.page(f"feeds/p/{p.id}.xml", key, one)
 
 
 def _local_time(text: str, like: datetime) -> datetime:
@@ -371,28 +380,23 @@ def _reply_time(item) -> datetime:
     return _local_time(at, v["received_at"])
 
 
-def open_data_files(site: Site, ev, rev: str) -> list[tuple[str, int]]:
-    """Write the downloads with :mod:`generator.export`'s functions, so they are
-    exactly what ``wenzheng export`` gives; return (name, size in bytes) of each."""
-    import tempfile
-
-    import orjson
-
+def open_data_files(site: Site, newest: Sequence[Any], cards, now: datetime, rev: str) -> list[tuple[str, int]]:
+    """Write the downloads from the cases' products (newest first), line for
+    line what :mod:`generator.export` gives (``wenzheng export``); return
+    (name, size in bytes) of each."""
     from generator import export as ex
 
-    option = orjson.OPT_SORT_KEYS | orjson.OPT_APPEND_NEWLINE
+    ev = ex.Evaluated(now, (), (), cards, [p.record for p in newest])
     files: dict[str, bytes] = {
         "export.json": b"".join(ex.export_json(ev, rev)),
-        "cases.jsonl": b"".join(ev.record(i) + b"\n" for i in range(len(ev.states))),
-        "events.jsonl": b"".join(orjson.dumps(rec, option=option)
-                                 for c in ev.cases for rec in ex.event_records(c)),
-        "scorecards.json": (json.dumps(ev.cards.to_dict(), ensure_ascii=False, sort_keys=True, indent=1)
+        "cases.jsonl": b"".join(p.record + b"\n" for p in newest),
+        "events.jsonl": b"".join(p.events_jsonl for p in newest),
+        "scorecards.json": (json.dumps(cards.to_dict(), ensure_ascii=False, sort_keys=True, indent=1)
                             + "\n").encode("utf-8"),
+        "cases.csv": "".join([ex._csv_line(ex.CSV_CASE_FIELDS)] + [p.case_csv for p in newest]).encode("utf-8"),
+        "events.csv": "".join([ex._csv_line(ex.EVENT_CSV_FIELDS)] + [p.events_csv for p in newest]).encode("utf-8"),
+        "scorecards.csv": "".join(ex.export_csv_scorecards(ev)).encode("utf-8"),
     }
-    with tempfile.TemporaryDirectory(prefix="wz-csv-") as tmp:
-        ex.write_csv(ev, tmp)
-        for name in ("cases.csv", "events.csv", "scorecards.csv"):
-            files[name] = (Path(tmp) / name).read_bytes()
     sizes = []
     for name, data in sorted(files.items()):
         site.writer.file(f"data/{name}", data)

@@ -131,11 +131,11 @@ def _run(records: list[tuple[str, str]], work: Path, shard: str) -> Path:
     return out
 
 
-def shard_keys(views: Sequence[dict[str, Any]], dept_name: Callable[[str | None], str]
-               ) -> dict[str, tuple[str, list[tuple[str, str]]]]:
-    """Return shard -> (digest of its records, its (id, record) pairs)."""
+def shard_keys(made: Sequence[Any]) -> dict[str, tuple[str, list[tuple[str, str]]]]:
+    """Return shard -> (digest of its records, its (id, record) pairs), from the
+    cases' :class:`generator.render.products.Products`."""
     grouped: dict[str, list[tuple[str, str]]] = {}
-    for v in views:
-        grouped.setdefault(shard_of(v), []).append((v["id"], record(v, dept_name)))
+    for p in made:
+        grouped.setdefault(shard_of(p.lite), []).append((p.id, p.search))
     return {shard: (digest(_VERSION, recs), recs)
             for shard, recs in sorted(grouped.items())}

@@ -1,0 +1,100 @@
+"""What the site makes of each case, made once per case and, for settled cases,
+kept between builds.
+
+For every case the build needs the same few things: its page view, the digests
+that decide whether its page and feed are rewritten, its search record, its
+lines of every download (export record, events, CSV rows) and its scorecard
+facts. :func:`make` computes them all from the case, where the case is read
+(in the check's worker processes, :func:`generator.check.check_archive`'s
+``transform``), so the build never carries cases around. For a settled case
+(:mod:`generator.settled`) they do not depend on ``now`` and are kept by folder
+tree: the next build loads them instead of reading, checking and evaluating
+the case again, and loads the full page view (the large part) only when the
+page has to be rendered.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Mapping, NamedTuple
+
+import orjson
+
+from generator import export as ex
+from generator import records as r
+from generator.evaluate import evaluate_case
+from generator.metrics import case_facts
+from generator.render import search
+from generator.render.i18n import t
+from generator.render.view import case_view
+from generator.render.writer import digest
+from generator.rules import Rules
+from generator.settled import is_settled, last_event_at
+
+# What listings, feeds, reports and department pages read of a case: the view
+# without its timeline and stage clocks, with replies and body cut to feed length.
+FEED_TEXT = 280
+
+
+class Products(NamedTuple):
+    id: str
+    received_at: datetime
+    lite: dict[str, Any]
+    page_key: str
+    feed_key: str
+    search: str
+    record: bytes
+    events_jsonl: bytes
+    events_csv: str
+    case_csv: str
+    facts: tuple
+    sources: tuple[tuple[str, str], ...]  # (record path, commit that added it)
+    settled_last: datetime | None  # the last event's time when settled, else None
+
+
+def dept_name(depts: r.Departments, dept_id: str | None, lang: str) -> str:
+    d = depts.get(dept_id) if dept_id else None
+    if d is None:
+        return t("unassigned", lang) if dept_id is None else dept_id
+    return d.name.en if lang == "en" else d.name.zh
+
+
+def make(case: r.Case, rules: Rules, departments: r.Departments, now: datetime,
+         commits: Mapping[str, str]) -> tuple[Products, dict[str, Any]]:
+    """Return the products of ``case`` as of ``now`` and its full page view."""
+    state = evaluate_case(case, rules, now)
+    view = case_view(case, rules, now, commits, state)
+    holder = (dept_name(departments, view["holder"], "zh"), dept_name(departments, view["holder"], "en"))
+    lite = {k: v for k, v in view.items() if k not in ("stages", "timeline", "replies", "body")}
+    lite["body"] = view["body"][:FEED_TEXT]
+    lite["replies"] = tuple({"at": rp["at"], "body": rp["body"][:FEED_TEXT]} for rp in view["replies"])
+    rec = ex.case_record(case, state)
+    sources = tuple((path, commits.get(path, "")) for path in
+                    [case.petition.source.path] + [e.source.path for e in case.events])
+    products = Products(
+        id=case.id,
+        received_at=case.petition.received_at,
+        lite=lite,
+        page_key=digest(view, holder),
+        feed_key=digest(view["id"], view["timeline"], view["title"]),
+        search=search.record(view, lambda d: dept_name(departments, d, "zh")),
+        record=orjson.dumps(rec, option=orjson.OPT_SORT_KEYS),  # as export.record_bytes
+        events_jsonl=ex.event_json_lines(case),
+        events_csv=ex.event_csv_rows(case),
+        case_csv=ex.case_csv_row(rec, state),
+        facts=case_facts(state, rules.tz),
+        sources=sources,
+        settled_last=last_event_at(case) if is_settled(case, state, now) else None,
+    )
+    return products, view
+
+
+def unsettled(made: tuple[Products, dict]) -> bool:
+    """The check's ``keep_case``: keep only open cases in the case cache."""
+    return made[0].settled_last is None
+
+
+def same_sources(products: Products, commits: Mapping[str, str]) -> bool:
+    """Return True when every record of a kept case was still added by the same
+    commit (a rewritten history changes the commits its page links to)."""
+    return all(commits.get(path, "") == commit for path, commit in products.sources)
