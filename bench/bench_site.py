@@ -17,29 +17,22 @@ import http.server
 import json
 import logging
 import os
-import random
 import resource
 import shutil
 import sys
 import threading
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from generator import gitio  # noqa: E402
+from generator import gitio, synth  # noqa: E402
 from generator.build import build_site  # noqa: E402
 from generator.records import event_file_name  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 TZ = timezone(timedelta(hours=8))
-WORDS = ["路灯", "井盖", "噪音", "停车", "公交", "垃圾", "供水", "物业", "学校", "医院", "工资", "施工",
-         "占道", "绿化", "油烟", "电梯", "燃气", "排水", "充电桩", "菜市场"]
-DEPTS = ["housing", "transport", "urban-management", "environment", "market-regulation",
-         "human-resources", "education", "health"]
-
-
 def yaml_event(kind: str, at: datetime, by: str, **fields) -> bytes:
     lines = [f"kind: {kind}", f"at: {at.isoformat()}", f"by: {by}"]
     for k, v in fields.items():
@@ -47,51 +40,18 @@ def yaml_event(kind: str, at: datetime, by: str, **fields) -> bytes:
     return ("\n".join(lines) + "\n").encode()
 
 
-def synthesise(repo: Path, n: int, seed: int = 7) -> datetime:
-    """Write ``n`` petitions over the two years before 2026-11-20 in one commit;
-    return the moment to build at."""
-    rng = random.Random(seed)
-    gitio.init_repo(repo)
-    end = datetime(2026, 11, 20, 12, 0, tzinfo=TZ)
-    files = [(name, (ROOT / name).read_bytes()) for name in ("departments.yaml", "rules.yaml")]
-    span = 730 * 86400
-    for i in range(n):
-        received = end - timedelta(seconds=int(span * (1 - i / n)) - rng.randint(0, 600))
-        pid = f"{received.year}-{i + 1:06d}"
-        folder = f"petitions/{received:%Y}/{received:%m}/{pid}"
-        a, b = rng.sample(WORDS, 2)
-        body = f"关于{a}和{b}的问题：{rng.choice(WORDS)}已经持续{rng.randint(2, 30)}天，请有关部门尽快处理。"
-        files.append((f"{folder}/petition.yaml", (
-            f"id: '{pid}'\nreceived_at: {received.isoformat()}\nchannel: {rng.choice(['web', 'phone', 'app'])}\n"
-            f"category: {rng.choice(['consultation', 'complaint', 'help'])}\ntitle: {a}{b}问题\n"
-            f"body: {body}\npetitioner: {{display_name: 网友 u{rng.randint(1000, 99999)}}}\n"
-            f"location: {{district: 东湖区}}\n").encode()))
-        dept = rng.choice(DEPTS)
-        t = received + timedelta(minutes=rng.randint(10, 90))
-        evs = [("assigned", t, "centre", {"to": dept})]
-        roll = rng.random()
-        if roll < 0.9:
-            t += timedelta(minutes=rng.randint(10, 300))
-            evs.append(("accepted", t, dept, {}))
-        if roll < 0.8:
-            t += timedelta(hours=rng.randint(5, 200))
-            evs.append(("reply", t, dept, {"final": True, "resolution": "resolved",
-                                           "body": f"经核查，{a}问题已处理完毕。"}))
-            t += timedelta(hours=rng.randint(1, 30))
-            evs.append(("closed", t, "centre", {}))
-            if rng.random() < 0.6:
-                t += timedelta(hours=rng.randint(1, 48))
-                evs.append(("feedback", t, "petitioner",
-                            {"rating": rng.choice(["satisfied", "basically_satisfied", "dissatisfied"])}))
-        for kind, at, by, fields in evs:
-            if at > end:
-                break
-            files.append((f"{folder}/{event_file_name(kind, at)}", yaml_event(kind, at, by, **fields)))
-    with gitio.ArchiveWriter(repo, "main") as fi:
-        fi.commit(files, "synthesised archive", when=int(end.timestamp()))
-    import subprocess
-    subprocess.run(["git", "-C", str(repo), "reset", "-q", "--soft", "main"], check=True)
-    return end + timedelta(days=2)
+NOW = datetime(2026, 11, 22, 10, 0, tzinfo=TZ)
+
+
+def synthesise(repo: Path, n: int, seed: int = 20261122) -> datetime:
+    """Write ``n`` petitions received over the two years before NOW with
+    ``wenzheng synth`` (its mix of categories, departments, clocks and outcomes,
+    most cases long closed, the recent ones still open) in one commit; return
+    the moment to build at."""
+    spec = synth.SynthSpec(count=n, seed=seed, start=date(2024, 11, 22), months=24, now=NOW)
+    synth.write_repo(spec, repo, extra_files=[(name, (ROOT / name).read_bytes())
+                                              for name in ("departments.yaml", "rules.yaml")])
+    return NOW
 
 
 def add_reply(repo: Path, now: datetime) -> None:
@@ -190,7 +150,7 @@ def main() -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", stream=sys.stdout)
     repo, out = args.work / "repo", args.work / "site"
     if args.reuse:
-        now = datetime(2026, 11, 22, 12, 0, tzinfo=TZ)  # what synthesise returns
+        now = NOW  # what synthesise returns
         shutil.rmtree(out, ignore_errors=True)
     else:
         if args.work.exists():

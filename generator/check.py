@@ -205,6 +205,34 @@ def check_folders(snap: load.Snapshot, folders: list[str], departments: r.Depart
                 yield folder, tree, rows, refs, case, blob, out
 
 
+def _transform_blob_chunk(items: list[tuple[tuple[str, str], tuple, bytes]]) -> list[tuple]:
+    transform = _WORKER["transform"]
+    return [(key, verdict, transform(pickle.loads(blob))) for key, verdict, blob in items]
+
+
+def _init_transformer(transform) -> None:
+    import gc
+
+    gc.disable()
+    _WORKER.update(transform=transform)
+
+
+def _transform_stored(items: list[tuple[tuple[str, str], tuple, bytes]], transform, workers: int | None = None):
+    """Yield ``(key, verdict, transform(case))`` for cached (pickled) cases,
+    in worker processes when there are many (the open cases of a large archive,
+    evaluated again on every run)."""
+    workers = workers or min(os.cpu_count() or 1, 4)
+    if len(items) < POOL_FROM or workers == 1:
+        for key, verdict, blob in items:
+            yield key, verdict, transform(pickle.loads(blob))
+        return
+    size = max(100, len(items) // (workers * 4))
+    chunks = [items[i:i + size] for i in range(0, len(items), size)]
+    with ProcessPoolExecutor(workers, initializer=_init_transformer, initargs=(transform,)) as pool:
+        for result in pool.map(_transform_blob_chunk, chunks):
+            yield from result
+
+
 def check_archive(repo: str | Path, rev: str = "HEAD", **options: Any) -> Archive:
     """Return the checked archive at ``rev``: see :func:`_check_archive`."""
     with bulk():
@@ -282,16 +310,24 @@ def _check_archive(repo: str | Path, rev: str = "HEAD", *, worktree: bool = Fals
              if transform is not None and rules is not None else None)
     found: dict[tuple[str, str], tuple[list, tuple, Any, bool, bool]] = {}
     todo: list[str] = []
+    stored: list[tuple[tuple[str, str], tuple, bytes]] = []  # cached cases still to transform
     for folder in sorted(snap.folders):
         key = (folder, snap.folders[folder][0])
         verdict = verdicts.get(key)
         skipped = bool(verdict and not verdict[0] and skip_case is not None and skip_case(digest, *key))
-        case = stored_cases.get(key) if need_cases and verdict and not verdict[0] and not skipped else None
+        wanted = need_cases and verdict and not verdict[0] and not skipped
+        if wanted and shape is not None:
+            blob = stored_cases.get_raw(key)
+            if blob is not None:
+                stored.append((key, verdict, blob))
+                continue
+        case = stored_cases.get(key) if wanted else None
         if verdict is None or (need_cases and not verdict[0] and case is None and not skipped):
             todo.append(folder)
         else:
-            value = shape(case) if shape is not None and case is not None else case
-            found[key] = (verdict[0], verdict[1], value, skipped, case is not None)
+            found[key] = (verdict[0], verdict[1], case, skipped, case is not None)
+    for key, verdict, value in _transform_stored(stored, shape):
+        found[key] = (verdict[0], verdict[1], value, False, True)
     for folder, tree, problem_rows, refs, case, blob, out in check_folders(snap, todo, departments,
                                                                           transform=shape, keep_case=keep_case):
         found[(folder, tree)] = (problem_rows, refs, out if shape is not None else case,

@@ -222,6 +222,13 @@ class ShardedStore:
         value = self._shard(self.shard_of(key[0])).get(key)
         return pickle.loads(value) if self.lazy and value is not None else value
 
+    def get_raw(self, key: tuple[str, str]) -> bytes | None:
+        """Return a lazy store's value still pickled."""
+        assert self.lazy
+        if self.directory is None:
+            return None
+        return self._shard(self.shard_of(key[0])).get(key)
+
     def put(self, key: tuple[str, str], value) -> None:
         if self.directory is None:
             return

@@ -159,9 +159,10 @@ def listing_pages(site: Site, name: str, title: tuple[str, str], rows: Sequence[
         here = f"l/{name}/" + (f"{n}/" if n > 1 else "")
         keyrows = [(v["id"], v["title"], v["holder"], v["status"], v["escalation"],
                     v["days_overdue"], v["received"]) for v in chunk]
+        key = digest(title, n, pages, len(rows), keyrows, show_overdue)  # once for both languages
         for i, lang in enumerate(LANGS):
             page_title = title[i] + (f" · {n}" if n > 1 else "")
-            site.page(here, lang, page_title, "listing.html", (title, n, pages, len(rows), keyrows, show_overdue),
+            site.page(here, lang, page_title, "listing.html", key,
                       lambda chunk=chunk, n=n, i=i, lang=lang: {
                           "title": title[i], "rows": chunk, "page": n, "pages": pages,
                           "total": len(rows), "show_overdue": show_overdue,
