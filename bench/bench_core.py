@@ -36,16 +36,19 @@ class Step:
     exit_code: int
     target_seconds: float | None
     output: str
+    judged: bool = True
 
     @property
     def verdict(self) -> str:
         if self.exit_code != 0:
             return f"FAIL (exit {self.exit_code})"
+        if not self.judged:
+            return "(not judged)"
         slow = self.target_seconds is not None and self.seconds >= self.target_seconds
         return "MISS" if slow or self.peak_bytes >= 2 * GB else "PASS"
 
 
-def run(name: str, args: list[str], target: float | None) -> Step:
+def run(name: str, args: list[str], target: float | None, judged: bool = True) -> Step:
     """Run one command, returning its wall time, peak memory and exit code."""
     env = dict(os.environ, PYTHONPATH=str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""))
     log = tempfile.TemporaryFile()
@@ -58,7 +61,7 @@ def run(name: str, args: list[str], target: float | None) -> Step:
     log.seek(0)
     output = log.read().decode("utf-8", "replace")
     log.close()
-    return Step(name, seconds, usage.ru_maxrss * 1024, proc.returncode, target, output)
+    return Step(name, seconds, usage.ru_maxrss * 1024, proc.returncode, target, output, judged)
 
 
 def drop_cache(repo: Path) -> None:
@@ -69,7 +72,7 @@ def table(steps: list[Step]) -> str:
     """Return the results as an aligned text table."""
     rows = [("step", "seconds", "peak MB", "target", "result")]
     for s in steps:
-        target = f"< {s.target_seconds:g} s, < 2 GB" if s.target_seconds else "< 2 GB"
+        target = f"< {s.target_seconds:g} s, < 2 GB" if s.target_seconds else ("< 2 GB" if s.judged else "")
         rows.append((s.name, f"{s.seconds:.2f}", f"{s.peak_bytes / 2**20:.0f}", target, s.verdict))
     widths = [max(len(r[i]) for r in rows) for i in range(5)]
     lines = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths)) for row in rows]
@@ -83,33 +86,40 @@ def main() -> int:
     parser.add_argument("--seed", type=int, default=20261122)
     parser.add_argument("--now", default=NOW, help="the archive's now (ISO time with offset)")
     parser.add_argument("--keep", type=Path, help="build the repository here and keep it")
+    parser.add_argument("--repo", type=Path,
+                        help="time an archive synthesised earlier (wenzheng synth) instead of making one; "
+                        "the targets, which are for 100,000 petitions, are then not judged. It gets "
+                        "one more commit (the 10-file change).")
     opts = parser.parse_args()
 
     work = opts.keep or Path(tempfile.mkdtemp(prefix="wenzheng-bench-"))
-    repo = work / "repo"
-    if repo.exists():
+    repo = opts.repo or work / "repo"
+    if repo.exists() and not opts.repo:
         sys.exit(f"{repo} already exists; remove it or give another --keep folder")
     work.mkdir(parents=True, exist_ok=True)
     out = work / "export.json"
     later = (datetime.fromisoformat(opts.now) + timedelta(hours=3)).isoformat()
     steps: list[Step] = []
+    judged = opts.repo is None
+    target = lambda seconds: seconds if judged else None  # noqa: E731
     try:
-        steps.append(run(f"synth {opts.count:,} petitions",
-                         ["synth", "--count", str(opts.count), "--seed", str(opts.seed),
-                          "--now", opts.now, "--repo", str(repo), "--quiet", "--config-from", str(ROOT)],
-                         None))
-        if steps[-1].exit_code:
-            print(steps[-1].output)
-            return 1
-        print(steps[-1].output.strip())
+        if not opts.repo:
+            steps.append(run(f"synth {opts.count:,} petitions",
+                             ["synth", "--count", str(opts.count), "--seed", str(opts.seed),
+                              "--now", opts.now, "--repo", str(repo), "--quiet", "--config-from", str(ROOT)],
+                             None))
+            if steps[-1].exit_code:
+                print(steps[-1].output)
+                return 1
+            print(steps[-1].output.strip())
         check = ["check", "--repo", str(repo)]
         export = ["export", "--repo", str(repo), "--format", "json", "--out", str(out), "--now", opts.now]
         drop_cache(repo)
-        steps.append(run("check, cold", check, 90))
+        steps.append(run("check, cold", check, target(90), judged=judged))
         drop_cache(repo)
-        steps.append(run("export json, cold", export, 90))
-        steps.append(run("check, warm", check, 15))
-        steps.append(run("export json, warm", export, 15))
+        steps.append(run("export json, cold", export, target(90), judged=judged))
+        steps.append(run("check, warm", check, target(15), judged=judged))
+        steps.append(run("export json, warm", export, target(15), judged=judged))
         base = subprocess.run(["git", "-C", str(repo), "rev-parse", "HEAD"], capture_output=True,
                               text=True, check=True).stdout.strip()
         change = run("add 10 event files", ["synth", "--changes", "10", "--repo", str(repo),
@@ -118,7 +128,7 @@ def main() -> int:
             print(change.output)
             return 1
         steps.append(run("check --changed-since (10 files)",
-                         ["check", "--repo", str(repo), "--changed-since", base], 2))
+                         ["check", "--repo", str(repo), "--changed-since", base], target(2), judged=judged))
     finally:
         if not opts.keep:
             shutil.rmtree(work, ignore_errors=True)
@@ -129,7 +139,7 @@ def main() -> int:
             print(f"\n--- {s.name} (exit {s.exit_code}) ---\n{s.output[-2000:]}")
     if opts.keep:
         print(f"\nkept: {repo}")
-    return 0 if all(s.verdict == "PASS" for s in steps) else 1
+    return 0 if all(s.verdict in ("PASS", "(not judged)") for s in steps) else 1
 
 
 if __name__ == "__main__":

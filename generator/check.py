@@ -137,18 +137,18 @@ _WORKER: dict[str, Any] = {}
 POOL_FROM = 2000
 
 
-def _init_worker(root: str, rev: str, departments: r.Departments, transform, keep_case) -> None:
+def _init_worker(root: str, rev: str, departments: r.Departments, transform, keep_case, want_cases) -> None:
     import gc
 
     gc.disable()  # a worker builds short-lived acyclic objects and exits (see generator.bulk)
     _WORKER.update(snap=load.Snapshot(root=Path(root), rev=rev), departments=departments,
-                   transform=transform, keep_case=keep_case)
+                   transform=transform, keep_case=keep_case, want_cases=want_cases)
 
 
 def _check_chunk(items: list[tuple[str, str, list[tuple[str, str]]]]) -> list[tuple]:
     """Read, parse and check a chunk of folders in a worker process."""
     snap, departments, transform = _WORKER["snap"], _WORKER["departments"], _WORKER["transform"]
-    keep_case = _WORKER["keep_case"]
+    keep_case, want_cases = _WORKER["keep_case"], _WORKER["want_cases"]
     # The case goes back pickled on its own: the parent keeps these bytes in
     # its (lazy) case store as they are, instead of pickling the case again;
     # with a transform, it goes back transformed too and is never unpickled
@@ -156,7 +156,7 @@ def _check_chunk(items: list[tuple[str, str, list[tuple[str, str]]]]) -> list[tu
     out = []
     for folder, tree, rows, refs, case in _check_items(snap, items, departments):
         shaped = transform(case) if transform is not None and case is not None else None
-        keep = case is not None and (transform is None or keep_case is None or keep_case(shaped))
+        keep = want_cases and case is not None and (transform is None or keep_case is None or keep_case(shaped))
         out.append((folder, tree, rows, refs, pickle.dumps(case, protocol=5) if keep else None, shaped))
     return out
 
@@ -177,7 +177,7 @@ def _check_items(snap: load.Snapshot, items, departments: r.Departments):
 
 def check_folders(snap: load.Snapshot, folders: list[str], departments: r.Departments,
                   workers: int | None = None, transform: Callable[[r.Case], Any] | None = None,
-                  keep_case: Callable[[Any], bool] | None = None):
+                  keep_case: Callable[[Any], bool] | None = None, want_cases: bool = True):
     """Yield ``(folder, tree, problem rows, duplicate_of refs, case, pickled case
     or None, transformed case or None)`` for each folder.
 
@@ -185,7 +185,8 @@ def check_folders(snap: load.Snapshot, folders: list[str], departments: r.Depart
     many folders: the work is per folder and the answers are small. With
     ``transform``, each sound case is also transformed where it was read, and
     a case read in a worker process is not unpickled here (None); nor is it
-    pickled there when ``keep_case(transformed)`` is false.
+    pickled there when ``keep_case(transformed)`` is false, or at all without
+    ``want_cases`` (a plain check).
     """
     items = [(f, snap.folders[f][0], snap.folders[f][1]) for f in folders]
     workers = workers or min(os.cpu_count() or 1, 4)
@@ -198,7 +199,8 @@ def check_folders(snap: load.Snapshot, folders: list[str], departments: r.Depart
     size = max(200, len(items) // (workers * 8))
     chunks = [items[i:i + size] for i in range(0, len(items), size)]
     with ProcessPoolExecutor(workers, initializer=_init_worker,
-                             initargs=(str(snap.root), snap.rev, departments, transform, keep_case)) as pool:
+                             initargs=(str(snap.root), snap.rev, departments, transform, keep_case,
+                                       want_cases)) as pool:
         for result in pool.map(_check_chunk, chunks):
             for folder, tree, rows, refs, blob, out in result:
                 case = pickle.loads(blob) if blob is not None and transform is None else None
@@ -329,7 +331,8 @@ def _check_archive(repo: str | Path, rev: str = "HEAD", *, worktree: bool = Fals
     for key, verdict, value in _transform_stored(stored, shape):
         found[key] = (verdict[0], verdict[1], value, False, True)
     for folder, tree, problem_rows, refs, case, blob, out in check_folders(snap, todo, departments,
-                                                                          transform=shape, keep_case=keep_case):
+                                                                          transform=shape, keep_case=keep_case,
+                                                                          want_cases=need_cases):
         found[(folder, tree)] = (problem_rows, refs, out if shape is not None else case,
                                  False, case is not None or blob is not None or out is not None)
         verdicts.put((folder, tree), (problem_rows, refs))
