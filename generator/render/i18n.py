@@ -175,6 +175,25 @@ LABELS: dict[str, tuple[str, str]] = {
     "chart_table": ("图表数据", "Chart data"),
     "more_pages": ("共 {n} 页", "{n} pages"),
     "cases_count": ("件", "cases"),
+    # event fields shown in a petition's timeline
+    "field_to": ("交办至", "to"),
+    "field_from": ("原承办单位", "from"),
+    "field_resolution": ("办理结果", "resolution"),
+    "field_decision": ("审批结果", "decision"),
+    "field_new_due": ("新办理期限", "new due date"),
+    "field_reason": ("理由", "reason"),
+    "field_reason_code": ("原因", "reason"),
+    "field_duplicate_of": ("重复于", "duplicate of"),
+    "field_rating": ("评价", "rating"),
+    "field_level": ("级别", "level"),
+    "field_stage": ("环节", "stage"),
+    "field_corrects": ("更正的记录", "corrects"),
+    "field_note": ("备注", "note"),
+    "field_request": ("请求", "request"),
+    "field_department": ("部门", "department"),
+    "field_retract": ("撤销", "retracted"),
+    "field_status": ("状态", "status"),
+    "field_due_at": ("期限", "due"),
 }
 
 

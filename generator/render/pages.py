@@ -45,9 +45,25 @@ class LabelFoldingLoader(jinja2.FileSystemLoader):
                                 source), filename, uptodate
 
 
+class ViewEnvironment(jinja2.Environment):
+    """A jinja2 environment in which ``v.title`` on a dict (a page view) looks
+    the key up first. jinja2 tries the attribute first, and the failed
+    attribute lookup (an exception) on every one of a petition page's hundred
+    lookups was a fifth of its rendering time. No view key is named like a
+    dict method, so the pages are the same."""
+
+    def getattr(self, obj: Any, attribute: str) -> Any:
+        if type(obj) is dict:
+            try:
+                return obj[attribute]
+            except KeyError:
+                pass
+        return super().getattr(obj, attribute)
+
+
 def environment(templates: Path) -> jinja2.Environment:
     """Return the jinja2 environment of ``site_templates/``."""
-    env = jinja2.Environment(loader=LabelFoldingLoader(str(templates)),
+    env = ViewEnvironment(loader=LabelFoldingLoader(str(templates)),
                              autoescape=True, trim_blocks=False, lstrip_blocks=False,
                              undefined=jinja2.StrictUndefined)
     env.globals.update(t=t, labels=LABELS)
