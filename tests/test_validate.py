@@ -209,3 +209,26 @@ def test_a_damaged_cache_is_rebuilt_not_trusted(make_repo):
         f.write_bytes(b"not a pickle")
     archive = check_archive(repo)
     assert archive.ok and list(archive.cases) == ["2026-000001"]
+
+
+def test_worker_processes_find_what_one_process_finds(make_repo, monkeypatch):
+    """A large archive is read in worker processes (generator.check.POOL_FROM
+    folders or more): the problems and the sound cases are the same, whether
+    the cases are wanted (export, build) or not (a plain check)."""
+    files = good_case()
+    other = "petitions/2026/11/2026-000002"
+    files[f"{other}/petition.yaml"] = petition("2026-000002").replace("channel: web", "channel: fax")
+    third = "petitions/2026/11/2026-000003"
+    files[f"{third}/petition.yaml"] = petition("2026-000003")
+    repo = make_repo(files)
+
+    def seen(**options):
+        archive = check_archive(repo, use_cache=False, **options)
+        return sorted((p.path, p.line, p.code) for p in archive.problems), sorted(archive.cases)
+
+    alone = seen(), seen(need_cases=False)
+    monkeypatch.setattr("generator.check.POOL_FROM", 1)
+    pooled = seen(), seen(need_cases=False)
+    assert pooled == alone
+    assert alone[0][1] == ["2026-000001", "2026-000003"] and alone[1][1] == []
+    assert [code for _, _, code in alone[0][0]] == ["bad-choice"]
