@@ -11,8 +11,9 @@ for a department checking its draft.
 from __future__ import annotations
 
 import hashlib
-import pickle
 import os
+import pickle
+import re
 import subprocess
 import zlib
 from dataclasses import dataclass, field
@@ -259,6 +260,8 @@ class ShardedStore:
                 if stale:
                     self._dirty.add(shard)
         self.directory.mkdir(parents=True, exist_ok=True)
+        if keep is not None:
+            self._drop_other_versions()
         for shard in sorted(self._dirty):
             path = self._path(shard)
             tmp = path.with_name(path.name + f".{os.getpid()}.tmp")
@@ -266,6 +269,19 @@ class ShardedStore:
                 pickle.dump((CACHE_VERSION, self._shards[shard]), fh, protocol=5)
             os.replace(tmp, path)
         self._dirty.clear()
+
+
+    def _drop_other_versions(self) -> None:
+        """Remove this store's files made under another digest (an older
+        config or program): a whole-archive run replaces them, so the cache
+        keeps one copy, not one per version."""
+        family, _, mine = self.name.rpartition("-")
+        if not family or len(mine) != 16:
+            return
+        pattern = re.compile(re.escape(family) + r"-[0-9a-f]{16}-\d\d\.pickle")
+        for path in self.directory.glob(f"{family}-*.pickle"):  # type: ignore[union-attr]
+            if pattern.fullmatch(path.name) and not path.name.startswith(self.name + "-"):
+                path.unlink(missing_ok=True)
 
 
 def cache_dir(repo: str | Path) -> Path | None:

@@ -200,6 +200,9 @@ def test_cached_verdicts_follow_the_config(make_repo):
     commit_files(repo, {"departments.yaml": text[:start] + text[end:]})
     after = check_archive(repo)
     assert "unknown-department" in {p.code for p in after.errors}
+    # The verdicts made under the old departments.yaml are gone, not kept beside the new ones.
+    stores = {p.name.rsplit("-", 1)[0] for p in (repo / ".git/wenzheng-cache").glob("verdicts-*.pickle")}
+    assert stores == {f"verdicts-{after.config_digest}"}
 
 
 def test_a_damaged_cache_is_rebuilt_not_trusted(make_repo):
