@@ -101,7 +101,10 @@ def main() -> int:
     later = (datetime.fromisoformat(opts.now) + timedelta(hours=3)).isoformat()
     steps: list[Step] = []
     judged = opts.repo is None
-    target = lambda seconds: seconds if judged else None  # noqa: E731
+
+    def timed(name: str, args: list[str], seconds: float) -> Step:
+        """Run a step against its target, or only report it (an archive given with --repo)."""
+        return run(name, args, seconds if judged else None, judged)
     try:
         if not opts.repo:
             steps.append(run(f"synth {opts.count:,} petitions",
@@ -115,11 +118,11 @@ def main() -> int:
         check = ["check", "--repo", str(repo)]
         export = ["export", "--repo", str(repo), "--format", "json", "--out", str(out), "--now", opts.now]
         drop_cache(repo)
-        steps.append(run("check, cold", check, target(90), judged=judged))
+        steps.append(timed("check, cold", check, 90))
         drop_cache(repo)
-        steps.append(run("export json, cold", export, target(90), judged=judged))
-        steps.append(run("check, warm", check, target(15), judged=judged))
-        steps.append(run("export json, warm", export, target(15), judged=judged))
+        steps.append(timed("export json, cold", export, 90))
+        steps.append(timed("check, warm", check, 15))
+        steps.append(timed("export json, warm", export, 15))
         base = subprocess.run(["git", "-C", str(repo), "rev-parse", "HEAD"], capture_output=True,
                               text=True, check=True).stdout.strip()
         change = run("add 10 event files", ["synth", "--changes", "10", "--repo", str(repo),
@@ -127,8 +130,8 @@ def main() -> int:
         if change.exit_code:
             print(change.output)
             return 1
-        steps.append(run("check --changed-since (10 files)",
-                         ["check", "--repo", str(repo), "--changed-since", base], target(2), judged=judged))
+        steps.append(timed("check --changed-since (10 files)",
+                           ["check", "--repo", str(repo), "--changed-since", base], 2))
     finally:
         if not opts.keep:
             shutil.rmtree(work, ignore_errors=True)

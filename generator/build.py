@@ -122,11 +122,8 @@ def build_site(repo: Path, rev: str, now: datetime, out: Path, base_url: str = "
         base_path += "/"
     link_base = base_url if "://" in base_url else base_path  # feed links are absolute when it is
 
-    def skip(config_digest: str, folder: str, tree: str) -> bool:
-        hit = kept.bind(config_digest).get(folder, tree, now)
-        return hit is not None and products.same_sources(hit, commits)
-
-    archive = check_archive(repo, rev, skip_case=skip, keep_case=products.unsettled,
+    still_valid = lambda hit: products.same_sources(hit, commits)  # noqa: E731 - same commits behind its links
+    archive = check_archive(repo, rev, skip_case=kept.skipper(now, still_valid), keep_case=products.unsettled,
                             transform=functools.partial(products.make, now=now, commits=commits))
     if not archive.ok or archive.departments is None or archive.rules is None:
         raise BuildError(archive.errors or archive.problems)

@@ -137,12 +137,11 @@ _WORKER: dict[str, Any] = {}
 POOL_FROM = 2000
 
 
-def _init_worker(root: str, rev: str, departments: r.Departments, transform, keep_case, want_cases) -> None:
+def _init_worker(**state: Any) -> None:
     import gc
 
     gc.disable()  # a worker builds short-lived acyclic objects and exits (see generator.bulk)
-    _WORKER.update(snap=load.Snapshot(root=Path(root), rev=rev), departments=departments,
-                   transform=transform, keep_case=keep_case, want_cases=want_cases)
+    _WORKER.update(state)
 
 
 def _check_chunk(items: list[tuple[str, str, list[tuple[str, str]]]]) -> list[tuple]:
@@ -198,9 +197,10 @@ def check_folders(snap: load.Snapshot, folders: list[str], departments: r.Depart
         return
     size = max(200, len(items) // (workers * 8))
     chunks = [items[i:i + size] for i in range(0, len(items), size)]
-    with ProcessPoolExecutor(workers, initializer=_init_worker,
-                             initargs=(str(snap.root), snap.rev, departments, transform, keep_case,
-                                       want_cases)) as pool:
+    init = functools.partial(_init_worker, snap=load.Snapshot(root=snap.root, rev=snap.rev),
+                             departments=departments, transform=transform, keep_case=keep_case,
+                             want_cases=want_cases)
+    with ProcessPoolExecutor(workers, initializer=init) as pool:
         for result in pool.map(_check_chunk, chunks):
             for folder, tree, rows, refs, blob, out in result:
                 case = pickle.loads(blob) if blob is not None and transform is None else None
@@ -210,13 +210,6 @@ def check_folders(snap: load.Snapshot, folders: list[str], departments: r.Depart
 def _transform_blob_chunk(items: list[tuple[tuple[str, str], tuple, bytes]]) -> list[tuple]:
     transform = _WORKER["transform"]
     return [(key, verdict, transform(pickle.loads(blob))) for key, verdict, blob in items]
-
-
-def _init_transformer(transform) -> None:
-    import gc
-
-    gc.disable()
-    _WORKER.update(transform=transform)
 
 
 def _transform_stored(items: list[tuple[tuple[str, str], tuple, bytes]], transform, workers: int | None = None):
@@ -230,7 +223,7 @@ def _transform_stored(items: list[tuple[tuple[str, str], tuple, bytes]], transfo
         return
     size = max(100, len(items) // (workers * 4))
     chunks = [items[i:i + size] for i in range(0, len(items), size)]
-    with ProcessPoolExecutor(workers, initializer=_init_transformer, initargs=(transform,)) as pool:
+    with ProcessPoolExecutor(workers, initializer=functools.partial(_init_worker, transform=transform)) as pool:
         for result in pool.map(_transform_blob_chunk, chunks):
             yield from result
 

@@ -263,7 +263,7 @@ def export(repo: Path, rev: str, now_text: str | None, fmt: str, out: Path | Non
         raise click.UsageError(f"--format {fmt} needs --out FOLDER")
     if fmt == "json":  # settled cases come from the cache (generator/settled.py)
         cache = SettledCache(repo, "export")
-        archive = _load_checked(repo, rev, skip_case=ex.settled_skipper(cache, now),
+        archive = _load_checked(repo, rev, skip_case=cache.skipper(now),
                                 transform=ex.summarising(now), keep_case=ex.unsettled)
         assert archive.rules is not None
         ev = ex.evaluate_checked(archive, now.astimezone(archive.rules.tz), cache)
@@ -318,7 +318,7 @@ def scorecards(repo: Path, rev: str, now_text: str | None, period: str, lang: st
 
     now = read_now(now_text)
     cache = SettledCache(repo, "export")
-    archive = _load_checked(repo, rev, skip_case=ex.settled_skipper(cache, now),
+    archive = _load_checked(repo, rev, skip_case=cache.skipper(now),
                             transform=ex.summarising(now, records=False), keep_case=ex.unsettled)
     assert archive.rules is not None and archive.departments is not None
     ev = ex.evaluate_checked(archive, now.astimezone(archive.rules.tz), cache, records=False)

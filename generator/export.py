@@ -174,7 +174,7 @@ def evaluate_checked(archive: "Archive", now: datetime, cache: "SettledCache | N
 
     The archive must have been checked with ``transform=summarising(now,
     records)``, so that ``archive.cases`` holds :func:`case_summary` tuples,
-    and, with a cache, ``skip_case=settled_skipper(cache, now)``: settled
+    and, with a cache, ``skip_case=cache.skipper(now)``: settled
     cases come from ``cache`` when it has them and go into it when new. The
     result has records (or none) and scorecards, no ``cases`` or ``states``.
     """
@@ -214,13 +214,6 @@ def summarising(now: datetime, records: bool = True):
     return functools.partial(case_summary, now=now, records=records)
 
 
-def settled_skipper(cache: "SettledCache", now: datetime):
-    """Return the check's ``skip_case``: skip loading a case the cache holds as of ``now``."""
-    def skip(config_digest: str, folder: str, tree: str) -> bool:
-        return cache.bind(config_digest).get(folder, tree, now) is not None
-    return skip
-
-
 def export_json(ev: Evaluated, rev: str | None) -> Iterator[bytes]:
     """Yield the JSON export (UTF-8) in pieces (it can be large), cases then scorecards."""
     yield (b'{"version": %d, "now": %s, "commit": %s, "cases": [\n'
@@ -252,7 +245,8 @@ def resolve_due_at(state: CaseState) -> datetime | None:
     return stage.deadline.due_at if stage else None
 
 
-def _csv_line(row: Iterable[Any]) -> str:
+def csv_line(row: Iterable[Any]) -> str:
+    """Return one CSV row (None as an empty cell) with its newline."""
     buf = io.StringIO()
     csv.writer(buf, lineterminator="\n").writerow(["" if v is None else v for v in row])
     return buf.getvalue()
@@ -261,7 +255,7 @@ def _csv_line(row: Iterable[Any]) -> str:
 def case_csv_row(rec: dict[str, Any], state: CaseState) -> str:
     """Return one case's row of cases.csv (its record, and the holder's latest resolve clock)."""
     resolve = _current_resolve(state)
-    return _csv_line([rec[k] for k in CSV_CASE_FIELDS[:21]] + [
+    return csv_line([rec[k] for k in CSV_CASE_FIELDS[:21]] + [
         _time(resolve.deadline.due_at) if resolve else None,
         resolve.status if resolve else None,
         _hours(resolve.late_by) if resolve else None,
@@ -274,7 +268,7 @@ EVENT_CSV_FIELDS = ("petition", "file", "kind", "at", "by", "fields")
 
 def event_csv_rows(case: Case) -> str:
     """Return one case's rows of events.csv."""
-    return "".join(_csv_line((rec["petition"], rec["file"], rec["kind"], rec["at"], rec["by"],
+    return "".join(csv_line((rec["petition"], rec["file"], rec["kind"], rec["at"], rec["by"],
                               json.dumps(rec["fields"], ensure_ascii=False, sort_keys=True)))
                    for rec in event_records(case))
 
@@ -287,7 +281,7 @@ def event_json_lines(case: Case) -> bytes:
 
 def export_csv_cases(ev: Evaluated) -> Iterator[str]:
     """Yield the CSV export of cases, one row per case (the holder's latest resolve clock)."""
-    yield _csv_line(CSV_CASE_FIELDS)
+    yield csv_line(CSV_CASE_FIELDS)
     for i, state in enumerate(ev.states):
         yield case_csv_row(orjson.loads(ev.record(i)), state)
 
@@ -330,7 +324,7 @@ def write_csv(ev: Evaluated, folder) -> None:
     with (folder / "cases.csv").open("w", encoding="utf-8", newline="") as fh:
         fh.writelines(export_csv_cases(ev))
     with (folder / "events.csv").open("w", encoding="utf-8", newline="") as fh:
-        fh.write(_csv_line(EVENT_CSV_FIELDS))
+        fh.write(csv_line(EVENT_CSV_FIELDS))
         fh.writelines(event_csv_rows(case) for case in ev.cases)
     with (folder / "scorecards.csv").open("w", encoding="utf-8", newline="") as fh:
         fh.writelines(export_csv_scorecards(ev))

@@ -30,7 +30,7 @@ import hashlib
 import importlib.metadata
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from generator import load
 from generator.evaluate import CaseState
@@ -111,6 +111,14 @@ class SettledCache:
             return None
         self.hits += 1
         return hit[1]
+
+    def skipper(self, now: datetime, valid: Callable[[Any], bool] | None = None):
+        """Return the check's ``skip_case``: skip reading a case this cache holds
+        as of ``now`` (and, with ``valid``, whose kept value it accepts)."""
+        def skip(config_digest: str, folder: str, tree: str) -> bool:
+            hit = self.bind(config_digest).get(folder, tree, now)
+            return hit is not None and (valid is None or valid(hit))
+        return skip
 
     def detail(self, folder: str, tree: str) -> Any | None:
         """Return the detail kept with the value of this folder tree."""

@@ -410,8 +410,8 @@ def open_data_files(site: Site, newest: Sequence[Any], cards, now: datetime, rev
         "events.jsonl": b"".join(p.events_jsonl for p in newest),
         "scorecards.json": (json.dumps(cards.to_dict(), ensure_ascii=False, sort_keys=True, indent=1)
                             + "\n").encode("utf-8"),
-        "cases.csv": "".join([ex._csv_line(ex.CSV_CASE_FIELDS)] + [p.case_csv for p in newest]).encode("utf-8"),
-        "events.csv": "".join([ex._csv_line(ex.EVENT_CSV_FIELDS)] + [p.events_csv for p in newest]).encode("utf-8"),
+        "cases.csv": "".join([ex.csv_line(ex.CSV_CASE_FIELDS)] + [p.case_csv for p in newest]).encode("utf-8"),
+        "events.csv": "".join([ex.csv_line(ex.EVENT_CSV_FIELDS)] + [p.events_csv for p in newest]).encode("utf-8"),
         "scorecards.csv": "".join(ex.export_csv_scorecards(ev)).encode("utf-8"),
     }
     sizes = []

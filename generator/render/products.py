@@ -25,7 +25,7 @@ from generator import records as r
 from generator.evaluate import evaluate_case
 from generator.metrics import case_facts
 from generator.render import search
-from generator.render.i18n import t
+from generator.render.pages import dept_label
 from generator.render.view import case_view
 from generator.render.writer import digest
 from generator.rules import Rules
@@ -52,19 +52,12 @@ class Products(NamedTuple):
     settled_last: datetime | None  # the last event's time when settled, else None
 
 
-def dept_name(depts: r.Departments, dept_id: str | None, lang: str) -> str:
-    d = depts.get(dept_id) if dept_id else None
-    if d is None:
-        return t("unassigned", lang) if dept_id is None else dept_id
-    return d.name.en if lang == "en" else d.name.zh
-
-
 def make(case: r.Case, rules: Rules, departments: r.Departments, now: datetime,
          commits: Mapping[str, str]) -> tuple[Products, dict[str, Any]]:
     """Return the products of ``case`` as of ``now`` and its full page view."""
     state = evaluate_case(case, rules, now)
     view = case_view(case, rules, now, commits, state)
-    holder = (dept_name(departments, view["holder"], "zh"), dept_name(departments, view["holder"], "en"))
+    holder = (dept_label(departments, view["holder"], "zh"), dept_label(departments, view["holder"], "en"))
     lite = {k: v for k, v in view.items() if k not in ("stages", "timeline", "replies", "body")}
     lite["body"] = view["body"][:FEED_TEXT]
     lite["replies"] = tuple({"at": rp["at"], "body": rp["body"][:FEED_TEXT]} for rp in view["replies"])
@@ -77,7 +70,7 @@ def make(case: r.Case, rules: Rules, departments: r.Departments, now: datetime,
         lite=lite,
         page_key=digest(view, holder),
         feed_key=digest(view["id"], view["timeline"], view["title"]),
-        search=search.record(view, lambda d: dept_name(departments, d, "zh")),
+        search=search.record(view, lambda d: dept_label(departments, d, "zh")),
         record=orjson.dumps(rec, option=orjson.OPT_SORT_KEYS),  # as export.record_bytes
         events_jsonl=ex.event_json_lines(case),
         events_csv=ex.event_csv_rows(case),
