@@ -178,8 +178,8 @@ def main() -> None:
     warm_s, warm_cpu = time.monotonic() - t0, cpu_s() - c0
     print(f"warm after one reply: {warm_s:.1f} s ({warm_cpu:.0f} CPU s, load {os.getloadavg()[0]:.1f}), {warm.written} files rewritten, phases {warm.seconds}, "
           f"search shards reindexed {warm.search_shards}", flush=True)
-    folders = sorted((out / "p").iterdir())
-    sample = folders[len(folders) // 2] / "index.html"
+    petition_pages = sorted((out / "p").glob("*.html"))
+    sample = petition_pages[len(petition_pages) // 2]
     raw = sample.read_bytes()
     per_page = len(gzip.compress(raw))
     sb = search_bytes(out, "路灯")

@@ -11,7 +11,6 @@ give a byte-identical site, Pagefind's filter files aside (docs/site.md).
 from __future__ import annotations
 
 import functools
-import json
 import logging
 import subprocess
 import time
@@ -20,9 +19,11 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Callable
 
+import orjson
 import yaml
 
 from generator import gitio, load
+from generator.bulk import bulk
 from generator.check import check_archive
 from generator.metrics import aggregate
 from generator.problems import Problem
@@ -60,8 +61,11 @@ class BuildReport:
     seconds: dict[str, float] = field(default_factory=dict)
 
 
-def added_by(repo: Path, rev: str, cache: Path) -> dict[str, str]:
-    """Return, for every record path under petitions/, the commit that added it.
+def added_by(repo: Path, rev: str, cache: Path) -> tuple[dict[str, str], bool]:
+    """Return, for every record path under petitions/, the commit that added it,
+    and whether the last build's answer was extended (True: every path it
+    knew keeps its commit) rather than worked out again (a first build, or a
+    rewritten history).
 
     One ``git log`` pass; later builds read only the commits since the last one.
     """
@@ -70,7 +74,12 @@ def added_by(repo: Path, rev: str, cache: Path) -> dict[str, str]:
     known: dict[str, str] = {}
     since = None
     if store.is_file():
-        saved = json.loads(store.read_text())
+        try:
+            saved = orjson.loads(store.read_bytes())
+            if saved["head"] == head:
+                return saved["paths"], True
+        except (orjson.JSONDecodeError, KeyError, TypeError):
+            saved = {}
         try:
             subprocess.run(["git", "-C", str(repo), "merge-base", "--is-ancestor", saved["head"], head],
                            check=True, capture_output=True)
@@ -89,8 +98,8 @@ def added_by(repo: Path, rev: str, cache: Path) -> dict[str, str]:
         for path in lines[1:]:
             if path:
                 known.setdefault(path.strip(), commit)
-    store.write_text(json.dumps({"head": head, "paths": known}, sort_keys=True))
-    return known
+    store.write_bytes(orjson.dumps({"head": head, "paths": known}, option=orjson.OPT_SORT_KEYS))
+    return known, since is not None
 
 
 def build_site(repo: Path, rev: str, now: datetime, out: Path, base_url: str = "/",
@@ -99,6 +108,12 @@ def build_site(repo: Path, rev: str, now: datetime, out: Path, base_url: str = "
 
     Raises BuildError when the archive has errors; ``out`` is then untouched.
     """
+    with bulk():  # millions of small objects: the cyclic collector would walk them again and again
+        return _build_site(repo, rev, now, out, base_url, progress)
+
+
+def _build_site(repo: Path, rev: str, now: datetime, out: Path, base_url: str,
+                progress: Callable[[str, int], Callable[[], None]] | None) -> BuildReport:
     report = BuildReport()
     clock = time.monotonic()
 
@@ -108,71 +123,93 @@ def build_site(repo: Path, rev: str, now: datetime, out: Path, base_url: str = "
         log.info("phase %s: %.1f s", name, report.seconds[name])
         clock = time.monotonic()
 
-    # 1. Load, check and evaluate: only a sound archive is published. Each case
-    # is made into what the site needs of it where it is read (the check's
-    # worker processes, generator/render/products.py); settled cases come from
-    # the cache instead, their full page view read only if their page changed.
+    # 1. The frame every page shares, from the shell (mkdocs-material), before
+    # any case is read: the shell's pages are known by name and title; their
+    # bodies (the figures) go in at the end.
     repo = Path(repo)
     cache = (load.cache_dir(repo) or repo / ".wenzheng-cache") / "site"
     cache.mkdir(parents=True, exist_ok=True)
-    commits = added_by(repo, rev, cache)
-    kept = SettledCache(repo, "site", details=True)
+    site_config = _site_config(repo, rev)
     base_path = "/" + base_url.split("://", 1)[1].partition("/")[2] if "://" in base_url else base_url
     if not base_path.endswith("/"):
         base_path += "/"
     link_base = base_url if "://" in base_url else base_path  # feed links are absolute when it is
-
-    still_valid = lambda hit: products.same_sources(hit, commits)  # noqa: E731 - same commits behind its links
-    archive = check_archive(repo, rev, skip_case=kept.skipper(now, still_valid), keep_case=products.unsettled,
-                            transform=functools.partial(products.make, now=now, commits=commits))
-    if not archive.ok or archive.departments is None or archive.rules is None:
-        raise BuildError(archive.errors or archive.problems)
-    rules, depts = archive.rules, archive.departments
-    site_config = _site_config(repo, rev)
-    kept.bind(archive.config_digest)
-    made: list[products.Products] = []
-    fresh: dict[str, dict] = {}  # full page views of the cases evaluated in this build
-    where: dict[str, tuple[str, str]] = {}
-    for pid, (folder, tree) in archive.sound.items():
-        got = archive.cases.pop(pid, None)
-        if got is None:
-            item = kept.get(folder, tree, now)
-            where[pid] = (folder, tree)
-        else:
-            item, view = got
-            fresh[pid] = view
-            if item.settled_last is not None:
-                kept.put(folder, tree, item.settled_last, item, view)
-        made.append(item)
-    kept.save(set(archive.sound.values()))
-    report.cases = len(made)
-
-    def full_view(pid: str) -> dict:
-        view = fresh.get(pid)
-        return view if view is not None else kept.detail(*where[pid])
-
-    lap("load")
-
-    # 2. Order and aggregate: pages by id, downloads newest first, as `wenzheng export`.
-    now = now.astimezone(rules.tz)
-    made.sort(key=lambda p: p.id)
-    views = [p.lite for p in made]
-    newest = sorted(made, key=lambda p: (p.received_at, p.id), reverse=True)
-    cards = aggregate((p.facts for p in newest), rules, now, departments=tuple(depts.departments))
-    lap("evaluate")
-
-    # 3. The city's and every department's figures (generator.metrics).
-    city = fg.from_headline(cards.headline("all"))
-    min_cases = rules.minimum_cases_for_ranking
-    as_of = now.astimezone(rules.tz).strftime(TIME_FMT)
-    lap("aggregate")
-
-    # 4. Render: search shards start indexing in the background; the shell first
-    # (the frame), then every changed page into the pending folder.
+    # The shell's dates (sitemap) are days: the start of today keeps mkdocs
+    # from rerunning on every build of the same day.
+    epoch = int(now.replace(hour=0, minute=0, second=0, microsecond=0).timestamp())
+    outs, frames, report.shell_rebuilt = build_shell(site_config, _shell_nav(), TEMPLATES / "overrides",
+                                                     base_url, epoch, cache)
     writer = SiteWriter(Path(out))
     writer.start()
     indexer = search.Indexer()
     try:
+        salt = digest(pg.templates_digest(TEMPLATES), pg.CODE_DIGEST, frames["zh"], frames["en"], base_path,
+                      site_config.get("repo_url"))
+        site = pg.Site(pg.environment(TEMPLATES), frames, writer, base_path, link_base, None,
+                       site_config.get("repo_url"), salt)
+        lap("shell")
+
+        # 2. Load, check and evaluate: only a sound archive is published. Each
+        # case is made into what the site needs of it where it is read (the
+        # check's worker processes, generator/render/products.py), and its own
+        # pages and feed are written there. A settled case whose files the site
+        # already holds, made from the same inputs, comes from the cache instead.
+        commits, continued = added_by(repo, rev, cache)
+        kept = SettledCache(repo, "site", code=products.CODE)
+        files = pg.PetitionFiles(site)
+        present = (writer.names("p"), writer.names("en/p"), writer.names("feeds/p"))
+
+        def still_valid(hit: products.Products) -> bool:
+            # Each record's commit is shown on the page: a history that was
+            # rewritten (not continued) may have changed it.
+            return (continued or products.same_sources(hit, commits)) and \
+                files.in_site(hit, writer.old_manifest, present)
+
+        archive = check_archive(repo, rev, skip_case=kept.skipper(now, still_valid), keep_case=products.unsettled,
+                                transform=functools.partial(products.make_and_write, now=now, commits=commits,
+                                                            files=files),
+                                progress=(lambda n: progress("cases", n)) if progress else None)
+        if not archive.ok or archive.departments is None or archive.rules is None:
+            raise BuildError(archive.errors or archive.problems)
+        rules, depts = archive.rules, archive.departments
+        site.use(depts)
+        kept.bind(archive.config_digest)
+        made: list[products.Products] = []
+        for pid, (folder, tree) in archive.sound.items():
+            got = archive.cases.pop(pid, None)
+            if got is None:
+                item, wrote = kept.get(folder, tree, now), []
+                if item is None:
+                    raise RuntimeError(f"{folder}: neither read nor kept")  # the skipper and the cache disagree
+            else:
+                item, wrote = got
+                if item.settled_last is not None:
+                    kept.put(folder, tree, item.settled_last, item)
+            writer.took(files.keys(item), wrote)
+            made.append(item)
+        kept.save(set(archive.sound.values()))
+        report.cases = len(made)
+        for names in present:
+            names.clear()
+        lap("load")
+
+        # 3. Order and aggregate: pages by id, downloads newest first, as `wenzheng export`.
+        now = now.astimezone(rules.tz)
+        made.sort(key=lambda p: p.id)
+        views = [p.lite for p in made]
+        # By instant (timestamp): comparing datetimes whose zones are distinct
+        # objects (as unpickled from the cache) is several times slower.
+        newest = sorted(made, key=lambda p: (p.received_at.timestamp(), p.id), reverse=True)
+        newest_views = [p.lite for p in newest]
+        cards = aggregate((p.facts for p in newest), rules, now, departments=tuple(depts.departments))
+        city = fg.from_headline(cards.headline("all"))
+        min_cases = rules.minimum_cases_for_ranking
+        as_of = now.astimezone(rules.tz).strftime(TIME_FMT)
+        lap("aggregate")
+
+        # 4. Search shards index in the background (Pagefind); the downloads and
+        # the listings render in two forked processes; this one writes the
+        # shell's pages, the departments, reports and feeds.
         shard_keys = search.shard_keys(made)
         kept_shards = []
         search_keys = {shard: key for shard, (key, _) in shard_keys.items()}
@@ -183,58 +220,32 @@ def build_site(repo: Path, rev: str, now: datetime, out: Path, base_url: str = "
             else:
                 indexer.add(shard, recs)
         del shard_keys
-        extra = site_config.get("extra") or {}
-        env = pg.environment(TEMPLATES)
-        pg.install_names(env, depts)
-        site = pg.Site(env, {}, writer, base_path, link_base, depts,
-                       site_config.get("repo_url"), "")
-        dept_cards = fg.by_department(cards, "all")
+        open_data_done = writer.fork(lambda: pg.open_data_files(site, newest, cards, now, archive.rev))
+        listings_done = writer.fork(lambda: pg.all_listings(site, newest_views))
         periods = _periods(views)
-        shell_pages = _shell_pages(site, views, city, dept_cards, periods, as_of, min_cases,
-                                   rules, extra)
-        # The shell's dates (sitemap) are days: the start of today keeps mkdocs
-        # from rerunning on every build of the same day.
-        epoch = int(now.replace(hour=0, minute=0, second=0, microsecond=0).timestamp())
-        outs, frames, report.shell_rebuilt = build_shell(site_config, shell_pages, TEMPLATES / "overrides",
-                                                         base_url, epoch, cache)
-        site.frames = frames
-        site.salt = digest(pg.templates_digest(TEMPLATES), frames["zh"], frames["en"], base_path,
-                           site_config.get("repo_url"))
+        bodies = _shell_bodies(site, newest_views, city, fg.by_department(cards, "all"), periods, as_of, min_cases,
+                               rules, site_config.get("extra") or {})
         for lang in LANGS:
             _copy_shell(writer, outs[lang], "en/" if lang == "en" else "", base_path,
-                        {p.slug: p.body[LANGS.index(lang)] for p in shell_pages})
+                        {slug: pair[LANGS.index(lang)] for slug, pair in bodies.items()})
         writer.file("assets/wz-deadline.js", (TEMPLATES / "wz-deadline.js").read_text(encoding="utf-8"))
-        lap("shell")
-
-        # Three processes share two cores (and Pagefind): the downloads; half of
-        # the petitions (pages and feeds) and the listings; this one with the
-        # other half and everything else.
-        open_data_done = writer.fork(lambda: pg.open_data_files(site, newest, cards, now, archive.rev))
-        half_done = writer.fork(lambda: (pg.petition_pages(site, made[1::2], full_view, lambda: None),
-                                         pg.petition_feeds(site, made[1::2], full_view),
-                                         pg.all_listings(site, views)))
-        tick = progress("pages", len(made[0::2])) if progress else (lambda: None)
-        pg.petition_pages(site, made[0::2], full_view, tick)
-        pg.petition_feeds(site, made[0::2], full_view)
-        lap("petitions")
         pg.department_pages(site, views, cards, as_of, min_cases, cache)
         pg.report_pages(site, views, cards, as_of, min_cases)
-        pg.feed_files(site, views, now)
+        pg.feed_files(site, newest_views, now)
         lap("departments+reports+feeds")
-        half_done()
-        lap("wait: other half+listings")
+        listings_done()
+        lap("wait: listings")
         open_data_done()
         lap("wait: downloads")
 
         # 5. Search: collect the shards indexed meanwhile, keep the unchanged ones.
-        for shard in kept_shards:
-            prefix = f"pagefind/{shard}/"
-            for p, k in writer.old_manifest.items():
-                if p.startswith(prefix):
-                    writer.claim(p, k)
-        for shard, files in indexer.results().items():
+        kept_set = set(kept_shards)
+        for p, k in writer.old_manifest.items():
+            if p.startswith("pagefind/") and p.split("/", 2)[1] in kept_set:
+                writer.claim(p, k)
+        for shard, found in indexer.results().items():
             key = search_keys[shard]
-            for rel, data in files.items():
+            for rel, data in found.items():
                 writer.file(f"pagefind/{shard}/{rel}", data)
             writer.claim(f"pagefind/{shard}/.key", key)
             report.search_shards.append(shard)
@@ -262,12 +273,9 @@ def _site_config(repo: Path, rev: str) -> dict[str, Any]:
 
 
 def _periods(views: list[dict[str, Any]]) -> dict[str, list[fg.Period]]:
-    found: dict[str, set] = {"week": set(), "month": set(), "year": set()}
-    for v in views:
-        d = v["received_at"].date()
-        for kind in found:
-            found[kind].add(fg.period_of(kind, d))
-    return {k: sorted(s, key=lambda p: p.first, reverse=True) for k, s in found.items()}
+    days = {v["received_at"].date() for v in views}
+    return {kind: sorted({fg.period_of(kind, d) for d in days}, key=lambda p: p.first, reverse=True)
+            for kind in ("week", "month", "year")}
 
 
 def _copy_shell(writer: SiteWriter, built: Path, into: str, base_path: str, bodies: dict[str, str]) -> None:
@@ -286,10 +294,25 @@ def _copy_shell(writer: SiteWriter, built: Path, into: str, base_path: str, bodi
         writer.file(into + rel, data)
 
 
-def _shell_pages(site: pg.Site, views, city, dept_cards, periods, as_of, min_cases, rules,
-                 extra) -> list[ShellPage]:
-    """Return the shell's pages with their bodies in both languages."""
-    latest = sorted(views, key=lambda v: (v["received_at"], v["id"]), reverse=True)[:10]
+# The shell's pages: slug and title (a label key, or the title in both
+# languages); their bodies are :func:`_shell_bodies`.
+SHELL: tuple[tuple[str, str | tuple[str, str]], ...] = (
+    ("", "home"), ("petitions", "petitions"), ("departments", "departments"), ("ranking", "ranking"),
+    ("supervision", ("督办", "Supervision")), ("reports", "reports"), ("rules", "rules"), ("search", "search"),
+    ("open-data", "open_data"), ("submit", "submit"), ("about", "about"))
+
+
+def _shell_nav() -> list[ShellPage]:
+    """Return the shell's pages with their titles in both languages (no bodies:
+    mkdocs builds them around a mark)."""
+    return [ShellPage(slug, title if isinstance(title, tuple) else (t(title, "zh"), t(title, "en")), ("", ""))
+            for slug, title in SHELL]
+
+
+def _shell_bodies(site: pg.Site, views, city, dept_cards, periods, as_of, min_cases, rules,
+                  extra) -> dict[str, tuple[str, str]]:
+    """Return each shell page's body in both languages, by slug (``views``: newest first)."""
+    latest = views[:10]
     overdue = sorted((v for v in views if v["status"] == "overdue"), key=lambda v: (-v["days_overdue"], v["id"]))
     dept_rows = sorted(dept_cards.items())
     ranked = sorted(((d, c) for d, c in dept_rows if c.ranked), key=lambda dc: (dc[1].rank or 0, dc[0]))
@@ -309,41 +332,32 @@ def _shell_pages(site: pg.Site, views, city, dept_cards, periods, as_of, min_cas
             counts["status"][v["escalation"]] = counts["status"].get(v["escalation"], 0) + 1
     has_form = (TEMPLATES / "partials" / "submit_form.html").is_file()
     body = site.shell_body
-    pages = [
-        ShellPage("", (t("home", "zh"), t("home", "en")),
-                  body("home.html", city=city, latest=latest, most_overdue=overdue[:10], dept_rows=dept_rows,
-                       as_of=as_of, min_cases=min_cases)),
-        ShellPage("petitions", (t("petitions", "zh"), t("petitions", "en")),
-                  _both(site, "petitions.html", lambda lang: dict(
-                      total=len(views), statuses=sorted(counts["status"].items()),
-                      by_dept=[(d, pg.dept_label(site.depts, None if d == "unassigned" else d, lang), n)
-                               for d, n in sorted(counts["dept"].items())],
-                      by_cat=sorted(counts["cat"].items()), by_month=sorted(counts["month"].items(), reverse=True)))),
-        ShellPage("departments", (t("departments", "zh"), t("departments", "en")),
-                  body("departments.html", dept_rows=dept_rows, as_of=as_of, min_cases=min_cases)),
-        ShellPage("ranking", (t("ranking", "zh"), t("ranking", "en")),
-                  body("ranking.html", ranked=ranked, unranked=unranked, as_of=as_of, min_cases=min_cases)),
-        ShellPage("supervision", ("督办", "Supervision"),
-                  body("supervision.html", levels=levels, overdue_total=len(overdue), as_of=as_of)),
-        ShellPage("reports", (t("reports", "zh"), t("reports", "en")),
-                  body("reports.html", groups=[(k, periods[k]) for k in ("year", "month", "week")])),
-        ShellPage("rules", (t("rules", "zh"), t("rules", "en")), rulespage.bodies(site, rules, min_cases)),
-        ShellPage("search", (t("search", "zh"), t("search", "en")), body("search.html", choices=search.choices(views))),
-        ShellPage("open-data", (t("open_data", "zh"), t("open_data", "en")),
-                  body("open_data.html", as_of=as_of, files=[
-                      ("export.json", "JSON", "与 wenzheng export 相同：全部诉求及其状态、全部考核指标 / the same as `wenzheng export`"),
-                      ("cases.jsonl", "JSON Lines", "一行一件诉求 / one petition per line"),
-                      ("cases.csv", "CSV", "一行一件诉求 / one petition per row"),
-                      ("events.jsonl", "JSON Lines", "一行一个办理事件 / one event per line"),
-                      ("events.csv", "CSV", "一行一个办理事件 / one event per row"),
-                      ("scorecards.json", "JSON", "全市及各部门考核指标 / city and department scorecards"),
-                      ("scorecards.csv", "CSV", "一行一个部门一个统计期 / one department and period per row")],
-                      field_docs=_field_docs())),
-        ShellPage("submit", (t("submit", "zh"), t("submit", "en")),
-                  body("submit.html", bridge_url=extra.get("bridge_url", ""), has_form=has_form)),
-        ShellPage("about", (t("about", "zh"), t("about", "en")),
-                  body("about.html", centre_zh=site.depts.centre.name.zh, centre_en=site.depts.centre.name.en)),
-    ]
+    pages = {
+        "": body("home.html", city=city, latest=latest, most_overdue=overdue[:10], dept_rows=dept_rows,
+                 as_of=as_of, min_cases=min_cases),
+        "petitions": _both(site, "petitions.html", lambda lang: dict(
+            total=len(views), statuses=sorted(counts["status"].items()),
+            by_dept=[(d, pg.dept_label(site.depts, None if d == "unassigned" else d, lang), n)
+                     for d, n in sorted(counts["dept"].items())],
+            by_cat=sorted(counts["cat"].items()), by_month=sorted(counts["month"].items(), reverse=True))),
+        "departments": body("departments.html", dept_rows=dept_rows, as_of=as_of, min_cases=min_cases),
+        "ranking": body("ranking.html", ranked=ranked, unranked=unranked, as_of=as_of, min_cases=min_cases),
+        "supervision": body("supervision.html", levels=levels, overdue_total=len(overdue), as_of=as_of),
+        "reports": body("reports.html", groups=[(k, periods[k]) for k in ("year", "month", "week")]),
+        "rules": rulespage.bodies(site, rules, min_cases),
+        "search": body("search.html", choices=search.choices(views)),
+        "open-data": body("open_data.html", as_of=as_of, files=[
+            ("export.json", "JSON", "与 wenzheng export 相同：全部诉求及其状态、全部考核指标 / the same as `wenzheng export`"),
+            ("cases.jsonl", "JSON Lines", "一行一件诉求 / one petition per line"),
+            ("cases.csv", "CSV", "一行一件诉求 / one petition per row"),
+            ("events.jsonl", "JSON Lines", "一行一个办理事件 / one event per line"),
+            ("events.csv", "CSV", "一行一个办理事件 / one event per row"),
+            ("scorecards.json", "JSON", "全市及各部门考核指标 / city and department scorecards"),
+            ("scorecards.csv", "CSV", "一行一个部门一个统计期 / one department and period per row")],
+            field_docs=_field_docs()),
+        "submit": body("submit.html", bridge_url=extra.get("bridge_url", ""), has_form=has_form),
+        "about": body("about.html", centre_zh=site.depts.centre.name.zh, centre_en=site.depts.centre.name.en),
+    }
     return pages
 
 

@@ -240,7 +240,8 @@ def _check_archive(repo: str | Path, rev: str = "HEAD", *, worktree: bool = Fals
                   cross_check: bool | None = None,
                   skip_case: Callable[[str, str, str], bool] | None = None,
                   transform: Callable[..., Any] | None = None,
-                  keep_case: Callable[[Any], bool] | None = None) -> Archive:
+                  keep_case: Callable[[Any], bool] | None = None,
+                  progress: Callable[[int], Callable[[], None]] | None = None) -> Archive:
     """Return the checked archive at ``rev`` (or in the work tree).
 
     With ``changed_since`` only the petition folders touched since that commit
@@ -261,7 +262,9 @@ def _check_archive(repo: str | Path, rev: str = "HEAD", *, worktree: bool = Fals
     that needs something small of each case does not pay for carrying the
     cases back and holding them. ``keep_case(transformed)`` false says the
     case need not be kept in the case cache (the caller keeps what it needs
-    of it, as the settled cache does).
+    of it, as the settled cache does). ``progress(n)``, when given, is called
+    with the number of cases to read or transform and returns a function
+    called once per case done (a progress bar).
     """
     root = Path(repo)
     only: set[str] | None = None
@@ -321,11 +324,14 @@ def _check_archive(repo: str | Path, rev: str = "HEAD", *, worktree: bool = Fals
             todo.append(folder)
         else:
             found[key] = (verdict[0], verdict[1], case, skipped, case is not None)
+    tick = progress(len(stored) + len(todo)) if progress is not None else (lambda: None)
     for key, verdict, value in _transform_stored(stored, shape):
         found[key] = (verdict[0], verdict[1], value, False, True)
+        tick()
     for folder, tree, problem_rows, refs, case, blob, out in check_folders(snap, todo, departments,
                                                                           transform=shape, keep_case=keep_case,
                                                                           want_cases=need_cases):
+        tick()
         found[(folder, tree)] = (problem_rows, refs, out if shape is not None else case,
                                  False, case is not None or blob is not None or out is not None)
         verdicts.put((folder, tree), (problem_rows, refs))

@@ -13,6 +13,7 @@ Every figure's exact definition is in ``docs/metrics.md``; the short version:
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass, field, fields
 from datetime import datetime, tzinfo
@@ -160,7 +161,13 @@ class Scorecards:
         return next((h for h in self.headlines if h.period == period), None)
 
     def to_dict(self) -> dict[str, Any]:
-        """Return plain data for JSON/CSV export (times as ISO text)."""
+        """Return plain data for JSON/CSV export (times as ISO text). Made once
+        per Scorecards (the site writes it into three downloads): read it, do
+        not change it."""
+        return self._plain_data
+
+    @functools.cached_property
+    def _plain_data(self) -> dict[str, Any]:
         return {
             "now": self.now.isoformat(),
             "minimum_cases_for_ranking": self.minimum_cases_for_ranking,

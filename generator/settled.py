@@ -12,7 +12,8 @@ export record, the site's view of it), can be kept and reused as long as
 - the folder's git tree is the same (any new or corrected record changes it),
 - ``departments.yaml`` and ``rules.yaml`` are the same (the check's config digest),
 - the evaluating code and the calendar data are the same (a digest of the
-  modules and of the installed ``chinesecalendar`` and ``holidays`` versions),
+  modules and of the installed ``chinesecalendar`` and ``holidays`` versions,
+  and of the modules that make the kept value, such as the site's page view),
 - and ``now`` is not before the case's last event (an export of an earlier
   moment evaluates again).
 
@@ -39,11 +40,11 @@ from generator.records import Case
 _MODULES = ("records", "evaluate", "rules", "calendar", "export", "metrics", "settled")
 
 
-def _evaluator_digest() -> str:
+def _evaluator_digest(extra: tuple[str, ...] = ()) -> str:
     h = hashlib.sha1(str(load.CACHE_VERSION).encode())
     here = Path(__file__).parent
-    for module in _MODULES:
-        h.update((here / f"{module}.py").read_bytes())
+    for module in _MODULES + extra:
+        h.update((here / f"{module.replace('.', '/')}.py").read_bytes())
     for dist in ("chinesecalendar", "holidays"):
         try:
             h.update(f"{dist}={importlib.metadata.version(dist)};".encode())
@@ -77,29 +78,26 @@ class SettledCache:
     """``(folder, tree id) -> (last event time, value)`` for settled cases.
 
     ``kind`` names what is kept (``export``: receipt time, scorecard facts and
-    export record;
-    ``site``: the page view and what is derived from it). :meth:`bind` must be
-    called with the check's config digest before use; without a cache
-    directory (a work tree, a bare check) nothing is kept.
+    export record; ``site``: what the site makes of a case,
+    :mod:`generator.render.products`). ``code`` names the further modules
+    (``render.products``) that make the kept value: a change to any of them
+    is a new cache. :meth:`bind` must be called with the check's config digest
+    before use; without a cache directory (a work tree, a bare check) nothing
+    is kept.
     """
 
-    def __init__(self, repo: str | Path | None, kind: str, enabled: bool = True, details: bool = False):
-        """``details``: also keep a large part of each value (the site's full
-        page view) in a lazy store, read only for the cases that need it."""
+    def __init__(self, repo: str | Path | None, kind: str, enabled: bool = True, code: tuple[str, ...] = ()):
         self.kind = kind
         self.directory = load.cache_dir(repo) if (enabled and repo is not None) else None
         self.store: load.ShardedStore | None = None
-        self.details: load.ShardedStore | None = None
-        self.with_details = details
+        self.code_digest = _evaluator_digest(code) if code else EVALUATOR_DIGEST
         self.hits = 0
 
     def bind(self, config_digest: str) -> "SettledCache":
         """Use the entries made under this config digest (and this evaluator)."""
         if self.store is None:
-            key = hashlib.sha1(f"{config_digest}:{EVALUATOR_DIGEST}".encode()).hexdigest()[:16]
+            key = hashlib.sha1(f"{config_digest}:{self.code_digest}".encode()).hexdigest()[:16]
             self.store = load.ShardedStore(self.directory, f"settled-{self.kind}-{key}")
-            if self.with_details:
-                self.details = load.ShardedStore(self.directory, f"settled-{self.kind}-details-{key}", lazy=True)
         return self
 
     def get(self, folder: str, tree: str, now: datetime) -> Any | None:
@@ -120,19 +118,11 @@ class SettledCache:
             return hit is not None and (valid is None or valid(hit))
         return skip
 
-    def detail(self, folder: str, tree: str) -> Any | None:
-        """Return the detail kept with the value of this folder tree."""
-        return self.details.get((folder, tree)) if self.details is not None else None
-
-    def put(self, folder: str, tree: str, last_at: datetime, value: Any, detail: Any = None) -> None:
+    def put(self, folder: str, tree: str, last_at: datetime, value: Any) -> None:
         if self.store is not None:
             self.store.put((folder, tree), (last_at, value))
-            if self.details is not None:
-                self.details.put((folder, tree), detail)
 
     def save(self, keep: set[tuple[str, str]] | None) -> None:
         """Write what changed; with ``keep`` (every current key), drop the rest."""
         if self.store is not None:
             self.store.save(keep)
-        if self.details is not None:
-            self.details.save(keep)

@@ -45,7 +45,7 @@ def test_serve_previews_the_site_and_rebuilds_on_change(tmp_path):
         proc = subprocess.Popen([sys.executable, "-m", "generator", "serve", "--repo", str(repo), "--now", NOW,
                                  "--out", str(tmp_path / "site"), "--port", str(port), "--interval", "0.5"],
                                 cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
-    page = f"http://127.0.0.1:{port}/p/2026-000002/"
+    page = f"http://127.0.0.1:{port}/p/2026-000002.html"
     try:
         _wait_for(lambda: _get(page)[0] == 200)
         assert _get(f"http://127.0.0.1:{port}/")[0] == 200

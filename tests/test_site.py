@@ -23,7 +23,7 @@ from site_util import NOW, REPLY_PHRASE, add_reply, commit, small_archive
 
 GOLDEN = Path(__file__).parent / "golden" / "site"
 # Files compared with the golden copy: our own pages and data, not the theme's assets.
-GOLDEN_GLOBS = ["p/*/index.html", "en/p/*/index.html", "l/all/index.html", "data/*", "feeds/*.xml",
+GOLDEN_GLOBS = ["p/*.html", "en/p/*.html", "l/all/index.html", "data/*", "feeds/*.xml",
                 "feeds/p/*.xml", "r/month/*/index.html", "d/transport/index.html"]
 
 
@@ -91,7 +91,7 @@ def test_pages_show_the_figures_of_wenzheng_export(built, tmp_path):
 
 def test_petition_page_has_timeline_deadlines_and_commits(built):
     repo, out = built
-    page = (out / "p" / "2026-000002" / "index.html").read_text(encoding="utf-8")
+    page = (out / "p" / "2026-000002.html").read_text(encoding="utf-8")
     assert "市交通运输局" in page
     # 5 working days after 2026-11-10 (Tue): 11, 12, 13, 16, 17 -> due end of 17 Nov.
     assert "2026-11-18 00:00" in page and "第5个工作日：2026-11-17" in page
@@ -99,9 +99,9 @@ def test_petition_page_has_timeline_deadlines_and_commits(built):
     head = subprocess.run(["git", "-C", str(repo), "rev-parse", "HEAD"], capture_output=True,
                           text=True, check=True).stdout.strip()
     assert head[:10] in page
-    en = (out / "en" / "p" / "2026-000002" / "index.html").read_text(encoding="utf-8")
+    en = (out / "en" / "p" / "2026-000002.html").read_text(encoding="utf-8")
     assert "Overdue" in en and "Working day 5: 2026-11-17" in en
-    assert 'href="/p/2026-000002/"' in en and 'href="/en/p/2026-000002/"' in page
+    assert 'href="/p/2026-000002.html"' in en and 'href="/en/p/2026-000002.html"' in page
 
 
 def test_listings_feeds_and_open_data(built):
@@ -163,10 +163,10 @@ def test_one_reply_rewrites_only_what_changed_and_a_bad_build_keeps_the_site(tmp
     second = build_site(repo, "HEAD", now, out)
     after = tree(out)
     changed = {p for p in after if before.get(p) != after[p]}
-    assert "p/2026-000002/index.html" in changed and "p/2026-000001/index.html" not in changed
-    assert "p/2026-000003/index.html" not in changed and "en/p/2026-000001/index.html" not in changed
+    assert "p/2026-000002.html" in changed and "p/2026-000001.html" not in changed
+    assert "p/2026-000003.html" not in changed and "en/p/2026-000001.html" not in changed
     assert second.written < first.written / 2
-    assert REPLY_PHRASE in (out / "p" / "2026-000002" / "index.html").read_text(encoding="utf-8")
+    assert REPLY_PHRASE in (out / "p" / "2026-000002.html").read_text(encoding="utf-8")
     # A broken record: the build fails, names the file, and the site stays as it was.
     commit(repo, {"petitions/2026/11/2026-000002/20261121T050000Z-reply.yaml": "kind: reply\nat: nonsense\n"},
            "bad record", when="2026-11-21T14:00:00+08:00")
@@ -176,6 +176,49 @@ def test_one_reply_rewrites_only_what_changed_and_a_bad_build_keeps_the_site(tmp
     assert tree(out) == after
     result = CliRunner().invoke(main, ["build", "--repo", str(repo), "--now", NOW, "--out", str(out)])
     assert result.exit_code == 1 and "unchanged" in result.output
+
+
+def test_a_settled_case_is_taken_from_the_cache_only_while_its_files_are_in_the_site(tmp_path, monkeypatch):
+    """A settled case kept from the last build is not read again while the site
+    holds its pages and feed made from the same inputs; a missing page, or a
+    change to the code that renders pages, makes it again."""
+    from generator.render import pages, products
+
+    repo = small_archive(tmp_path / "repo")
+    out = tmp_path / "site"
+    now = datetime.fromisoformat(NOW)
+    made: list[tuple[str, bool]] = []
+    real_make = products.make
+
+    def counting(case, *args, **kwargs):
+        result = real_make(case, *args, **kwargs)
+        made.append((case.id, result[0].settled_last is not None))
+        return result
+
+    monkeypatch.setattr(products, "make", counting)
+    build_site(repo, "HEAD", now, out)
+    settled = sorted(pid for pid, done in made if done)
+    open_ids = sorted(pid for pid, done in made if not done)
+    assert settled and open_ids and len(made) == 3
+    first = tree(out)
+
+    made.clear()
+    build_site(repo, "HEAD", now, out)
+    assert sorted(pid for pid, _ in made) == open_ids  # the settled ones came from the cache
+    assert tree(out) == first
+
+    gone = settled[0]
+    (out / "p" / f"{gone}.html").unlink()
+    made.clear()
+    build_site(repo, "HEAD", now, out)
+    assert sorted(pid for pid, _ in made) == sorted(open_ids + [gone])
+    assert tree(out) == first
+
+    monkeypatch.setattr(pages, "CODE_DIGEST", "another renderer")
+    made.clear()
+    report = build_site(repo, "HEAD", now, out)
+    assert sorted(pid for pid, _ in made) == sorted(open_ids + settled)
+    assert report.written >= 3 * len(made)  # every petition's two pages and feed written again
 
 
 def test_golden_files(built):
@@ -222,7 +265,7 @@ def test_a_build_killed_while_moving_its_files_in_is_completed_by_the_next(tmp_p
     journal, pending = tmp_path / ".site.journal", tmp_path / ".site.pending"
     assert journal.is_file() and pending.is_dir()
     plan = json.loads(journal.read_text())
-    assert "p/2026-000002/index.html" in plan["write"]
+    assert "p/2026-000002.html" in plan["write"]
 
     assert writer.recover(out) is True
     assert not journal.exists() and not pending.exists()
@@ -234,7 +277,7 @@ def test_a_build_killed_while_moving_its_files_in_is_completed_by_the_next(tmp_p
                 if not k.startswith("pagefind/") and k != ".wenzheng-manifest.json.gz"}
 
     assert ours(out) == ours(clean)
-    assert REPLY_PHRASE in (out / "p" / "2026-000002" / "index.html").read_text(encoding="utf-8")
+    assert REPLY_PHRASE in (out / "p" / "2026-000002.html").read_text(encoding="utf-8")
     assert ({k for k in manifest(out) if not k.startswith("pagefind/")}
             == {k for k in manifest(clean) if not k.startswith("pagefind/")})
     for folder in (out, clean):  # Pagefind's own names vary from run to run; one shard, three pages

@@ -80,8 +80,8 @@ def test_follow_home_department_petition_supervision_report(served, browser):
     page.wait_for_url("**/d/transport/")
     assert "考核指标" in page.content()
     shot(page, "department-desktop")
-    page.click("a[href='/p/2026-000003/'] >> nth=0")
-    page.wait_for_url("**/p/2026-000003/")
+    page.click("a[href='/p/2026-000003.html'] >> nth=0")
+    page.wait_for_url("**/p/2026-000003.html")
     assert "公交站台遮雨棚漏水" in page.content()
     shot(page, "petition-desktop")
     page.goto(url + "/supervision/")
@@ -105,7 +105,7 @@ def test_search_a_chinese_phrase_from_a_reply_lands_on_its_petition(served, brow
     page.wait_for_selector(".pagefind-ui__result-link")
     shot(page, "search-desktop")
     page.click(".pagefind-ui__result-link >> nth=0")
-    page.wait_for_url("**/p/2026-000002/")
+    page.wait_for_url("**/p/2026-000002.html")
     assert REPLY_PHRASE in page.content()
     page.close()
 
@@ -113,7 +113,7 @@ def test_search_a_chinese_phrase_from_a_reply_lands_on_its_petition(served, brow
 def test_language_switch_keeps_the_page(served, browser):
     _, url = served
     page = browser.new_page(viewport={"width": 1280, "height": 900})
-    for path in ("/p/2026-000002/", "/supervision/"):
+    for path in ("/p/2026-000002.html", "/supervision/"):
         page.goto(url + path)
         english = page.locator("a.md-select__link[hreflang='en']")
         assert english.get_attribute("href") == "/en" + path
@@ -121,15 +121,15 @@ def test_language_switch_keeps_the_page(served, browser):
         assert page.evaluate("document.documentElement.lang").startswith("en")
         back = page.locator("a.md-select__link[hreflang='zh']").get_attribute("href")
         assert back == path
-    page.goto(url + "/en/p/2026-000002/")
+    page.goto(url + "/en/p/2026-000002.html")
     assert "Overdue" in page.content() or "Closed" in page.content() or "Open" in page.content()
     shot(page, "petition-english")
     page.close()
 
 
-PAGE_TYPES = {"home": "/", "petition": "/p/2026-000002/", "listing": "/l/all/", "department": "/d/transport/",
+PAGE_TYPES = {"home": "/", "petition": "/p/2026-000002.html", "listing": "/l/all/", "department": "/d/transport/",
               "ranking": "/ranking/", "supervision": "/supervision/", "report": "/r/month/2026-11/",
-              "rules": "/rules/", "search": "/search/", "open-data": "/open-data/", "english": "/en/p/2026-000001/"}
+              "rules": "/rules/", "search": "/search/", "open-data": "/open-data/", "english": "/en/p/2026-000001.html"}
 
 
 @pytest.mark.parametrize("name", sorted(PAGE_TYPES))

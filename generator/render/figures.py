@@ -11,6 +11,7 @@ Wilson 95% interval.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from datetime import date, timedelta
 
@@ -78,6 +79,7 @@ class Period:
         return f"{self.key}年" if lang == "zh" else self.key
 
 
+@functools.lru_cache(maxsize=None)
 def period_of(kind: str, d: date) -> Period:
     """Return the period of ``kind`` holding the day ``d``."""
     if kind == "week":

@@ -7,13 +7,17 @@ frame taken from the shell, so they look the same at a fraction of the cost.
 
 from __future__ import annotations
 
+import hashlib
+import heapq
+import itertools
 import json
 import re
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import datetime
+from operator import itemgetter
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Iterable, Sequence
 
 import jinja2
 from markupsafe import Markup, escape
@@ -22,7 +26,7 @@ from generator import records as r
 from generator.render import charts, feeds, figures as fg
 from generator.render.i18n import LABELS, LANGS, prefix, t
 from generator.render.shell import Frame
-from generator.render.writer import SiteWriter, digest
+from generator.render.writer import SiteWriter, digest, fast_digest
 
 PAGE_SIZE = 50
 
@@ -91,6 +95,10 @@ def install_names(env: jinja2.Environment, depts: r.Departments) -> None:
     env.globals.update(dn=dn, badge=badge, depts=depts)
 
 
+# The code that turns views into pages: a change to it rewrites every page.
+CODE_DIGEST = digest([(Path(__file__).parent / f"{name}.py").read_bytes() for name in ("pages", "feeds", "shell", "i18n")])
+
+
 def templates_digest(templates: Path) -> str:
     """Return a digest of every template, so a template change rewrites its pages."""
     return digest([(p.relative_to(templates).as_posix(), p.read_bytes())
@@ -113,19 +121,25 @@ class Site:
     def home(self, lang: str) -> str:
         return self.base_path + prefix(lang)
 
+    def use(self, depts: r.Departments) -> None:
+        """Name the departments of ``depts`` on every page (once per departments)."""
+        if self.depts is not depts:
+            self.depts = depts
+            install_names(self.env, depts)
+
+    def render(self, here: str, lang: str, title: str, template: str, context: dict[str, Any]) -> str:
+        """Return the page ``here`` (a path like ``p/2026-000001/``) in ``lang``:
+        ``template`` rendered with ``context``, in the frame."""
+        body = self.env.get_template(f"{lang}:{template}").render(
+            lang=lang, home=self.home(lang), root=self.base_path, depts=self.depts,
+            repo_url=self.repo_url, **context)
+        return self.frames[lang].wrap(title, body, here, self.base_path)
+
     def page(self, here: str, lang: str, title: str, template: str, key: Any,
              context: Callable[[], dict[str, Any]]) -> None:
-        """Write ``here`` (a path like ``p/2026-000001/``) in ``lang`` unless its
-        inputs (``key``) are unchanged."""
-        path = prefix(lang) + here + "index.html"
-
-        def render() -> str:
-            body = self.env.get_template(f"{lang}:{template}").render(
-                lang=lang, home=self.home(lang), root=self.base_path, depts=self.depts,
-                repo_url=self.repo_url, **context())
-            return self.frames[lang].wrap(title, body, here, self.base_path)
-
-        self.writer.page(path, digest(self.salt, lang, key), render)
+        """Write ``here`` in ``lang`` unless its inputs (``key``) are unchanged."""
+        self.writer.page(prefix(lang) + here + "index.html", fast_digest((self.salt, lang, key)),
+                         lambda: self.render(here, lang, title, template, context()))
 
     def shell_body(self, template: str, **context: Any) -> tuple[str, str]:
         """Return a shell page's HTML body in both languages."""
@@ -141,26 +155,77 @@ def dept_label(depts: r.Departments, dept_id: str | None, lang: str) -> str:
     return d.name.en if lang == "en" else d.name.zh
 
 
-# -- petition pages ----------------------------------------------------------------
+# -- a petition's own files ---------------------------------------------------------
 
 
-def petition_pages(site: Site, made: Sequence[Any], full_view: Callable[[str], dict[str, Any]],
-                   tick: Callable[[], None]) -> None:
-    """Write every petition's page in both languages (``made``: the cases'
-    :class:`generator.render.products.Products`; ``full_view(id)`` gives the
-    page view, read only when a page is rendered)."""
-    for p in made:
+class PetitionFiles:
+    """A petition's own files: its page in each language and its Atom feed.
+
+    They are made where the case is read (in the check's worker processes,
+    :func:`generator.render.products.make_and_write`), so a case's full page
+    view never leaves the process that computed it and is never kept. Their
+    paths and input digests (:meth:`keys`) come from the case's products alone:
+    that is how a settled case kept from the last build is known to need no
+    rendering (:meth:`in_site`), and how the build records files written in
+    other processes.
+    """
+
+    def __init__(self, site: Site):
+        self.site = site
+        self._seen: dict[str, tuple[Any, tuple]] = {}  # id -> (products, keys) asked by in_site
+
+    def keys(self, p: Any) -> tuple[tuple[str, str], ...]:
+        """Return (path, input digest) of the page in each language and of the feed."""
+        seen = self._seen.pop(p.id, None)
+        if seen is not None and seen[0] is p:
+            return seen[1]
+        pid, salt = p.id, self.site.salt
+        return ((f"p/{pid}.html", _salted(salt, "zh", p.page_key)),
+                (f"en/p/{pid}.html", _salted(salt, "en", p.page_key)),
+                (f"feeds/p/{pid}.xml", _salted(self.site.base_url, "feed", p.feed_key)))
+
+    def in_site(self, p: Any, manifest: dict[str, str], present: tuple[set[str], set[str], set[str]]) -> bool:
+        """Return True when the current site holds every file of ``p`` made from
+        the same inputs (``manifest``: the last build's; ``present``: the names
+        under ``p/``, ``en/p/`` and ``feeds/p/``)."""
         pid = p.id
-        view: list = []
+        page = f"{pid}.html"
+        if page not in present[0] or page not in present[1] or f"{pid}.xml" not in present[2]:
+            return False
+        keys = self.keys(p)
+        self._seen[pid] = (p, keys)  # asked again when the build records the kept case
+        return all(manifest.get(path) == key for path, key in keys)
 
-        def context(pid=pid, view=view) -> dict[str, Any]:
-            if not view:
-                view.append(full_view(pid))
-            return {"v": view[0]}
+    def write(self, p: Any, view: dict[str, Any], departments: r.Departments) -> list[str]:
+        """Write the files of ``p`` (its full page ``view``) whose inputs changed
+        into the pending folder; return their paths."""
+        site = self.site
+        site.use(departments)
+        written = []
+        (zh, zh_key), (en, en_key), (feed, feed_key) = self.keys(p)
+        here, title = f"p/{p.id}.html", f"{p.id} {view['title']}"
+        for lang, path, key in (("zh", zh, zh_key), ("en", en, en_key)):
+            if not site.writer.has(path, key):
+                html = site.render(here, lang, title, "petition.html", {"v": view})
+                site.writer.write_pending(path, html.encode("utf-8"))
+                written.append(path)
+        if not site.writer.has(feed, feed_key):
+            site.writer.write_pending(feed, petition_feed(site.base_url, view).encode("utf-8"))
+            written.append(feed)
+        return written
 
-        for lang in LANGS:
-            site.page(f"p/{pid}/", lang, f"{pid} {p.lite['title']}", "petition.html", p.page_key, context)
-        tick()
+
+def _salted(salt: str, lang: str, key: str) -> str:
+    return hashlib.blake2b(f"{salt}\0{lang}\0{key}".encode(), digest_size=16).hexdigest()
+
+
+def petition_feed(base: str, v: dict[str, Any]) -> str:
+    """Return a petition's own Atom feed: its timeline, newest first."""
+    items = [(f"{base}p/{v['id']}.html#{e['file']}", f"{t('ev_' + e['kind'], 'zh')} {e['at']}",
+              f"{base}p/{v['id']}.html", _local_time(e["at"], v["received_at"]), e["body"][:280])
+             for e in reversed(v["timeline"])]
+    return feeds.atom(f"{base}p/{v['id']}.html", f"{v['id']} {v['title']}", f"{base}feeds/p/{v['id']}.xml",
+                      v["last_event_at"], items)
 
 
 # -- listings ------------------------------------------------------------------------
@@ -175,7 +240,7 @@ def listing_pages(site: Site, name: str, title: tuple[str, str], rows: Sequence[
         here = f"l/{name}/" + (f"{n}/" if n > 1 else "")
         keyrows = [(v["id"], v["title"], v["holder"], v["status"], v["escalation"],
                     v["days_overdue"], v["received"]) for v in chunk]
-        key = digest(title, n, pages, len(rows), keyrows, show_overdue)  # once for both languages
+        key = fast_digest((title, n, pages, len(rows), keyrows, show_overdue))  # once for both languages
         for i, lang in enumerate(LANGS):
             page_title = title[i] + (f" · {n}" if n > 1 else "")
             site.page(here, lang, page_title, "listing.html", key,
@@ -186,10 +251,10 @@ def listing_pages(site: Site, name: str, title: tuple[str, str], rows: Sequence[
     return pages
 
 
-def all_listings(site: Site, views: Sequence[dict[str, Any]]) -> dict[str, Any]:
-    """Write every listing (all, by department, category, status, month); return
-    the counts the petitions index page shows."""
-    newest = sorted(views, key=lambda v: (v["received_at"], v["id"]), reverse=True)
+def all_listings(site: Site, newest: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """Write every listing (all, by department, category, status, month) of the
+    views ``newest`` (newest first); return the counts the petitions index page shows."""
+    views = newest
     listing_pages(site, "all", (t("all_petitions", "zh"), t("all_petitions", "en")), newest)
     groups: dict[str, dict[str, list]] = {"dept": defaultdict(list), "cat": defaultdict(list),
                                           "status": defaultdict(list), "month": defaultdict(list)}
@@ -241,22 +306,30 @@ def chart_set(site: Site, dept_id: str, series: list[tuple[str, fg.Scorecard]], 
     ]
     out: dict[str, list] = {lang: [] for lang in LANGS}
     for slug, label, values, dens, unit in specs:
+        texts = []
         for i, lang in enumerate(LANGS):
             title = f"{dept_label(site.depts, dept_id, lang)} · {t(label, lang)}"
             pairs = ", ".join(f"{m}: {'—' if v is None else v}" for m, v in zip(months, values))
-            desc = (f"{t('trend', lang)}: {pairs}")
-            path = f"{prefix(lang)}d/{dept_id}/{slug}.svg"
-            key = digest(title, desc, months, values)
-            cached = cache / f"chart-{key}.svg"
+            texts.append((lang, title, f"{t('trend', lang)}: {pairs}", unit[i]))
+        # One drawing for both languages, labelled in each (generator.render.charts).
+        shape_key = digest(months, values, unit[0] == "%")
+        drawn: list[str] = []
 
-            def draw(cached=cached, title=title, desc=desc, values=values, unit=unit[i]) -> str:
+        def shape(shape_key=shape_key, values=values, percent=unit[0] == "%", drawn=drawn) -> str:
+            if not drawn:
+                cached = cache / f"chart-{shape_key}.svg"
                 if cached.is_file():
-                    return cached.read_text(encoding="utf-8")
-                svg = charts.line_chart(title, desc, months, values, unit)
-                cached.write_text(svg, encoding="utf-8")
-                return svg
+                    drawn.append(cached.read_text(encoding="utf-8"))
+                else:
+                    drawn.append(charts.drawing(months, values, percent))
+                    cached.write_text(drawn[0], encoding="utf-8")
+            return drawn[0]
 
-            site.writer.page(path, key, draw)
+        for lang, title, desc, lang_unit in texts:
+            path = f"{prefix(lang)}d/{dept_id}/{slug}.svg"
+            site.writer.page(path, digest(shape_key, title, desc, lang_unit),
+                             lambda title=title, desc=desc, lang_unit=lang_unit: charts.labelled(
+                                 shape(), title, desc, lang_unit))
             out[lang].append({"src": site.base_path + path, "alt": desc, "title": t(label, lang),
                               "rows": [(m, "—" if v is None else v, d) for m, v, d in zip(months, values, dens)]})
     return out
@@ -293,11 +366,20 @@ def department_pages(site: Site, views: Sequence[dict[str, Any]], cards, as_of: 
 def report_pages(site: Site, views: Sequence[dict[str, Any]], cards, as_of: str,
                  min_cases: int) -> dict[str, list[fg.Period]]:
     """Write a report per week, month and year with petitions; return the periods."""
-    by_period: dict[fg.Period, list] = defaultdict(list)
+    # Each case once with its sort keys (best handled, worst handled, most
+    # overdue), grouped by day, then by period.
+    by_day: dict[Any, list] = defaultdict(list)
     for v in views:
-        d = v["received_at"].astimezone(v["received_at"].tzinfo).date()
+        hours = _handling_hours(v)
+        by_day[v["received_at"].date()].append((
+            (v["rating"] != "satisfied", hours, v["id"]) if v["status"] == "closed" else None,
+            (-v["days_overdue"], v["rating"] != "dissatisfied", -min(hours, 1e8), v["id"]),
+            (-v["days_overdue"], v["id"]) if v["status"] == "overdue" or v["escalation"] else None,
+            v))
+    by_period: dict[fg.Period, list] = defaultdict(list)
+    for day, rows in by_day.items():
         for kind in ("week", "month", "year"):
-            by_period[fg.period_of(kind, d)].append(v)
+            by_period[fg.period_of(kind, day)].extend(rows)
     out: dict[str, list[fg.Period]] = {"week": [], "month": [], "year": []}
     for period in sorted(by_period, key=lambda p: (p.kind, p.first)):
         out[period.kind].append(period)
@@ -308,12 +390,9 @@ def report_pages(site: Site, views: Sequence[dict[str, Any]], cards, as_of: str,
             prev_p = fg.previous(period)
             prev = fg.from_headline(cards.headline(prev_p.key))
             rows = sorted(fg.by_department(cards, period.key).items())
-            closed = [v for v in mine if v["status"] == "closed"]
-            best = sorted(closed, key=lambda v: (v["rating"] != "satisfied", _handling_hours(v), v["id"]))[:10]
-            worst = sorted(mine, key=lambda v: (-v["days_overdue"], v["rating"] != "dissatisfied",
-                                                -min(_handling_hours(v), 1e8), v["id"]))[:10]
-            escalated = sorted((v for v in mine if v["status"] == "overdue" or v["escalation"]),
-                               key=lambda v: (-v["days_overdue"], v["id"]))[:50]
+            best = [x[3] for x in heapq.nsmallest(10, (x for x in mine if x[0] is not None), key=itemgetter(0))]
+            worst = [x[3] for x in heapq.nsmallest(10, mine, key=itemgetter(1))]
+            escalated = [x[3] for x in heapq.nsmallest(50, (x for x in mine if x[2] is not None), key=itemgetter(2))]
             nxt = periods[i + 1] if i + 1 < len(periods) else None
             brief = lambda vs: [(v["id"], v["title"], v["holder"], v["status"], v["escalation"], v["days_overdue"]) for v in vs]
             key = (period, total, prev, rows, brief(best), brief(worst), brief(escalated), nxt, as_of, min_cases,
@@ -340,12 +419,13 @@ def _handling_hours(v: dict[str, Any]) -> float:
 
 def feed_files(site: Site, views: Sequence[dict[str, Any]], now: datetime) -> None:
     """Write the Atom feeds of the whole site: new petitions, new replies, per
-    department (each petition's own feed is :func:`petition_feeds`)."""
+    department (each petition's own feed is :func:`petition_feed`); ``views``
+    newest first."""
     base = site.base_url
-    newest = sorted(views, key=lambda v: (v["received_at"], v["id"]), reverse=True)
+    newest = views
 
     def entry(v):
-        return (f"{base}p/{v['id']}/", v["title"], f"{base}p/{v['id']}/", v["received_at"], v["body"][:280])
+        return (f"{base}p/{v['id']}.html", v["title"], f"{base}p/{v['id']}.html", v["received_at"], v["body"][:280])
 
     updated = newest[0]["received_at"] if newest else now
     site.writer.file("feeds/petitions.xml", feeds.atom(f"{base}feeds/petitions.xml", "新诉求 New petitions",
@@ -358,7 +438,7 @@ def feed_files(site: Site, views: Sequence[dict[str, Any]], now: datetime) -> No
     rupdated = _reply_time(replies[0]) if replies else now
     site.writer.file("feeds/replies.xml", feeds.atom(
         f"{base}feeds/replies.xml", "新答复 New replies", f"{base}feeds/replies.xml", rupdated,
-        [(f"{base}p/{v['id']}/#reply-{i}", f"{v['id']} {v['title']}", f"{base}p/{v['id']}/", _reply_time((at, v, rp, i)),
+        [(f"{base}p/{v['id']}.html#reply-{i}", f"{v['id']} {v['title']}", f"{base}p/{v['id']}.html", _reply_time((at, v, rp, i)),
           rp["body"][:280]) for at, v, rp, i in replies[:50]]))
     by_dept: dict[str, list] = defaultdict(list)
     for v in newest:
@@ -371,25 +451,9 @@ def feed_files(site: Site, views: Sequence[dict[str, Any]], now: datetime) -> No
             max((v["last_event_at"] for v in rows), default=now), [entry(v) for v in rows[:50]]))
 
 
-def petition_feeds(site: Site, made: Sequence[Any], full_view: Callable[[str], dict[str, Any]]) -> None:
-    """Write each petition's own Atom feed (its timeline, newest first)."""
-    base = site.base_url
-    for p in made:
-        key = digest(p.feed_key, base)
-
-        def one(pid=p.id) -> str:
-            v = full_view(pid)
-            items = [(f"{base}p/{v['id']}/#{e['file']}", f"{t('ev_' + e['kind'], 'zh')} {e['at']}",
-                      f"{base}p/{v['id']}/", _local_time(e["at"], v["received_at"]), e["body"][:280])
-                     for e in reversed(v["timeline"])]
-            return feeds.atom(f"{base}p/{v['id']}/", f"{v['id']} {v['title']}", f"{base}feeds/p/{v['id']}.xml",
-                              v["last_event_at"], items)
-
-        site.writer.page(f"feeds/p/{p.id}.xml", key, one)
-
-
 def _local_time(text: str, like: datetime) -> datetime:
-    return datetime.strptime(text, "%Y-%m-%d %H:%M").replace(tzinfo=like.tzinfo)
+    """Return a view's local time text (``2026-11-21 09:30``) as a datetime in ``like``'s zone."""
+    return datetime.fromisoformat(text).replace(tzinfo=like.tzinfo)
 
 
 def _reply_time(item) -> datetime:
@@ -404,18 +468,30 @@ def open_data_files(site: Site, newest: Sequence[Any], cards, now: datetime, rev
     from generator import export as ex
 
     ev = ex.Evaluated(now, (), (), cards, [p.record for p in newest])
-    files: dict[str, bytes] = {
-        "export.json": b"".join(ex.export_json(ev, rev)),
-        "cases.jsonl": b"".join(p.record + b"\n" for p in newest),
-        "events.jsonl": b"".join(p.events_jsonl for p in newest),
-        "scorecards.json": (json.dumps(cards.to_dict(), ensure_ascii=False, sort_keys=True, indent=1)
-                            + "\n").encode("utf-8"),
-        "cases.csv": "".join([ex.csv_line(ex.CSV_CASE_FIELDS)] + [p.case_csv for p in newest]).encode("utf-8"),
-        "events.csv": "".join([ex.csv_line(ex.EVENT_CSV_FIELDS)] + [p.events_csv for p in newest]).encode("utf-8"),
-        "scorecards.csv": "".join(ex.export_csv_scorecards(ev)).encode("utf-8"),
+
+    def text(lines) -> Iterable[bytes]:  # joined a few thousand lines at a time
+        batch: list[str] = []
+        for line in lines:
+            batch.append(line)
+            if len(batch) == 2000:
+                yield "".join(batch).encode("utf-8")
+                batch = []
+        yield "".join(batch).encode("utf-8")
+
+    def case_lines() -> Iterable[bytes]:
+        for p in newest:
+            yield p.record
+            yield b"\n"
+
+    files: dict[str, Callable[[], Iterable[bytes]]] = {
+        "export.json": lambda: ex.export_json(ev, rev),
+        "cases.jsonl": case_lines,
+        "events.jsonl": lambda: (p.events_jsonl for p in newest),
+        "scorecards.json": lambda: [(json.dumps(cards.to_dict(), ensure_ascii=False, sort_keys=True, indent=1)
+                                     + "\n").encode("utf-8")],
+        "cases.csv": lambda: text(itertools.chain([ex.csv_line(ex.CSV_CASE_FIELDS)], (p.case_csv for p in newest))),
+        "events.csv": lambda: text(itertools.chain([ex.csv_line(ex.EVENT_CSV_FIELDS)],
+                                                   (p.events_csv for p in newest))),
+        "scorecards.csv": lambda: text(ex.export_csv_scorecards(ev)),
     }
-    sizes = []
-    for name, data in sorted(files.items()):
-        site.writer.file(f"data/{name}", data)
-        sizes.append((name, len(data)))
-    return sizes
+    return [(name, site.writer.stream(f"data/{name}", files[name]())) for name in sorted(files)]

@@ -6,11 +6,13 @@ that decide whether its page and feed are rewritten, its search record, its
 lines of every download (export record, events, CSV rows) and its scorecard
 facts. :func:`make` computes them all from the case, where the case is read
 (in the check's worker processes, :func:`generator.check.check_archive`'s
-``transform``), so the build never carries cases around. For a settled case
-(:mod:`generator.settled`) they do not depend on ``now`` and are kept by folder
-tree: the next build loads them instead of reading, checking and evaluating
-the case again, and loads the full page view (the large part) only when the
-page has to be rendered.
+``transform``), and :func:`make_and_write` writes the case's own files there
+too (its pages and feed, :class:`generator.render.pages.PetitionFiles`), so
+the build never carries cases or page views around. For a settled case
+(:mod:`generator.settled`) the products do not depend on ``now`` and are kept
+by folder tree: the next build takes them instead of reading, checking and
+evaluating the case again, as long as the site still holds the case's files
+made from the same inputs.
 """
 
 from __future__ import annotations
@@ -27,9 +29,13 @@ from generator.metrics import case_facts
 from generator.render import search
 from generator.render.pages import dept_label
 from generator.render.view import case_view
-from generator.render.writer import digest
+from generator.render.writer import fast_digest
 from generator.rules import Rules
 from generator.settled import is_settled, last_event_at
+
+# The modules (besides the evaluator's, generator.settled) whose code makes the
+# products: a change to any of them is a new settled cache.
+CODE = ("render.products", "render.view", "render.search", "render.i18n")
 
 # What listings, feeds, reports and department pages read of a case: the view
 # without its timeline and stage clocks, with replies and body cut to feed length.
@@ -68,8 +74,8 @@ def make(case: r.Case, rules: Rules, departments: r.Departments, now: datetime,
         id=case.id,
         received_at=case.petition.received_at,
         lite=lite,
-        page_key=digest(view, holder),
-        feed_key=digest(view["id"], view["timeline"], view["title"]),
+        page_key=fast_digest((view, holder)),
+        feed_key=fast_digest((view["id"], view["timeline"], view["title"])),
         search=search.record(view, lambda d: dept_label(departments, d, "zh")),
         record=orjson.dumps(rec, option=orjson.OPT_SORT_KEYS),  # as export.record_bytes
         events_jsonl=ex.event_json_lines(case),
@@ -82,7 +88,16 @@ def make(case: r.Case, rules: Rules, departments: r.Departments, now: datetime,
     return products, view
 
 
-def unsettled(made: tuple[Products, dict]) -> bool:
+def make_and_write(case: r.Case, rules: Rules, departments: r.Departments, now: datetime,
+                   commits: Mapping[str, str], files: Any) -> tuple[Products, list[str]]:
+    """Return the products of ``case`` as of ``now`` and the paths of its own
+    files that :meth:`files.write <generator.render.pages.PetitionFiles.write>`
+    wrote (those whose inputs changed)."""
+    products, view = make(case, rules, departments, now, commits)
+    return products, files.write(products, view, departments)
+
+
+def unsettled(made: tuple[Products, Any]) -> bool:
     """The check's ``keep_case``: keep only open cases in the case cache."""
     return made[0].settled_last is None
 

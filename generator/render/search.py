@@ -17,6 +17,7 @@ stay at a few hundred kilobytes, else each month on its own; newest first.
 
 from __future__ import annotations
 
+import hashlib
 import importlib.metadata
 import shutil
 import subprocess
@@ -30,7 +31,6 @@ from typing import Any, Callable, Iterable, Sequence
 import pagefind_bin_extended
 
 from generator.render.i18n import t
-from generator.render.writer import digest
 
 BINARY = Path(pagefind_bin_extended.__file__).parent / "pagefind_extended"
 _VERSION = importlib.metadata.version("pagefind_bin_extended")  # a new Pagefind reindexes every shard
@@ -118,10 +118,10 @@ class Indexer:
 def _run(records: list[tuple[str, str]], work: Path, shard: str) -> Path:
     """Write the records as pages under ``work/site``, index them into ``work/out``; return that."""
     site, out = work / "site", work / "out"
+    folder = site / "p"
+    folder.mkdir(parents=True)
     for pid, html in records:
-        folder = site / "p" / pid
-        folder.mkdir(parents=True)
-        (folder / "index.html").write_text(html, encoding="utf-8")
+        (folder / f"{pid}.html").write_text(html, encoding="utf-8")
     proc = subprocess.run(
         [str(BINARY), "--site", str(site), "--output-path", str(out), "--force-language", "zh", "--quiet"],
         capture_output=True, text=True)
@@ -137,5 +137,11 @@ def shard_keys(made: Sequence[Any]) -> dict[str, tuple[str, list[tuple[str, str]
     grouped: dict[str, list[tuple[str, str]]] = {}
     for p in made:
         grouped.setdefault(shard_of(p.lite), []).append((p.id, p.search))
-    return {shard: (digest(_VERSION, recs), recs)
-            for shard, recs in sorted(grouped.items())}
+    return {shard: (_records_digest(recs), recs) for shard, recs in sorted(grouped.items())}
+
+
+def _records_digest(records: list[tuple[str, str]]) -> str:
+    h = hashlib.blake2b(_VERSION.encode(), digest_size=16)
+    for pid, html in records:
+        h.update(b"\0%s\0%s" % (pid.encode(), html.encode()))
+    return h.hexdigest()
