@@ -220,7 +220,8 @@ def _build_site(repo: Path, rev: str, now: datetime, out: Path, base_url: str,
             else:
                 indexer.add(shard, recs)
         del shard_keys
-        open_data_done = writer.fork(lambda: pg.open_data_files(site, newest, cards, now, archive.rev))
+        open_data_done = writer.fork(lambda: pg.open_data_files(site, newest, cards, now, archive.rev,
+                                                                f"{archive.config_digest}:{kept.code_digest}"))
         listings_done = writer.fork(lambda: pg.all_listings(site, newest_views))
         periods = _periods(views)
         bodies = _shell_bodies(site, newest_views, city, fg.by_department(cards, "all"), periods, as_of, min_cases,

@@ -461,12 +461,16 @@ def _reply_time(item) -> datetime:
     return _local_time(at, v["received_at"])
 
 
-def open_data_files(site: Site, newest: Sequence[Any], cards, now: datetime, rev: str) -> list[tuple[str, int]]:
+def open_data_files(site: Site, newest: Sequence[Any], cards, now: datetime, rev: str,
+                    inputs: str) -> list[tuple[str, int]]:
     """Write the downloads from the cases' products (newest first), line for
     line what :mod:`generator.export` gives (``wenzheng export``); return
-    (name, size in bytes) of each."""
+    (name, size in bytes) of each. ``inputs`` is a digest of the config and
+    of the code that made the products: with the same cases, ``now`` and
+    commit, the downloads are not written again."""
     from generator import export as ex
 
+    key = fast_digest((inputs, now, rev, [p.data_key for p in newest]))
     ev = ex.Evaluated(now, (), (), cards, [p.record for p in newest])
 
     def text(lines) -> Iterable[bytes]:  # joined a few thousand lines at a time
@@ -494,4 +498,4 @@ def open_data_files(site: Site, newest: Sequence[Any], cards, now: datetime, rev
                                                    (p.events_csv for p in newest))),
         "scorecards.csv": lambda: text(ex.export_csv_scorecards(ev)),
     }
-    return [(name, site.writer.stream(f"data/{name}", files[name]())) for name in sorted(files)]
+    return [(name, site.writer.stream(f"data/{name}", fast_digest((key, name)), files[name])) for name in sorted(files)]

@@ -17,6 +17,7 @@ made from the same inputs.
 
 from __future__ import annotations
 
+import hashlib
 from datetime import datetime
 from typing import Any, Mapping, NamedTuple
 
@@ -53,6 +54,7 @@ class Products(NamedTuple):
     events_jsonl: bytes
     events_csv: str
     case_csv: str
+    data_key: str  # digest of the four download pieces above
     facts: tuple
     sources: tuple[tuple[str, str], ...]  # (record path, commit that added it)
     settled_last: datetime | None  # the last event's time when settled, else None
@@ -68,6 +70,8 @@ def make(case: r.Case, rules: Rules, departments: r.Departments, now: datetime,
     lite["body"] = view["body"][:FEED_TEXT]
     lite["replies"] = tuple({"at": rp["at"], "body": rp["body"][:FEED_TEXT]} for rp in view["replies"])
     rec = ex.case_record(case, state)
+    record = orjson.dumps(rec, option=orjson.OPT_SORT_KEYS)  # as export.record_bytes
+    events_jsonl, events_csv, case_csv = ex.event_json_lines(case), ex.event_csv_rows(case), ex.case_csv_row(rec, state)
     sources = tuple((path, commits.get(path, "")) for path in
                     [case.petition.source.path] + [e.source.path for e in case.events])
     products = Products(
@@ -77,10 +81,12 @@ def make(case: r.Case, rules: Rules, departments: r.Departments, now: datetime,
         page_key=fast_digest((view, holder)),
         feed_key=fast_digest((view["id"], view["timeline"], view["title"])),
         search=search.record(view, lambda d: dept_label(departments, d, "zh")),
-        record=orjson.dumps(rec, option=orjson.OPT_SORT_KEYS),  # as export.record_bytes
-        events_jsonl=ex.event_json_lines(case),
-        events_csv=ex.event_csv_rows(case),
-        case_csv=ex.case_csv_row(rec, state),
+        record=record,
+        events_jsonl=events_jsonl,
+        events_csv=events_csv,
+        case_csv=case_csv,
+        data_key=hashlib.blake2b(b"\0".join((record, events_jsonl, events_csv.encode(), case_csv.encode())),
+                                 digest_size=16).hexdigest(),
         facts=case_facts(state, rules.tz),
         sources=sources,
         settled_last=last_event_at(case) if is_settled(case, state, now) else None,

@@ -242,23 +242,19 @@ class SiteWriter:
         except (FileNotFoundError, NotADirectoryError):
             return set()
 
-    def stream(self, path: str, chunks: Iterable[bytes]) -> int:
-        """Write ``path`` from ``chunks`` (a large download, never held whole in
-        memory), keyed by its content; return its size. An unchanged file is
-        not moved in."""
-        h = hashlib.blake2b(digest_size=16)
+    def stream(self, path: str, key: str, chunks: Callable[[], Iterable[bytes]]) -> int:
+        """Write ``path`` from ``chunks()`` (a large download, never held whole in
+        memory) unless its input digest ``key`` is unchanged; return its size."""
+        if self.unchanged(path, key):
+            return (self.out / path).stat().st_size
         size = 0
         self.write_pending(path, b"")
         with open(self.pending / path, "wb") as f:
-            for chunk in chunks:
-                h.update(chunk)
+            for chunk in chunks():
                 f.write(chunk)
                 size += len(chunk)
-        if self.unchanged(path, h.hexdigest()):
-            (self.pending / path).unlink()
-        else:
-            self.changed.append(path)
-            self.written += 1
+        self.changed.append(path)
+        self.written += 1
         return size
 
     def fork(self, work: Callable[[], Any]) -> Callable[[], Any]:
