@@ -15,9 +15,10 @@ import logging
 import subprocess
 import time
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, tzinfo
 from pathlib import Path
 from typing import Any, Callable
+from zoneinfo import ZoneInfo
 
 import orjson
 import yaml
@@ -134,9 +135,10 @@ def _build_site(repo: Path, rev: str, now: datetime, out: Path, base_url: str,
     if not base_path.endswith("/"):
         base_path += "/"
     link_base = base_url if "://" in base_url else base_path  # feed links are absolute when it is
-    # The shell's dates (sitemap) are days: the start of today keeps mkdocs
-    # from rerunning on every build of the same day.
-    epoch = int(now.replace(hour=0, minute=0, second=0, microsecond=0).timestamp())
+    # The shell's dates (sitemap) are days, in the city's time zone: the start
+    # of today keeps mkdocs from rerunning on every build of the same day.
+    today = now.astimezone(_city_zone(repo, rev))
+    epoch = int(today.replace(hour=0, minute=0, second=0, microsecond=0).timestamp())
     outs, frames, report.shell_rebuilt = build_shell(site_config, _shell_nav(), TEMPLATES / "overrides",
                                                      base_url, epoch, cache)
     writer = SiteWriter(Path(out))
@@ -271,6 +273,16 @@ def _site_config(repo: Path, rev: str) -> dict[str, Any]:
     if not text:
         text = (PROJECT / "mkdocs.yml").read_bytes()
     return yaml.safe_load(text) or {}
+
+
+def _city_zone(repo: Path, rev: str) -> tzinfo:
+    """Return the time zone rules.yaml names (read before the check, which
+    reports a bad one; until then, China Standard Time)."""
+    try:
+        data = yaml.safe_load(gitio.read_file_at(repo, rev, "rules.yaml") or b"") or {}
+        return ZoneInfo(str(data.get("timezone", "Asia/Shanghai")))
+    except Exception:  # noqa: BLE001 - the check reports the problem and stops the build
+        return ZoneInfo("Asia/Shanghai")
 
 
 def _periods(views: list[dict[str, Any]]) -> dict[str, list[fg.Period]]:
