@@ -126,3 +126,8 @@ class SettledCache:
         """Write what changed; with ``keep`` (every current key), drop the rest."""
         if self.store is not None:
             self.store.save(keep)
+            if keep is not None and self.directory is not None:
+                # Full page views were kept beside the site's products until
+                # the pages came to be written where cases are read.
+                for old in self.directory.glob(f"settled-{self.kind}-details-*.pickle"):
+                    old.unlink(missing_ok=True)

@@ -159,9 +159,14 @@ def test_one_reply_rewrites_only_what_changed_and_a_bad_build_keeps_the_site(tmp
     now = datetime.fromisoformat(NOW)
     first = build_site(repo, "HEAD", now, out)
     before = tree(out)
+    drawings = repo / ".git" / "wenzheng-cache" / "site"
+    drawn_before = {p.name for p in drawings.glob("chart-*.svg")}
     add_reply(repo)
     second = build_site(repo, "HEAD", now, out)
     after = tree(out)
+    # The reply changes the department's trend: its new drawing replaces the old one in the cache.
+    drawn_after = {p.name for p in drawings.glob("chart-*.svg")}
+    assert drawn_after != drawn_before and len(drawn_after) == len(drawn_before)
     changed = {p for p in after if before.get(p) != after[p]}
     assert "p/2026-000002.html" in changed and "p/2026-000001.html" not in changed
     assert "p/2026-000003.html" not in changed and "en/p/2026-000001.html" not in changed

@@ -291,8 +291,10 @@ def monthly_series(cards, dept_id: str) -> list[tuple[str, fg.Figures]]:
     return sorted(rows)
 
 
-def chart_set(site: Site, dept_id: str, series: list[tuple[str, fg.Scorecard]], cache: Path) -> dict[str, list]:
-    """Write the department's three trend charts; return their descriptions per language."""
+def chart_set(site: Site, dept_id: str, series: list[tuple[str, fg.Scorecard]], cache: Path,
+              drawings: set[str] | None = None) -> dict[str, list]:
+    """Write the department's three trend charts; return their descriptions per
+    language. ``drawings`` collects the names of the cached drawings they use."""
     months = [m for m, _ in series]
     specs = [
         ("reply-time", "median_reply_hours", [sc.median_reply_hours and round(sc.median_reply_hours, 1)
@@ -313,6 +315,8 @@ def chart_set(site: Site, dept_id: str, series: list[tuple[str, fg.Scorecard]], 
             texts.append((lang, title, f"{t('trend', lang)}: {pairs}", unit[i]))
         # One drawing for both languages, labelled in each (generator.render.charts).
         shape_key = digest(months, values, unit[0] == "%")
+        if drawings is not None:
+            drawings.add(f"chart-{shape_key}.svg")
         drawn: list[str] = []
 
         def shape(shape_key=shape_key, values=values, percent=unit[0] == "%", drawn=drawn) -> str:
@@ -343,10 +347,11 @@ def department_pages(site: Site, views: Sequence[dict[str, Any]], cards, as_of: 
         if v["holder"]:
             by_dept[v["holder"]].append(v)
     all_time = fg.by_department(cards, "all")
+    drawings: set[str] = set()
     for dept_id in sorted(site.depts.departments):
         mine = by_dept.get(dept_id, [])
         sc = all_time.get(dept_id, fg.EMPTY)
-        chart_info = chart_set(site, dept_id, monthly_series(cards, dept_id), cache)
+        chart_info = chart_set(site, dept_id, monthly_series(cards, dept_id), cache, drawings)
         overdue = sorted((v for v in mine if v["status"] == "overdue"), key=lambda v: (-v["days_overdue"], v["id"]))[:50]
         open_rows = sorted((v for v in mine if v["status"] in ("open", "due_soon")),
                            key=lambda v: (v["received_at"], v["id"]), reverse=True)[:50]
@@ -358,6 +363,9 @@ def department_pages(site: Site, views: Sequence[dict[str, Any]], cards, as_of: 
                           "dept": site.depts.get(dept_id), "sc": sc, "charts": chart_info[lang],
                           "overdue": overdue, "open_rows": open_rows, "total": len(mine),
                           "as_of": as_of, "min_cases": min_cases})
+    for old in cache.glob("chart-*.svg"):  # drawings of figures no department shows any more
+        if old.name not in drawings:
+            old.unlink(missing_ok=True)
 
 
 # -- reports ------------------------------------------------------------------------------
