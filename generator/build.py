@@ -28,6 +28,7 @@ from generator.bulk import bulk
 from generator.check import check_archive
 from generator.metrics import aggregate
 from generator.problems import Problem
+from generator.rules import DEFAULT_TIMEZONE
 from generator.render import figures as fg
 from generator.render import pages as pg
 from generator.render import products, rulespage, search
@@ -280,9 +281,9 @@ def _city_zone(repo: Path, rev: str) -> tzinfo:
     reports a bad one; until then, China Standard Time)."""
     try:
         data = yaml.safe_load(gitio.read_file_at(repo, rev, "rules.yaml") or b"") or {}
-        return ZoneInfo(str(data.get("timezone", "Asia/Shanghai")))
+        return ZoneInfo(str(data.get("timezone", DEFAULT_TIMEZONE)))
     except Exception:  # noqa: BLE001 - the check reports the problem and stops the build
-        return ZoneInfo("Asia/Shanghai")
+        return ZoneInfo(DEFAULT_TIMEZONE)
 
 
 def _periods(views: list[dict[str, Any]]) -> dict[str, list[fg.Period]]:

@@ -32,6 +32,8 @@ from .problems import Problem
 from .records import CATEGORIES, CHANNELS, ESCALATION_LEVELS, EVENT_KINDS, parse_date
 from .yamlio import SafeLoader, YamlError, line_of, parse
 
+# The time zone of a rules.yaml that names none.
+DEFAULT_TIMEZONE = "Asia/Shanghai"
 STANDARD_STAGES = ("accept", "first_response", "reply", "resolve", "feedback")
 STAGE_NAME_RE = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
 # Events a stage may be completed by: the ones a holding department or the
@@ -383,7 +385,7 @@ def load_rules(text: str | bytes, path: str = "rules.yaml", cross_check: bool | 
         return None, r.problems
     r.unknown_keys(data, _TOP_KEYS, [])
 
-    tz_name = data.get("timezone", "Asia/Shanghai")
+    tz_name = data.get("timezone", DEFAULT_TIMEZONE)
     tz: tzinfo | None = None
     try:
         tz = ZoneInfo(str(tz_name))

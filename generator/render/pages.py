@@ -7,6 +7,7 @@ frame taken from the shell, so they look the same at a fraction of the cost.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import heapq
 import itertools
@@ -254,7 +255,6 @@ def listing_pages(site: Site, name: str, title: tuple[str, str], rows: Sequence[
 def all_listings(site: Site, newest: Sequence[dict[str, Any]]) -> dict[str, Any]:
     """Write every listing (all, by department, category, status, month) of the
     views ``newest`` (newest first); return the counts the petitions index page shows."""
-    views = newest
     listing_pages(site, "all", (t("all_petitions", "zh"), t("all_petitions", "en")), newest)
     groups: dict[str, dict[str, list]] = {"dept": defaultdict(list), "cat": defaultdict(list),
                                           "status": defaultdict(list), "month": defaultdict(list)}
@@ -278,7 +278,7 @@ def all_listings(site: Site, newest: Sequence[dict[str, Any]]) -> dict[str, Any]
                 rows = sorted(rows, key=lambda v: (-v["days_overdue"], v["id"]))
             listing_pages(site, f"{kind}/{key}", title, rows,
                           show_overdue=kind == "status" and key in r.ESCALATION_LEVELS + ("overdue",))
-    return {"total": len(views), "groups": {k: {kk: len(vv) for kk, vv in g.items()} for k, g in groups.items()}}
+    return {"total": len(newest), "groups": {k: {kk: len(vv) for kk, vv in g.items()} for k, g in groups.items()}}
 
 
 # -- departments ------------------------------------------------------------------------
@@ -317,26 +317,26 @@ def chart_set(site: Site, dept_id: str, series: list[tuple[str, fg.Scorecard]], 
         shape_key = digest(months, values, unit[0] == "%")
         if drawings is not None:
             drawings.add(f"chart-{shape_key}.svg")
-        drawn: list[str] = []
-
-        def shape(shape_key=shape_key, values=values, percent=unit[0] == "%", drawn=drawn) -> str:
-            if not drawn:
-                cached = cache / f"chart-{shape_key}.svg"
-                if cached.is_file():
-                    drawn.append(cached.read_text(encoding="utf-8"))
-                else:
-                    drawn.append(charts.drawing(months, values, percent))
-                    cached.write_text(drawn[0], encoding="utf-8")
-            return drawn[0]
-
+        # Drawn (or read from the cache) at most once, only if a language's chart changed.
+        shape = functools.cache(functools.partial(_drawing, cache / f"chart-{shape_key}.svg", months, values,
+                                                  unit[0] == "%"))
         for lang, title, desc, lang_unit in texts:
             path = f"{prefix(lang)}d/{dept_id}/{slug}.svg"
             site.writer.page(path, digest(shape_key, title, desc, lang_unit),
-                             lambda title=title, desc=desc, lang_unit=lang_unit: charts.labelled(
+                             lambda title=title, desc=desc, lang_unit=lang_unit, shape=shape: charts.labelled(
                                  shape(), title, desc, lang_unit))
             out[lang].append({"src": site.base_path + path, "alt": desc, "title": t(label, lang),
                               "rows": [(m, "—" if v is None else v, d) for m, v, d in zip(months, values, dens)]})
     return out
+
+
+def _drawing(cached: Path, months: list[str], values: list, percent: bool) -> str:
+    """Return a chart's drawing from the cache file ``cached``, drawing it there first if need be."""
+    if cached.is_file():
+        return cached.read_text(encoding="utf-8")
+    svg = charts.drawing(months, values, percent)
+    cached.write_text(svg, encoding="utf-8")
+    return svg
 
 
 def department_pages(site: Site, views: Sequence[dict[str, Any]], cards, as_of: str,
@@ -425,12 +425,11 @@ def _handling_hours(v: dict[str, Any]) -> float:
 # -- feeds and open data -------------------------------------------------------------------
 
 
-def feed_files(site: Site, views: Sequence[dict[str, Any]], now: datetime) -> None:
+def feed_files(site: Site, newest: Sequence[dict[str, Any]], now: datetime) -> None:
     """Write the Atom feeds of the whole site: new petitions, new replies, per
-    department (each petition's own feed is :func:`petition_feed`); ``views``
-    newest first."""
+    department (each petition's own feed is :func:`petition_feed`), from the
+    views ``newest`` (newest first)."""
     base = site.base_url
-    newest = views
 
     def entry(v):
         return (f"{base}p/{v['id']}.html", v["title"], f"{base}p/{v['id']}.html", v["received_at"], v["body"][:280])
@@ -439,7 +438,7 @@ def feed_files(site: Site, views: Sequence[dict[str, Any]], now: datetime) -> No
     site.writer.file("feeds/petitions.xml", feeds.atom(f"{base}feeds/petitions.xml", "新诉求 New petitions",
                                                         f"{base}feeds/petitions.xml", updated, [entry(v) for v in newest[:50]]))
     replies = []
-    for v in views:
+    for v in newest:
         for i, rp in enumerate(v["replies"]):
             replies.append((rp["at"], v, rp, i))
     replies.sort(key=lambda x: (x[0], x[1]["id"], x[3]), reverse=True)

@@ -34,7 +34,7 @@ import shutil
 import signal
 import traceback
 from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import Any, Callable, Iterable, Sequence
 
 import orjson
 
@@ -177,7 +177,7 @@ class SiteWriter:
         """Return True when ``path`` was last built from inputs with digest ``key``
         and is still there; records ``key`` either way."""
         self.manifest[path] = key
-        if self.old_manifest.get(path) == key and (self.out / path).exists():
+        if self.has(path, key):
             self.skipped += 1
             return True
         return False
@@ -217,22 +217,22 @@ class SiteWriter:
 
     def write_pending(self, path: str, data: bytes) -> None:
         """Write ``path`` into the pending folder, without bookkeeping."""
+        self._pending_path(path).write_bytes(data)
+
+    def _pending_path(self, path: str) -> Path:
+        """Return where ``path`` goes in the pending folder, its folder made."""
         target = self.pending / path
         if target.parent not in self._made:
             target.parent.mkdir(parents=True, exist_ok=True)
             self._made.add(target.parent)
-        target.write_bytes(data)
+        return target
 
-    def took(self, keyed: Iterable[tuple[str, str]], written: Iterable[str]) -> None:
+    def took(self, keyed: Sequence[tuple[str, str]], written: Sequence[str]) -> None:
         """Record files made elsewhere: every (path, key) of them, and which were written."""
-        count = 0
-        for path, key in keyed:
-            self.manifest[path] = key
-            count += 1
-        before = len(self.changed)
+        self.manifest.update(keyed)
         self.changed.extend(written)
-        self.written += len(self.changed) - before
-        self.skipped += count - (len(self.changed) - before)
+        self.written += len(written)
+        self.skipped += len(keyed) - len(written)
 
     def names(self, folder: str) -> set[str]:
         """Return the names in ``folder`` of the current site (one listing, where
@@ -248,8 +248,7 @@ class SiteWriter:
         if self.unchanged(path, key):
             return (self.out / path).stat().st_size
         size = 0
-        self.write_pending(path, b"")
-        with open(self.pending / path, "wb") as f:
+        with open(self._pending_path(path), "wb") as f:
             for chunk in chunks():
                 f.write(chunk)
                 size += len(chunk)
