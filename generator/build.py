@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import functools
 import logging
+import marshal
+import os
 import subprocess
 import time
 from dataclasses import dataclass, field
@@ -20,7 +22,6 @@ from pathlib import Path
 from typing import Any, Callable
 from zoneinfo import ZoneInfo
 
-import orjson
 import yaml
 
 from generator import gitio, load
@@ -72,15 +73,15 @@ def added_by(repo: Path, rev: str, cache: Path) -> tuple[dict[str, str], bool]:
     One ``git log`` pass; later builds read only the commits since the last one.
     """
     head = gitio.rev_parse(repo, rev)
-    store = cache / "added-by.json"
+    store = cache / "added-by.marshal"  # marshal: the fastest to read of the formats tried, at 650,000 paths
     known: dict[str, str] = {}
     since = None
     if store.is_file():
         try:
-            saved = orjson.loads(store.read_bytes())
+            saved = marshal.loads(store.read_bytes())
             if saved["head"] == head:
                 return saved["paths"], True
-        except (orjson.JSONDecodeError, KeyError, TypeError):
+        except (EOFError, ValueError, TypeError, KeyError):
             saved = {}
         try:
             subprocess.run(["git", "-C", str(repo), "merge-base", "--is-ancestor", saved["head"], head],
@@ -100,7 +101,10 @@ def added_by(repo: Path, rev: str, cache: Path) -> tuple[dict[str, str], bool]:
         for path in lines[1:]:
             if path:
                 known.setdefault(path.strip(), commit)
-    store.write_bytes(orjson.dumps({"head": head, "paths": known}, option=orjson.OPT_SORT_KEYS))
+    tmp = store.with_name(f".{store.name}.{os.getpid()}.tmp")
+    tmp.write_bytes(marshal.dumps({"head": head, "paths": known}))
+    os.replace(tmp, store)
+    (cache / "added-by.json").unlink(missing_ok=True)  # the format before
     return known, since is not None
 
 
@@ -216,15 +220,16 @@ def _build_site(repo: Path, rev: str, now: datetime, out: Path, base_url: str,
         shard_keys = search.shard_keys(made)
         kept_shards = []
         search_keys = {shard: key for shard, (key, _) in shard_keys.items()}
-        for shard, (key, recs) in shard_keys.items():
+        for shard, (key, members) in shard_keys.items():
             stamp = f"pagefind/{shard}/.key"
             if writer.old_manifest.get(stamp) == key and (writer.out / "pagefind" / shard).is_dir():
                 kept_shards.append(shard)
             else:
-                indexer.add(shard, recs)
+                indexer.add(shard, search.records(members))
         del shard_keys
         open_data_done = writer.fork(lambda: pg.open_data_files(site, newest, cards, now, archive.rev,
-                                                                f"{archive.config_digest}:{kept.code_digest}"))
+                                                                f"{archive.config_digest}:{kept.code_digest}",
+                                                                cache / "data-parts"))
         listings_done = writer.fork(lambda: pg.all_listings(site, newest_views))
         periods = _periods(views)
         bodies = _shell_bodies(site, newest_views, city, fg.by_department(cards, "all"), periods, as_of, min_cases,

@@ -216,13 +216,22 @@ def summarising(now: datetime, records: bool = True):
 
 def export_json(ev: Evaluated, rev: str | None) -> Iterator[bytes]:
     """Yield the JSON export (UTF-8) in pieces (it can be large), cases then scorecards."""
-    yield (b'{"version": %d, "now": %s, "commit": %s, "cases": [\n'
-           % (EXPORT_VERSION, orjson.dumps(ev.now.isoformat()), orjson.dumps(rev)))
+    yield export_json_head(ev.now, rev)
     for i in range(ev.count):
         yield (b"" if i == 0 else b",\n") + ev.record(i)
-    yield b'\n], "scorecards": '
-    yield orjson.dumps(ev.cards.to_dict(), option=orjson.OPT_SORT_KEYS)
-    yield b"}\n"
+    yield export_json_tail(ev.cards)
+
+
+def export_json_head(now: datetime, rev: str | None) -> bytes:
+    """Return what the JSON export says before its first case record."""
+    return (b'{"version": %d, "now": %s, "commit": %s, "cases": [\n'
+            % (EXPORT_VERSION, orjson.dumps(now.isoformat()), orjson.dumps(rev)))
+
+
+def export_json_tail(cards: Scorecards) -> bytes:
+    """Return what the JSON export says after its last case record (records are
+    separated by ``,\n``)."""
+    return b'\n], "scorecards": ' + orjson.dumps(cards.to_dict(), option=orjson.OPT_SORT_KEYS) + b"}\n"
 
 
 CSV_CASE_FIELDS = (

@@ -12,6 +12,7 @@ import hashlib
 import heapq
 import itertools
 import json
+import os
 import re
 from collections import defaultdict
 from dataclasses import dataclass
@@ -173,13 +174,13 @@ class PetitionFiles:
 
     def __init__(self, site: Site):
         self.site = site
-        self._seen: dict[str, tuple[Any, tuple]] = {}  # id -> (products, keys) asked by in_site
+        self.tag = (site.salt, site.base_url)  # what the keys depend on besides the case
 
     def keys(self, p: Any) -> tuple[tuple[str, str], ...]:
-        """Return (path, input digest) of the page in each language and of the feed."""
-        seen = self._seen.pop(p.id, None)
-        if seen is not None and seen[0] is p:
-            return seen[1]
+        """Return (path, input digest) of the page in each language and of the
+        feed (as kept in ``p.files`` when they were made under the same salt)."""
+        if p.files and p.files[0] == self.tag:
+            return p.files[1]
         pid, salt = p.id, self.site.salt
         return ((f"p/{pid}.html", _salted(salt, "zh", p.page_key)),
                 (f"en/p/{pid}.html", _salted(salt, "en", p.page_key)),
@@ -193,9 +194,7 @@ class PetitionFiles:
         page = f"{pid}.html"
         if page not in present[0] or page not in present[1] or f"{pid}.xml" not in present[2]:
             return False
-        keys = self.keys(p)
-        self._seen[pid] = (p, keys)  # asked again when the build records the kept case
-        return all(manifest.get(path) == key for path, key in keys)
+        return all(manifest.get(path) == key for path, key in self.keys(p))
 
     def write(self, p: Any, view: dict[str, Any], departments: r.Departments) -> list[str]:
         """Write the files of ``p`` (its full page ``view``) whose inputs changed
@@ -239,9 +238,8 @@ def listing_pages(site: Site, name: str, title: tuple[str, str], rows: Sequence[
     for n in range(1, pages + 1):
         chunk = rows[(n - 1) * PAGE_SIZE: n * PAGE_SIZE]
         here = f"l/{name}/" + (f"{n}/" if n > 1 else "")
-        keyrows = [(v["id"], v["title"], v["holder"], v["status"], v["escalation"],
-                    v["days_overdue"], v["received"]) for v in chunk]
-        key = fast_digest((title, n, pages, len(rows), keyrows, show_overdue))  # once for both languages
+        # Once for both languages, from each row's digest (products.ROW_FIELDS).
+        key = fast_digest((title, n, pages, len(rows), "".join([v["row_key"] for v in chunk]), show_overdue))
         for i, lang in enumerate(LANGS):
             page_title = title[i] + (f" · {n}" if n > 1 else "")
             site.page(here, lang, page_title, "listing.html", key,
@@ -468,41 +466,78 @@ def _reply_time(item) -> datetime:
     return _local_time(at, v["received_at"])
 
 
+# The downloads that hold one part per case, and how a case's part is taken
+# from its products' payload (:class:`generator.render.products.Payload`).
+_CASE_PARTS: dict[str, Callable[[Any], bytes]] = {
+    "cases.jsonl": lambda pl: pl.record + b"\n",
+    "events.jsonl": lambda pl: pl.events_jsonl,
+    "cases.csv": lambda pl: pl.case_csv.encode("utf-8"),
+    "events.csv": lambda pl: pl.events_csv.encode("utf-8"),
+}
+
+
 def open_data_files(site: Site, newest: Sequence[Any], cards, now: datetime, rev: str,
-                    inputs: str) -> list[tuple[str, int]]:
+                    inputs: str, parts: Path) -> list[tuple[str, int]]:
     """Write the downloads from the cases' products (newest first), line for
     line what :mod:`generator.export` gives (``wenzheng export``); return
     (name, size in bytes) of each. ``inputs`` is a digest of the config and
     of the code that made the products: with the same cases, ``now`` and
-    commit, the downloads are not written again."""
+    commit, the downloads are not written again.
+
+    The cases' lines are kept in ``parts`` (a cache folder), one file per
+    download and month of receipt, named by a digest of their cases' download
+    pieces: a build after one new reply makes one month's parts again and
+    copies the others into place. Parts no longer used are deleted.
+    """
     from generator import export as ex
 
     key = fast_digest((inputs, now, rev, [p.data_key for p in newest]))
-    ev = ex.Evaluated(now, (), (), cards, [p.record for p in newest])
+    runs = [list(members) for _, members in itertools.groupby(newest, key=lambda p: p.lite["month"])]
+    wanted: dict[str, list[Path]] = {name: [] for name in (*_CASE_PARTS, "export.json")}
+    names = sorted(wanted) + ["scorecards.csv", "scorecards.json"]
+    if all(site.writer.has(f"data/{name}", fast_digest((key, name))) for name in names):
+        runs = []  # nothing changed: only the part names are needed, to keep them
+    parts.mkdir(parents=True, exist_ok=True)
+    for members in runs:
+        run_key = hashlib.blake2b("".join([p.data_key for p in members]).encode(), digest_size=12).hexdigest()
+        paths = {name: parts / f"{name}-{run_key}" for name in wanted}
+        if not all(path.is_file() for path in paths.values()):
+            payloads = [p.unpack() for p in members]
+            for name, piece in _CASE_PARTS.items():
+                _write_part(paths[name], b"".join([piece(pl) for pl in payloads]))
+            _write_part(paths["export.json"], b",\n".join([pl.record for pl in payloads]))
+        for name, path in paths.items():
+            wanted[name].append(path)
+    if runs:
+        used = {path.name for paths in wanted.values() for path in paths}
+        for old in parts.iterdir():
+            if old.name not in used:
+                old.unlink(missing_ok=True)
 
-    def text(lines) -> Iterable[bytes]:  # joined a few thousand lines at a time
-        batch: list[str] = []
-        for line in lines:
-            batch.append(line)
-            if len(batch) == 2000:
-                yield "".join(batch).encode("utf-8")
-                batch = []
-        yield "".join(batch).encode("utf-8")
+    def joined(name: str, head: bytes = b"", between: bytes = b"", tail: bytes = b"") -> Iterable[bytes | Path]:
+        yield head
+        for i, path in enumerate(wanted[name]):
+            if between and i:
+                yield between
+            yield path
+        yield tail
 
-    def case_lines() -> Iterable[bytes]:
-        for p in newest:
-            yield p.record
-            yield b"\n"
-
-    files: dict[str, Callable[[], Iterable[bytes]]] = {
-        "export.json": lambda: ex.export_json(ev, rev),
-        "cases.jsonl": case_lines,
-        "events.jsonl": lambda: (p.events_jsonl for p in newest),
+    files: dict[str, Callable[[], Iterable[bytes | Path]]] = {
+        "export.json": lambda: joined("export.json", ex.export_json_head(now, rev), b",\n",
+                                      ex.export_json_tail(cards)),
+        "cases.jsonl": lambda: joined("cases.jsonl"),
+        "events.jsonl": lambda: joined("events.jsonl"),
+        "cases.csv": lambda: joined("cases.csv", ex.csv_line(ex.CSV_CASE_FIELDS).encode("utf-8")),
+        "events.csv": lambda: joined("events.csv", ex.csv_line(ex.EVENT_CSV_FIELDS).encode("utf-8")),
         "scorecards.json": lambda: [(json.dumps(cards.to_dict(), ensure_ascii=False, sort_keys=True, indent=1)
                                      + "\n").encode("utf-8")],
-        "cases.csv": lambda: text(itertools.chain([ex.csv_line(ex.CSV_CASE_FIELDS)], (p.case_csv for p in newest))),
-        "events.csv": lambda: text(itertools.chain([ex.csv_line(ex.EVENT_CSV_FIELDS)],
-                                                   (p.events_csv for p in newest))),
-        "scorecards.csv": lambda: text(ex.export_csv_scorecards(ev)),
+        "scorecards.csv": lambda: ["".join(ex.export_csv_scorecards(
+            ex.Evaluated(now, (), (), cards))).encode("utf-8")],
     }
-    return [(name, site.writer.stream(f"data/{name}", fast_digest((key, name)), files[name])) for name in sorted(files)]
+    return [(name, site.writer.stream(f"data/{name}", fast_digest((key, name)), files[name])) for name in names]
+
+
+def _write_part(path: Path, data: bytes) -> None:
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_bytes(data)
+    os.replace(tmp, path)

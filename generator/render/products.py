@@ -18,6 +18,7 @@ made from the same inputs.
 from __future__ import annotations
 
 import hashlib
+import pickle
 from datetime import datetime
 from typing import Any, Mapping, NamedTuple
 
@@ -43,21 +44,38 @@ CODE = ("render.products", "render.view", "render.search", "render.i18n")
 FEED_TEXT = 280
 
 
-class Products(NamedTuple):
-    id: str
-    received_at: datetime
-    lite: dict[str, Any]
-    page_key: str
-    feed_key: str
-    search: str
-    record: bytes
+class Payload(NamedTuple):
+    """The bulky products of a case, needed only when its search shard or its
+    month's part of the downloads is made again."""
+
+    search: str  # its Pagefind record
+    record: bytes  # its export record (a line of cases.jsonl)
     events_jsonl: bytes
     events_csv: str
     case_csv: str
-    data_key: str  # digest of the four download pieces above
+
+
+class Products(NamedTuple):
+    id: str
+    received_at: datetime
+    lite: dict[str, Any]  # with "row_key", the digest of what its listing row shows
+    page_key: str
+    feed_key: str
+    search_key: str  # digest of the search record
+    data_key: str  # digest of the four download pieces
+    payload: bytes  # the Payload, pickled: a build that does not need it does not unpack it
     facts: tuple
     sources: tuple[tuple[str, str], ...]  # (record path, commit that added it)
     settled_last: datetime | None  # the last event's time when settled, else None
+    files: tuple = ()  # (salt, keys) of its own files as written (PetitionFiles.keys)
+
+    def unpack(self) -> Payload:
+        return Payload(*pickle.loads(self.payload))
+
+
+# What a listing row shows of a case: a change to any of them rewrites the
+# listing pages the case is on (site_templates/macros.html, case_table).
+ROW_FIELDS = ("id", "title", "holder", "status", "escalation", "days_overdue", "received")
 
 
 def make(case: r.Case, rules: Rules, departments: r.Departments, now: datetime,
@@ -69,24 +87,23 @@ def make(case: r.Case, rules: Rules, departments: r.Departments, now: datetime,
     lite = {k: v for k, v in view.items() if k not in ("stages", "timeline", "replies", "body")}
     lite["body"] = view["body"][:FEED_TEXT]
     lite["replies"] = tuple({"at": rp["at"], "body": rp["body"][:FEED_TEXT]} for rp in view["replies"])
+    lite["row_key"] = fast_digest([lite[k] for k in ROW_FIELDS])
     rec = ex.case_record(case, state)
     record = orjson.dumps(rec, option=orjson.OPT_SORT_KEYS)  # as export.record_bytes
     events_jsonl, events_csv, case_csv = ex.event_json_lines(case), ex.event_csv_rows(case), ex.case_csv_row(rec, state)
     sources = tuple((path, commits.get(path, "")) for path in
                     [case.petition.source.path] + [e.source.path for e in case.events])
+    found = search.record(view, lambda d: dept_label(departments, d, "zh"))
     products = Products(
         id=case.id,
         received_at=case.petition.received_at,
         lite=lite,
         page_key=fast_digest((view, holder)),
         feed_key=fast_digest((view["id"], view["timeline"], view["title"])),
-        search=search.record(view, lambda d: dept_label(departments, d, "zh")),
-        record=record,
-        events_jsonl=events_jsonl,
-        events_csv=events_csv,
-        case_csv=case_csv,
+        search_key=hashlib.blake2b(found.encode(), digest_size=16).hexdigest(),
         data_key=hashlib.blake2b(b"\0".join((record, events_jsonl, events_csv.encode(), case_csv.encode())),
                                  digest_size=16).hexdigest(),
+        payload=pickle.dumps((found, record, events_jsonl, events_csv, case_csv), protocol=5),
         facts=case_facts(state, rules.tz),
         sources=sources,
         settled_last=last_event_at(case) if is_settled(case, state, now) else None,
@@ -100,6 +117,7 @@ def make_and_write(case: r.Case, rules: Rules, departments: r.Departments, now: 
     files that :meth:`files.write <generator.render.pages.PetitionFiles.write>`
     wrote (those whose inputs changed)."""
     products, view = make(case, rules, departments, now, commits)
+    products = products._replace(files=(files.tag, files.keys(products)))
     return products, files.write(products, view, departments)
 
 

@@ -131,17 +131,23 @@ def _run(records: list[tuple[str, str]], work: Path, shard: str) -> Path:
     return out
 
 
-def shard_keys(made: Sequence[Any]) -> dict[str, tuple[str, list[tuple[str, str]]]]:
-    """Return shard -> (digest of its records, its (id, record) pairs), from the
-    cases' :class:`generator.render.products.Products`."""
-    grouped: dict[str, list[tuple[str, str]]] = {}
+def shard_keys(made: Sequence[Any]) -> dict[str, tuple[str, list[Any]]]:
+    """Return shard -> (digest of its records, its cases), from the cases'
+    :class:`generator.render.products.Products` (each record by its digest:
+    the records themselves are unpacked only for a shard indexed again,
+    :func:`records`)."""
+    grouped: dict[str, list[Any]] = {}
     for p in made:
-        grouped.setdefault(shard_of(p.lite), []).append((p.id, p.search))
-    return {shard: (_records_digest(recs), recs) for shard, recs in sorted(grouped.items())}
+        grouped.setdefault(shard_of(p.lite), []).append(p)
+    return {shard: (_records_digest(members), members) for shard, members in sorted(grouped.items())}
 
 
-def _records_digest(records: list[tuple[str, str]]) -> str:
+def records(members: Sequence[Any]) -> list[tuple[str, str]]:
+    """Return the (id, record) pairs of a shard's cases."""
+    return [(p.id, p.unpack().search) for p in members]
+
+
+def _records_digest(members: Sequence[Any]) -> str:
     h = hashlib.blake2b(_VERSION.encode(), digest_size=16)
-    for pid, html in records:
-        h.update(b"\0%s\0%s" % (pid.encode(), html.encode()))
+    h.update("".join([f"\0{p.id}\0{p.search_key}" for p in members]).encode())
     return h.hexdigest()

@@ -34,7 +34,7 @@ import shutil
 import signal
 import traceback
 from pathlib import Path
-from typing import Any, Callable, Iterable, Sequence
+from typing import Any, BinaryIO, Callable, Iterable, Sequence
 
 import orjson
 
@@ -146,11 +146,35 @@ def forked(work: Callable[[], Any], running: list[int] | None = None) -> Callabl
     return wait
 
 
+def _append_file(source: Path, target: BinaryIO) -> int:
+    """Append ``source``'s content to the open file ``target`` (in the kernel
+    where it can); return the bytes copied."""
+    with open(source, "rb") as src:
+        size = os.fstat(src.fileno()).st_size
+        copied = 0
+        if hasattr(os, "copy_file_range"):
+            try:
+                while copied < size:
+                    n = os.copy_file_range(src.fileno(), target.fileno(), size - copied)
+                    if n == 0:
+                        break
+                    copied += n
+            except OSError:
+                pass  # a file system without it: copy the rest by hand
+        if copied < size:
+            src.seek(copied)
+            target.seek(0, os.SEEK_END)
+            shutil.copyfileobj(src, target, 1 << 20)
+            copied = size
+        return copied
+
+
 class SiteWriter:
     """Collects the changed files of one build beside ``out`` and commits them."""
 
     def __init__(self, out: Path):
         self.out = out
+        self._out = str(out)
         self.pending = out.with_name(f".{out.name}.pending")
         self.journal = out.with_name(f".{out.name}.journal")
         self.old_manifest: dict[str, str] = {}
@@ -213,7 +237,7 @@ class SiteWriter:
     def has(self, path: str, key: str) -> bool:
         """Return True when the last build wrote ``path`` from inputs with digest
         ``key`` and it is still there (no bookkeeping: safe in any process)."""
-        return self.old_manifest.get(path) == key and (self.out / path).exists()
+        return self.old_manifest.get(path) == key and os.path.exists(f"{self._out}/{path}")
 
     def write_pending(self, path: str, data: bytes) -> None:
         """Write ``path`` into the pending folder, without bookkeeping."""
@@ -242,16 +266,20 @@ class SiteWriter:
         except (FileNotFoundError, NotADirectoryError):
             return set()
 
-    def stream(self, path: str, key: str, chunks: Callable[[], Iterable[bytes]]) -> int:
+    def stream(self, path: str, key: str, chunks: Callable[[], Iterable[bytes | Path]]) -> int:
         """Write ``path`` from ``chunks()`` (a large download, never held whole in
-        memory) unless its input digest ``key`` is unchanged; return its size."""
+        memory: each chunk is bytes, or a file whose content is copied) unless
+        its input digest ``key`` is unchanged; return its size."""
         if self.unchanged(path, key):
             return (self.out / path).stat().st_size
         size = 0
-        with open(self._pending_path(path), "wb") as f:
+        with open(self._pending_path(path), "wb", buffering=0) as f:  # chunks are large
             for chunk in chunks():
-                f.write(chunk)
-                size += len(chunk)
+                if isinstance(chunk, Path):
+                    size += _append_file(chunk, f)
+                else:
+                    f.write(chunk)
+                    size += len(chunk)
         self.changed.append(path)
         self.written += 1
         return size
