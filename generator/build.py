@@ -214,9 +214,9 @@ def _build_site(repo: Path, rev: str, now: datetime, out: Path, base_url: str,
         as_of = now.astimezone(rules.tz).strftime(TIME_FMT)
         lap("aggregate")
 
-        # 4. Search shards index in the background (Pagefind); the downloads and
-        # the listings render in two forked processes; this one writes the
-        # shell's pages, the departments, reports and feeds.
+        # 4. Search shards index in the background (Pagefind); the downloads, the
+        # listings, and the department and report pages are made in three forked
+        # processes; this one writes the shell's pages and the feeds.
         shard_keys = search.shard_keys(made)
         kept_shards = []
         search_keys = {shard: key for shard, (key, _) in shard_keys.items()}
@@ -231,6 +231,8 @@ def _build_site(repo: Path, rev: str, now: datetime, out: Path, base_url: str,
                                                                 f"{archive.config_digest}:{kept.code_digest}",
                                                                 cache / "data-parts"))
         listings_done = writer.fork(lambda: pg.all_listings(site, newest_views))
+        pages_done = writer.fork(lambda: (pg.department_pages(site, views, cards, as_of, min_cases, cache),
+                                          pg.report_pages(site, views, cards, as_of, min_cases)))
         periods = _periods(views)
         bodies = _shell_bodies(site, newest_views, city, fg.by_department(cards, "all"), periods, as_of, min_cases,
                                rules, site_config.get("extra") or {})
@@ -238,10 +240,10 @@ def _build_site(repo: Path, rev: str, now: datetime, out: Path, base_url: str,
             _copy_shell(writer, outs[lang], "en/" if lang == "en" else "", base_path,
                         {slug: pair[LANGS.index(lang)] for slug, pair in bodies.items()})
         writer.file("assets/wz-deadline.js", (TEMPLATES / "wz-deadline.js").read_text(encoding="utf-8"))
-        pg.department_pages(site, views, cards, as_of, min_cases, cache)
-        pg.report_pages(site, views, cards, as_of, min_cases)
         pg.feed_files(site, newest_views, now)
-        lap("departments+reports+feeds")
+        lap("shell+feeds")
+        pages_done()
+        lap("wait: departments+reports")
         listings_done()
         lap("wait: listings")
         open_data_done()

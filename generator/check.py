@@ -277,7 +277,7 @@ def _check_archive(repo: str | Path, rev: str = "HEAD", *, worktree: bool = Fals
     if worktree:
         snap = load.snapshot_worktree(root, sorted(only) if only is not None else None)
     else:
-        snap = load.snapshot_at(root, rev, sorted(only) if only is not None else None)
+        snap = load.snapshot_at(root, rev, sorted(only) if only is not None else None, reuse=use_cache)
 
     departments, problems = read_departments(snap)
     rules, rule_problems = read_rules(snap, cross_check)

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 from click.testing import CliRunner
 
 from generator.check import check_archive
 from generator.cli import main
 from tests.records_util import FOLDER, event_file, good_case, petition, stamp
+
+ROOT_RULES = Path(__file__).resolve().parent.parent / "rules.yaml"
 
 
 def codes(archive):
@@ -235,3 +238,61 @@ def test_worker_processes_find_what_one_process_finds(make_repo, monkeypatch):
     assert pooled == alone
     assert alone[0][1] == ["2026-000001", "2026-000003"] and alone[1][1] == []
     assert [code for _, _, code in alone[0][0]] == ["bad-choice"]
+
+
+def test_a_kept_listing_patched_with_the_changes_equals_a_fresh_listing(make_repo, monkeypatch):
+    """The whole-archive listing is kept between checks and patched with what
+    changed (generator.load.snapshot_at, reuse=True): after new records, a new
+    and a deleted folder, stray files at every depth, a config change and a
+    rewritten history, it equals the listing made from scratch, and the check
+    reports the same problems."""
+    from tests.conftest import commit_files, git
+
+    from generator import load
+
+    other = "petitions/2026/11/2026-000002"
+    repo = make_repo({**good_case(), **good_case(other, "2026-000002"), "petitions/README.txt": "stray"})
+
+    whole: list[str] = []  # the listings made from scratch (not patched)
+    real_listed = load._listed
+
+    def listed(root, commit, folders):
+        if folders is None:
+            whole.append(commit)
+        return real_listed(root, commit, folders)
+
+    monkeypatch.setattr(load, "_listed", listed)
+
+    def same(patched: bool = True) -> None:
+        before = len(whole)
+        kept = load.snapshot_at(repo, "HEAD", reuse=True)
+        assert (len(whole) == before) is patched
+        fresh = load.snapshot_at(repo, "HEAD")
+        assert kept.rev == fresh.rev
+        assert kept.folders == fresh.folders and kept.config == fresh.config
+        assert sorted(kept.strays) == sorted(fresh.strays)
+        assert codes(check_archive(repo)) == codes(check_archive(repo, use_cache=False))
+
+    same(patched=False)  # the first: listed and kept
+    assert list((load.cache_dir(repo)).glob("snapshot-*.marshal"))
+    path, text = event_file("accepted", "2026-11-16T10:00:00+08:00", "housing", other)
+    third = "petitions/2026/12/2026-000003"
+    commit_files(repo, {path: text, **good_case(third, "2026-000003"),
+                        "petitions/2026/notes.txt": "stray", "petitions/2026/11/loose.yaml": "stray",
+                        f"{third}/drafts/reply.yaml": "stray", "petitions/README.txt": None})
+    same()
+    commit_files(repo, {name: None for name in good_case(other, "2026-000002")}
+                 | {"rules.yaml": (ROOT_RULES.read_text(encoding="utf-8") + "\n# a comment\n"),
+                    f"{third}/drafts/reply.yaml": None})
+    same()
+    assert other not in load.snapshot_at(repo, "HEAD", reuse=True).folders
+    # A rewritten history: the kept listing's commit is no longer an ancestor...
+    git(repo, "reset", "-q", "--hard", "HEAD~1")
+    commit_files(repo, {"petitions/2026/11/elsewhere.txt": "stray"})
+    same()
+    # ...and then no longer in the repository at all.
+    git(repo, "reset", "-q", "--hard", "HEAD~1")
+    commit_files(repo, {"petitions/2026/11/elsewhere.txt": "moved"})
+    git(repo, "reflog", "expire", "--expire=now", "--all")
+    git(repo, "gc", "-q", "--prune=now")
+    same(patched=False)  # listed again from scratch
