@@ -11,6 +11,8 @@ give a byte-identical site, Pagefind's filter files aside (docs/site.md).
 from __future__ import annotations
 
 import functools
+from collections import Counter
+from operator import itemgetter
 import logging
 import marshal
 import os
@@ -203,6 +205,18 @@ def _build_site(repo: Path, rev: str, now: datetime, out: Path, base_url: str,
         # 3. Order and aggregate: pages by id, downloads newest first, as `wenzheng export`.
         now = now.astimezone(rules.tz)
         made.sort(key=lambda p: p.id)
+        # Search shards (Pagefind) index in the background from here on: changed
+        # shards only, as early as possible, since indexing one takes seconds.
+        shard_keys = search.shard_keys(made)
+        kept_shards = []
+        search_keys = {shard: key for shard, (key, _) in shard_keys.items()}
+        for shard, (key, members) in shard_keys.items():
+            stamp = f"pagefind/{shard}/.key"
+            if writer.old_manifest.get(stamp) == key and (writer.out / "pagefind" / shard).is_dir():
+                kept_shards.append(shard)
+            else:
+                indexer.add(shard, search.records(members), writer.pending / "pagefind" / shard)
+        del shard_keys
         views = [p.lite for p in made]
         # By instant (timestamp): comparing datetimes whose zones are distinct
         # objects (as unpickled from the cache) is several times slower.
@@ -214,19 +228,9 @@ def _build_site(repo: Path, rev: str, now: datetime, out: Path, base_url: str,
         as_of = now.astimezone(rules.tz).strftime(TIME_FMT)
         lap("aggregate")
 
-        # 4. Search shards index in the background (Pagefind); the downloads, the
-        # listings, and the department and report pages are made in three forked
-        # processes; this one writes the shell's pages and the feeds.
-        shard_keys = search.shard_keys(made)
-        kept_shards = []
-        search_keys = {shard: key for shard, (key, _) in shard_keys.items()}
-        for shard, (key, members) in shard_keys.items():
-            stamp = f"pagefind/{shard}/.key"
-            if writer.old_manifest.get(stamp) == key and (writer.out / "pagefind" / shard).is_dir():
-                kept_shards.append(shard)
-            else:
-                indexer.add(shard, search.records(members))
-        del shard_keys
+        # 4. While the search shards index, the downloads, the listings, and the
+        # department and report pages are made in three forked processes; this
+        # one writes the shell's pages and the feeds.
         open_data_done = writer.fork(lambda: pg.open_data_files(site, newest, cards, now, archive.rev,
                                                                 f"{archive.config_digest}:{kept.code_digest}",
                                                                 cache / "data-parts"))
@@ -254,16 +258,17 @@ def _build_site(repo: Path, rev: str, now: datetime, out: Path, base_url: str,
         for p, k in writer.old_manifest.items():
             if p.startswith("pagefind/") and p.split("/", 2)[1] in kept_set:
                 writer.claim(p, k)
-        for shard, found in indexer.results().items():
+        for shard, names in indexer.results().items():  # written into the pending folder by Pagefind
             key = search_keys[shard]
-            for rel, data in found.items():
-                writer.file(f"pagefind/{shard}/{rel}", data)
+            paths = [f"pagefind/{shard}/{rel}" for rel in names]
+            writer.took([(path, key) for path in paths], paths)
             writer.claim(f"pagefind/{shard}/.key", key)
             report.search_shards.append(shard)
         lap("search")
         writer.finish()
         lap("swap")
     except BaseException:
+        indexer.close()  # its running jobs write into the pending folder: let them end first
         writer.abandon()
         raise
     finally:
@@ -344,13 +349,13 @@ def _shell_bodies(site: pg.Site, views, city, dept_cards, periods, as_of, min_ca
     for level in ("accountability", "supervision", "notice", "reminder", None):
         rows = [v for v in overdue if v["escalation"] == level]
         levels.append((level or "overdue", rows[:50], len(rows)))
-    counts: dict[str, dict[str, int]] = {"status": {}, "dept": {}, "cat": {}, "month": {}}
-    for v in views:
-        for k, val in (("status", v["status"]), ("dept", v["holder"] or "unassigned"),
-                       ("cat", v["category"]), ("month", v["month"])):
-            counts[k][val] = counts[k].get(val, 0) + 1
-        if v["status"] == "overdue" and v["escalation"]:
-            counts["status"][v["escalation"]] = counts["status"].get(v["escalation"], 0) + 1
+    # Counted in C (Counter over itemgetter), not in a loop of dict updates: 100,000 views.
+    counts: dict[str, Counter] = {
+        "status": Counter(map(itemgetter("status"), views)),
+        "dept": Counter(map(lambda h: h or "unassigned", map(itemgetter("holder"), views))),
+        "cat": Counter(map(itemgetter("category"), views)),
+        "month": Counter(map(itemgetter("month"), views))}
+    counts["status"].update(v["escalation"] for v in overdue if v["escalation"])
     has_form = (TEMPLATES / "partials" / "submit_form.html").is_file()
     body = site.shell_body
     pages = {

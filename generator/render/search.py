@@ -22,9 +22,11 @@ import importlib.metadata
 import shutil
 import subprocess
 import tempfile
+from collections import Counter
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from html import escape
+from operator import itemgetter
 from pathlib import Path
 from typing import Any, Callable, Iterable, Sequence
 
@@ -73,9 +75,8 @@ class Choice:
 def choices(views: Sequence[dict[str, Any]]) -> list[Choice]:
     """Return the search page's choices, newest first."""
     by_year: dict[int, dict[str, int]] = {}
-    for v in views:
-        months = by_year.setdefault(v["year"], {})
-        months[shard_of(v)] = months.get(shard_of(v), 0) + 1
+    for (year, month), n in Counter(zip(map(itemgetter("year"), views), map(shard_of, views))).items():
+        by_year.setdefault(year, {})[month] = n
     out = []
     for year in sorted(by_year, reverse=True):
         months = sorted(by_year[year], reverse=True)
@@ -87,24 +88,27 @@ def choices(views: Sequence[dict[str, Any]]) -> list[Choice]:
 
 
 class Indexer:
-    """Indexes changed shards in the background, two Pagefind processes at a time."""
+    """Indexes changed shards in the background, two Pagefind processes at a time.
+
+    Pagefind writes each shard straight where the build wants it (the site
+    writer's pending folder), so its files, one per petition, are written once
+    and never read back."""
 
     def __init__(self) -> None:
         self.tmp = Path(tempfile.mkdtemp(prefix="wz-pagefind-"))
         self.pool = ThreadPoolExecutor(max_workers=2)
         self.jobs: dict[str, Future] = {}
 
-    def add(self, shard: str, records: Iterable[tuple[str, str]]) -> None:
-        """Start indexing ``shard`` from (petition id, record) pairs."""
-        self.jobs[shard] = self.pool.submit(_run, list(records), self.tmp / shard, shard)
+    def add(self, shard: str, records: Iterable[tuple[str, str]], into: Path) -> None:
+        """Start indexing ``shard`` from (petition id, record) pairs into the folder ``into``."""
+        self.jobs[shard] = self.pool.submit(_run, list(records), self.tmp / shard, shard, into)
 
-    def results(self) -> dict[str, dict[str, bytes]]:
-        """Wait for every shard; return shard -> (path in the shard -> bytes)."""
+    def results(self) -> dict[str, list[str]]:
+        """Wait for every shard; return shard -> the paths of its files (relative to its folder)."""
         out = {}
         for shard, job in sorted(self.jobs.items()):
             folder: Path = job.result()
-            out[shard] = {p.relative_to(folder).as_posix(): p.read_bytes()
-                          for p in sorted(folder.rglob("*")) if p.is_file()}
+            out[shard] = sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file())
         return out
 
     def close(self) -> None:
@@ -115,20 +119,20 @@ class Indexer:
         shutil.rmtree(self.tmp, ignore_errors=True)
 
 
-def _run(records: list[tuple[str, str]], work: Path, shard: str) -> Path:
-    """Write the records as pages under ``work/site``, index them into ``work/out``; return that."""
-    site, out = work / "site", work / "out"
+def _run(records: list[tuple[str, str]], work: Path, shard: str, into: Path) -> Path:
+    """Write the records as pages under ``work/site``, index them into ``into``; return that."""
+    site = work / "site"
     folder = site / "p"
     folder.mkdir(parents=True)
     for pid, html in records:
         (folder / f"{pid}.html").write_text(html, encoding="utf-8")
     proc = subprocess.run(
-        [str(BINARY), "--site", str(site), "--output-path", str(out), "--force-language", "zh", "--quiet"],
+        [str(BINARY), "--site", str(site), "--output-path", str(into), "--force-language", "zh", "--quiet"],
         capture_output=True, text=True)
     if proc.returncode:
         raise RuntimeError(f"pagefind failed on shard {shard}:\n{proc.stdout}\n{proc.stderr}")
     shutil.rmtree(site, ignore_errors=True)
-    return out
+    return into
 
 
 def shard_keys(made: Sequence[Any]) -> dict[str, tuple[str, list[Any]]]:
