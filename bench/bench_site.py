@@ -152,6 +152,7 @@ def main() -> None:
     if args.reuse:
         now = NOW  # what synthesise returns
         shutil.rmtree(out, ignore_errors=True)
+        shutil.rmtree(repo / ".git" / "wenzheng-cache", ignore_errors=True)  # a cold build has no cache either
     else:
         if args.work.exists():
             shutil.rmtree(args.work)
