@@ -172,6 +172,7 @@ def _listed(root: Path, commit: str, folders: Iterable[str] | None) -> Snapshot:
         del listed[folder]  # a folder off the layout: its files are strays
     for _, files in listed.values():
         files.sort()
+    snap.strays.sort()  # as a patched listing has them (_patched)
     return snap
 
 
