@@ -10,6 +10,8 @@ give a byte-identical site, Pagefind's filter files aside (docs/site.md).
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import functools
 from collections import Counter
 from operator import itemgetter
@@ -21,7 +23,7 @@ import time
 from dataclasses import dataclass, field
 from datetime import datetime, tzinfo
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 from zoneinfo import ZoneInfo
 
 import yaml
@@ -116,8 +118,24 @@ def build_site(repo: Path, rev: str, now: datetime, out: Path, base_url: str = "
 
     Raises BuildError when the archive has errors; ``out`` is then untouched.
     """
-    with bulk():  # millions of small objects: the cyclic collector would walk them again and again
+    with _one_build_at_a_time(Path(repo)), bulk():  # bulk: the cyclic collector would walk millions of objects
         return _build_site(repo, rev, now, out, base_url, progress)
+
+
+@contextlib.contextmanager
+def _one_build_at_a_time(repo: Path) -> Iterator[None]:
+    """Hold the archive's build lock: two builds of one archive (a preview and
+    a build, say) share its caches (kept products, download parts, chart
+    drawings), which each prunes of what it does not use."""
+    folder = (load.cache_dir(repo) or repo / ".wenzheng-cache") / "site"
+    folder.mkdir(parents=True, exist_ok=True)
+    with open(folder / "build.lock", "w") as lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            log.warning("waiting for another build of this archive to finish")
+            fcntl.flock(lock, fcntl.LOCK_EX)
+        yield
 
 
 def _build_site(repo: Path, rev: str, now: datetime, out: Path, base_url: str,

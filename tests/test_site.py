@@ -278,6 +278,35 @@ def test_downloads_equal_wenzheng_export_and_only_the_changed_month_is_made_agai
     assert tree(clean / "data") == tree(out / "data")
 
 
+def test_a_second_build_of_the_same_archive_waits_for_the_first(tmp_path, caplog):
+    """Builds of one archive share its caches, so they run one at a time: a
+    build started while another holds the archive's build lock says so and
+    waits, touching nothing, until the lock is released."""
+    import fcntl
+    import threading
+    import time
+
+    from generator import load
+
+    repo = small_archive(tmp_path / "repo")
+    now = datetime.fromisoformat(NOW)
+    lock_path = load.cache_dir(repo) / "site" / "build.lock"
+    lock_path.parent.mkdir(parents=True, exist_ok=True)
+    done = threading.Event()
+    with open(lock_path, "w") as held:
+        fcntl.flock(held, fcntl.LOCK_EX)  # as a running build holds it
+        worker = threading.Thread(target=lambda: (build_site(repo, "HEAD", now, tmp_path / "site"), done.set()))
+        worker.start()
+        deadline = time.monotonic() + 30
+        while "waiting for another build" not in caplog.text and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert "waiting for another build of this archive to finish" in caplog.text
+        time.sleep(1)
+        assert not done.is_set() and not (tmp_path / ".site.pending").exists() and not (tmp_path / "site").exists()
+    worker.join(120)
+    assert done.is_set() and (tmp_path / "site" / "index.html").is_file()
+
+
 def test_golden_files(built):
     """Our pages and data equal the golden copy; to accept an intended change run
     `WENZHENG_REGEN_GOLDEN=1 pytest tests/test_site.py -k golden` and review the diff."""
