@@ -192,9 +192,21 @@ def _build_site(repo: Path, rev: str, now: datetime, out: Path, base_url: str,
             return (continued or products.same_sources(hit, commits)) and \
                 files.in_site(hit, writer.old_manifest, present)
 
+        # A settled case's search record and download lines go to disk as soon
+        # as the case is made (a month at a time); they are read back only for
+        # a search shard or a month of downloads that is made again.
+        payloads = products.PayloadStore(cache, f"payloads-{kept.code_digest[:16]}")
+
+        def receive(folder: str, tree: str, got: tuple[products.Products, list[str]]):
+            item, wrote = got
+            if item.settled_last is not None and item.payload:
+                payloads.put(folder, item.payload_key, item.payload)
+                item = item._replace(payload=b"")
+            return item, wrote
+
         archive = check_archive(repo, rev, skip_case=kept.skipper(now, still_valid), keep_case=products.unsettled,
                                 transform=functools.partial(products.make_and_write, now=now, commits=commits,
-                                                            files=files),
+                                                            files=files), receive=receive,
                                 progress=(lambda n: progress("cases", n)) if progress else None)
         if not archive.ok or archive.departments is None or archive.rules is None:
             raise BuildError(archive.errors or archive.problems)
@@ -215,6 +227,11 @@ def _build_site(repo: Path, rev: str, now: datetime, out: Path, base_url: str,
             writer.took(files.keys(item), wrote)
             made.append(item)
         kept.save(set(archive.sound.values()))
+        settled_payloads: dict[str, set[str]] = {}
+        for item in made:
+            if item.settled_last is not None:
+                settled_payloads.setdefault(products.month_of(item.lite["folder"]), set()).add(item.payload_key)
+        payloads.save(settled_payloads)
         report.cases = len(made)
         for names in present:
             names.clear()
@@ -233,7 +250,7 @@ def _build_site(repo: Path, rev: str, now: datetime, out: Path, base_url: str,
             if writer.old_manifest.get(stamp) == key and (writer.out / "pagefind" / shard).is_dir():
                 kept_shards.append(shard)
             else:
-                indexer.add(shard, search.records(members), writer.pending / "pagefind" / shard)
+                indexer.add(shard, search.records(members, payloads), writer.pending / "pagefind" / shard)
         del shard_keys
         views = [p.lite for p in made]
         # By instant (timestamp): comparing datetimes whose zones are distinct
@@ -251,7 +268,7 @@ def _build_site(repo: Path, rev: str, now: datetime, out: Path, base_url: str,
         # one writes the shell's pages and the feeds.
         open_data_done = writer.fork(lambda: pg.open_data_files(site, newest, cards, now, archive.rev,
                                                                 f"{archive.config_digest}:{kept.code_digest}",
-                                                                cache / "data-parts"))
+                                                                cache / "data-parts", payloads))
         listings_done = writer.fork(lambda: pg.all_listings(site, newest_views))
         pages_done = writer.fork(lambda: (pg.department_pages(site, views, cards, as_of, min_cases, cache),
                                           pg.report_pages(site, views, cards, as_of, min_cases)))

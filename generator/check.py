@@ -241,6 +241,7 @@ def _check_archive(repo: str | Path, rev: str = "HEAD", *, worktree: bool = Fals
                   skip_case: Callable[[str, str, str], bool] | None = None,
                   transform: Callable[..., Any] | None = None,
                   keep_case: Callable[[Any], bool] | None = None,
+                  receive: Callable[[str, str, Any], Any] | None = None,
                   progress: Callable[[int], Callable[[], None]] | None = None) -> Archive:
     """Return the checked archive at ``rev`` (or in the work tree).
 
@@ -262,7 +263,11 @@ def _check_archive(repo: str | Path, rev: str = "HEAD", *, worktree: bool = Fals
     that needs something small of each case does not pay for carrying the
     cases back and holding them. ``keep_case(transformed)`` false says the
     case need not be kept in the case cache (the caller keeps what it needs
-    of it, as the settled cache does). ``progress(n)``, when given, is called
+    of it, as the settled cache does). ``receive(folder, tree, transformed)``,
+    when given, is called in this process as each case's transform arrives
+    (folders of a whole-archive read arrive in order) and its result is kept
+    instead: a caller can move what it does not need to hold out of memory
+    at once. ``progress(n)``, when given, is called
     with the number of cases to read or transform and returns a function
     called once per case done (a progress bar).
     """
@@ -326,12 +331,16 @@ def _check_archive(repo: str | Path, rev: str = "HEAD", *, worktree: bool = Fals
             found[key] = (verdict[0], verdict[1], case, skipped, case is not None)
     tick = progress(len(stored) + len(todo)) if progress is not None else (lambda: None)
     for key, verdict, value in _transform_stored(stored, shape):
+        if receive is not None:
+            value = receive(key[0], key[1], value)
         found[key] = (verdict[0], verdict[1], value, False, True)
         tick()
     for folder, tree, problem_rows, refs, case, blob, out in check_folders(snap, todo, departments,
                                                                           transform=shape, keep_case=keep_case,
                                                                           want_cases=need_cases):
         tick()
+        if receive is not None and out is not None:
+            out = receive(folder, tree, out)
         found[(folder, tree)] = (problem_rows, refs, out if shape is not None else case,
                                  False, case is not None or blob is not None or out is not None)
         verdicts.put((folder, tree), (problem_rows, refs))

@@ -477,7 +477,7 @@ _CASE_PARTS: dict[str, Callable[[Any], bytes]] = {
 
 
 def open_data_files(site: Site, newest: Sequence[Any], cards, now: datetime, rev: str,
-                    inputs: str, parts: Path) -> list[tuple[str, int]]:
+                    inputs: str, parts: Path, payloads: Any) -> list[tuple[str, int]]:
     """Write the downloads from the cases' products (newest first), line for
     line what :mod:`generator.export` gives (``wenzheng export``); return
     (name, size in bytes) of each. ``inputs`` is a digest of the config and
@@ -486,8 +486,10 @@ def open_data_files(site: Site, newest: Sequence[Any], cards, now: datetime, rev
 
     The cases' lines are kept in ``parts`` (a cache folder), one file per
     download and month of receipt, named by a digest of their cases' download
-    pieces: a build after one new reply makes one month's parts again and
-    copies the others into place. Parts no longer used are deleted.
+    pieces: a build after one new reply makes one month's parts again (from
+    its cases' payloads, ``payloads``: a
+    :class:`generator.render.products.PayloadStore`) and copies the others
+    into place. Parts no longer used are deleted.
     """
     from generator import export as ex
 
@@ -502,10 +504,10 @@ def open_data_files(site: Site, newest: Sequence[Any], cards, now: datetime, rev
         run_key = hashlib.blake2b("".join([p.data_key for p in members]).encode(), digest_size=12).hexdigest()
         paths = {name: parts / f"{name}-{run_key}" for name in wanted}
         if not all(path.is_file() for path in paths.values()):
-            payloads = [p.unpack() for p in members]
+            unpacked = payloads.unpacked(members)
             for name, piece in _CASE_PARTS.items():
-                _write_part(paths[name], b"".join([piece(pl) for pl in payloads]))
-            _write_part(paths["export.json"], b",\n".join([pl.record for pl in payloads]))
+                _write_part(paths[name], b"".join([piece(pl) for pl in unpacked]))
+            _write_part(paths["export.json"], b",\n".join([pl.record for pl in unpacked]))
         for name, path in paths.items():
             wanted[name].append(path)
     if runs:

@@ -18,9 +18,12 @@ made from the same inputs.
 from __future__ import annotations
 
 import hashlib
+import os
 import pickle
+import shutil
 from datetime import datetime
-from typing import Any, Mapping, NamedTuple
+from pathlib import Path
+from typing import Any, Mapping, NamedTuple, Sequence
 
 import orjson
 
@@ -63,14 +66,116 @@ class Products(NamedTuple):
     feed_key: str
     search_key: str  # digest of the search record
     data_key: str  # digest of the four download pieces
-    payload: bytes  # the Payload, pickled: a build that does not need it does not unpack it
+    # The Payload, pickled, and its digest. A build that does not need it does
+    # not unpack it, and a settled case's is moved to a PayloadStore as soon
+    # as the case is made (payload b""), so the build does not hold it.
+    payload: bytes
+    payload_key: str
     facts: tuple
     sources: tuple[tuple[str, str], ...]  # (record path, commit that added it)
     settled_last: datetime | None  # the last event's time when settled, else None
     files: tuple = ()  # (salt, keys) of its own files as written (PetitionFiles.keys)
 
-    def unpack(self) -> Payload:
-        return Payload(*pickle.loads(self.payload))
+
+def month_of(folder: str) -> str:
+    """Return ``YYYY-MM`` of a petition folder (``petitions/YYYY/MM/<id>``)."""
+    parts = folder.split("/")
+    return f"{parts[1]}-{parts[2]}"
+
+
+class PayloadStore:
+    """The packed payloads of settled cases, one file per folder month, by
+    payload digest, under ``directory/name``.
+
+    The check hands over cases in folder order, so while a whole archive is
+    read :meth:`put` keeps one month in memory and writes it out when the next
+    begins: the build process holds one month of payloads, not all of them
+    (about 4.5 KB a case). A month is read back only when its search shard or
+    its part of the downloads is made again (:meth:`unpacked`).
+    """
+
+    def __init__(self, directory: Path | None, name: str):
+        self.root = directory
+        self.folder = directory / name if directory is not None else None
+        self.name = name
+        self._months: dict[str, dict[str, bytes]] = {}  # months being added to
+        self._current: str | None = None
+        self._memory: dict[str, bytes] = {}  # without a cache folder, everything stays here
+
+    def _path(self, month: str) -> Path:
+        assert self.folder is not None
+        return self.folder / f"{month}.pickle"
+
+    def _read(self, month: str) -> dict[str, bytes]:
+        try:
+            with open(self._path(month), "rb") as fh:
+                loaded = pickle.load(fh)
+            return loaded if isinstance(loaded, dict) else {}
+        except FileNotFoundError:
+            return {}
+
+    def put(self, folder: str, key: str, payload: bytes) -> None:
+        if self.folder is None:
+            self._memory[key] = payload
+            return
+        month = month_of(folder)
+        if month != self._current and self._current in self._months:
+            self._write(self._current, self._months.pop(self._current))  # the check has moved on
+        self._current = month
+        if month not in self._months:
+            self._months[month] = self._read(month)
+        self._months[month][key] = payload
+
+    def _write(self, month: str, entries: dict[str, bytes]) -> None:
+        assert self.folder is not None
+        self.folder.mkdir(parents=True, exist_ok=True)
+        path = self._path(month)
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        with open(tmp, "wb") as fh:
+            pickle.dump(entries, fh, protocol=5)
+        os.replace(tmp, path)
+
+    def unpacked(self, members: Sequence["Products"]) -> list[Payload]:
+        """Return the payloads of ``members`` (cases with their payload, or
+        settled ones whose payload is here), in order; one month file at a time."""
+        out: list[Payload | None] = [None] * len(members)
+        wanted: dict[str, list[int]] = {}
+        for i, p in enumerate(members):
+            if p.payload:
+                out[i] = Payload(*pickle.loads(p.payload))
+            else:
+                wanted.setdefault(month_of(p.lite["folder"]), []).append(i)
+        for month, indices in wanted.items():
+            entries = self._memory if self.folder is None else self._months.get(month) or self._read(month)
+            for i in indices:
+                blob = entries.get(members[i].payload_key)
+                if blob is None:
+                    raise RuntimeError(
+                        f"{members[i].lite['folder']}: its kept search record and download lines are missing from "
+                        f"{self.folder}; delete {self.root} to rebuild the site's cache")
+                out[i] = Payload(*pickle.loads(blob))
+        return out  # type: ignore[return-value]
+
+    def save(self, keep: Mapping[str, set[str]]) -> None:
+        """Write the months added to, keeping only the payloads in ``keep``
+        (month -> the payload digests of its settled cases); delete the files
+        of months with none, and the payloads of other code versions."""
+        if self.folder is None:
+            self._memory = {k: v for k, v in self._memory.items() if any(k in ks for ks in keep.values())}
+            return
+        for month, entries in self._months.items():
+            live = keep.get(month, set())
+            self._write(month, {k: v for k, v in entries.items() if k in live})
+        self._months.clear()
+        self._current = None
+        if self.folder.is_dir():
+            for path in self.folder.glob("*.pickle"):
+                if path.stem not in keep:
+                    path.unlink(missing_ok=True)
+        assert self.root is not None
+        for other in self.root.glob("payloads-*"):
+            if other.is_dir() and other.name != self.name:
+                shutil.rmtree(other, ignore_errors=True)
 
 
 # What a listing row shows of a case: a change to any of them rewrites the
@@ -94,6 +199,7 @@ def make(case: r.Case, rules: Rules, departments: r.Departments, now: datetime,
     sources = tuple((path, commits.get(path, "")) for path in
                     [case.petition.source.path] + [e.source.path for e in case.events])
     found = search.record(view, lambda d: dept_label(departments, d, "zh"))
+    payload = pickle.dumps((found, record, events_jsonl, events_csv, case_csv), protocol=5)
     products = Products(
         id=case.id,
         received_at=case.petition.received_at,
@@ -103,7 +209,8 @@ def make(case: r.Case, rules: Rules, departments: r.Departments, now: datetime,
         search_key=hashlib.blake2b(found.encode(), digest_size=16).hexdigest(),
         data_key=hashlib.blake2b(b"\0".join((record, events_jsonl, events_csv.encode(), case_csv.encode())),
                                  digest_size=16).hexdigest(),
-        payload=pickle.dumps((found, record, events_jsonl, events_csv, case_csv), protocol=5),
+        payload=payload,
+        payload_key=hashlib.blake2b(payload, digest_size=16).hexdigest(),
         facts=case_facts(state, rules.tz),
         sources=sources,
         settled_last=last_event_at(case) if is_settled(case, state, now) else None,

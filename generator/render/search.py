@@ -146,9 +146,10 @@ def shard_keys(made: Sequence[Any]) -> dict[str, tuple[str, list[Any]]]:
     return {shard: (_records_digest(members), members) for shard, members in sorted(grouped.items())}
 
 
-def records(members: Sequence[Any]) -> list[tuple[str, str]]:
-    """Return the (id, record) pairs of a shard's cases."""
-    return [(p.id, p.unpack().search) for p in members]
+def records(members: Sequence[Any], payloads: Any) -> list[tuple[str, str]]:
+    """Return the (id, record) pairs of a shard's cases (their records from
+    their payloads, :class:`generator.render.products.PayloadStore`)."""
+    return [(p.id, pl.search) for p, pl in zip(members, payloads.unpacked(members))]
 
 
 def _records_digest(members: Sequence[Any]) -> str:
