@@ -13,15 +13,14 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import functools
-from collections import Counter
-from operator import itemgetter
 import logging
 import marshal
-import os
 import subprocess
 import time
+from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime, tzinfo
+from operator import itemgetter
 from pathlib import Path
 from typing import Any, Callable, Iterator
 from zoneinfo import ZoneInfo
@@ -105,9 +104,7 @@ def added_by(repo: Path, rev: str, cache: Path) -> tuple[dict[str, str], bool]:
         for path in lines[1:]:
             if path:
                 known.setdefault(path.strip(), commit)
-    tmp = store.with_name(f".{store.name}.{os.getpid()}.tmp")
-    tmp.write_bytes(marshal.dumps({"head": head, "paths": known}))
-    os.replace(tmp, store)
+    load.replace_file(store, marshal.dumps({"head": head, "paths": known}))
     (cache / "added-by.json").unlink(missing_ok=True)  # the format before
     return known, since is not None
 

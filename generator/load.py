@@ -70,6 +70,15 @@ def layout(path: str) -> tuple[str, str] | None:
     return path.rsplit("/", 1)[0], m["name"]
 
 
+def replace_file(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` through a temporary file and a rename, so a
+    reader (or a build killed half-way) sees the old file or the new one,
+    never part of one."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_bytes(data)
+    os.replace(tmp, path)
+
+
 def snapshot_at(repo: str | Path, rev: str = "HEAD",
                 folders: Iterable[str] | None = None, reuse: bool = False) -> Snapshot:
     """Return the listing of ``rev``: config blobs and every petition folder.
@@ -103,10 +112,8 @@ def snapshot_at(repo: str | Path, rev: str = "HEAD",
     if snap is None:
         snap = _listed(root, commit, None)
     cdir.mkdir(parents=True, exist_ok=True)
-    tmp = store.with_name(f".{store.name}.{os.getpid()}.tmp")
-    tmp.write_bytes(marshal.dumps({"rev": commit, "config": snap.config, "folders": snap.folders,
-                                   "strays": snap.strays}))
-    os.replace(tmp, store)
+    replace_file(store, marshal.dumps({"rev": commit, "config": snap.config, "folders": snap.folders,
+                                       "strays": snap.strays}))
     return snap
 
 

@@ -12,7 +12,6 @@ import hashlib
 import heapq
 import itertools
 import json
-import os
 import re
 from collections import defaultdict
 from dataclasses import dataclass
@@ -25,6 +24,7 @@ import jinja2
 from markupsafe import Markup, escape
 
 from generator import records as r
+from generator.load import replace_file
 from generator.render import charts, feeds, figures as fg
 from generator.render.i18n import LABELS, LANGS, prefix, t
 from generator.render.shell import Frame
@@ -506,8 +506,8 @@ def open_data_files(site: Site, newest: Sequence[Any], cards, now: datetime, rev
         if not all(path.is_file() for path in paths.values()):
             unpacked = payloads.unpacked(members)
             for name, piece in _CASE_PARTS.items():
-                _write_part(paths[name], b"".join([piece(pl) for pl in unpacked]))
-            _write_part(paths["export.json"], b",\n".join([pl.record for pl in unpacked]))
+                replace_file(paths[name], b"".join([piece(pl) for pl in unpacked]))
+            replace_file(paths["export.json"], b",\n".join([pl.record for pl in unpacked]))
         for name, path in paths.items():
             wanted[name].append(path)
     if runs:
@@ -537,9 +537,3 @@ def open_data_files(site: Site, newest: Sequence[Any], cards, now: datetime, rev
             ex.Evaluated(now, (), (), cards))).encode("utf-8")],
     }
     return [(name, site.writer.stream(f"data/{name}", fast_digest((key, name)), files[name])) for name in names]
-
-
-def _write_part(path: Path, data: bytes) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_bytes(data)
-    os.replace(tmp, path)

@@ -18,7 +18,6 @@ made from the same inputs.
 from __future__ import annotations
 
 import hashlib
-import os
 import pickle
 import shutil
 from datetime import datetime
@@ -30,6 +29,7 @@ import orjson
 from generator import export as ex
 from generator import records as r
 from generator.evaluate import evaluate_case
+from generator.load import replace_file
 from generator.metrics import case_facts
 from generator.render import search
 from generator.render.pages import dept_label
@@ -94,16 +94,14 @@ class PayloadStore:
     its part of the downloads is made again (:meth:`unpacked`).
     """
 
-    def __init__(self, directory: Path | None, name: str):
+    def __init__(self, directory: Path, name: str):
         self.root = directory
-        self.folder = directory / name if directory is not None else None
+        self.folder = directory / name
         self.name = name
         self._months: dict[str, dict[str, bytes]] = {}  # months being added to
         self._current: str | None = None
-        self._memory: dict[str, bytes] = {}  # without a cache folder, everything stays here
 
     def _path(self, month: str) -> Path:
-        assert self.folder is not None
         return self.folder / f"{month}.pickle"
 
     def _read(self, month: str) -> dict[str, bytes]:
@@ -115,9 +113,6 @@ class PayloadStore:
             return {}
 
     def put(self, folder: str, key: str, payload: bytes) -> None:
-        if self.folder is None:
-            self._memory[key] = payload
-            return
         month = month_of(folder)
         if month != self._current and self._current in self._months:
             self._write(self._current, self._months.pop(self._current))  # the check has moved on
@@ -127,13 +122,8 @@ class PayloadStore:
         self._months[month][key] = payload
 
     def _write(self, month: str, entries: dict[str, bytes]) -> None:
-        assert self.folder is not None
         self.folder.mkdir(parents=True, exist_ok=True)
-        path = self._path(month)
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-        with open(tmp, "wb") as fh:
-            pickle.dump(entries, fh, protocol=5)
-        os.replace(tmp, path)
+        replace_file(self._path(month), pickle.dumps(entries, protocol=5))
 
     def unpacked(self, members: Sequence["Products"]) -> list[Payload]:
         """Return the payloads of ``members`` (cases with their payload, or
@@ -146,7 +136,7 @@ class PayloadStore:
             else:
                 wanted.setdefault(month_of(p.lite["folder"]), []).append(i)
         for month, indices in wanted.items():
-            entries = self._memory if self.folder is None else self._months.get(month) or self._read(month)
+            entries = self._months.get(month) or self._read(month)
             for i in indices:
                 blob = entries.get(members[i].payload_key)
                 if blob is None:
@@ -160,9 +150,6 @@ class PayloadStore:
         """Write the months added to, keeping only the payloads in ``keep``
         (month -> the payload digests of its settled cases); delete the files
         of months with none, and the payloads of other code versions."""
-        if self.folder is None:
-            self._memory = {k: v for k, v in self._memory.items() if any(k in ks for ks in keep.values())}
-            return
         for month, entries in self._months.items():
             live = keep.get(month, set())
             self._write(month, {k: v for k, v in entries.items() if k in live})
@@ -172,7 +159,6 @@ class PayloadStore:
             for path in self.folder.glob("*.pickle"):
                 if path.stem not in keep:
                     path.unlink(missing_ok=True)
-        assert self.root is not None
         for other in self.root.glob("payloads-*"):
             if other.is_dir() and other.name != self.name:
                 shutil.rmtree(other, ignore_errors=True)
