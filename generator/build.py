@@ -15,6 +15,7 @@ import fcntl
 import functools
 import logging
 import marshal
+import shutil
 import subprocess
 import time
 from collections import Counter
@@ -39,7 +40,7 @@ from generator.render import products, rulespage, search
 from generator.render.i18n import LANGS, t
 from generator.render.shell import ShellPage, build_shell, fix_shell_page
 from generator.render.view import TIME_FMT
-from generator.render.writer import SiteWriter, digest
+from generator.render.writer import SiteWriter, digest, room_to_fork
 from generator.settled import SettledCache
 
 PROJECT = Path(__file__).resolve().parent.parent
@@ -193,6 +194,7 @@ def _build_site(repo: Path, rev: str, now: datetime, out: Path, base_url: str,
         # as the case is made (a month at a time); they are read back only for
         # a search shard or a month of downloads that is made again.
         payloads = products.PayloadStore(cache, f"payloads-{kept.code_digest[:16]}")
+        shutil.rmtree(cache / "data-parts", ignore_errors=True)  # the downloads' cache before data-ranges.json
 
         def receive(folder: str, tree: str, got: tuple[products.Products, list[str]]):
             item, wrote = got
@@ -247,7 +249,8 @@ def _build_site(repo: Path, rev: str, now: datetime, out: Path, base_url: str,
             if writer.old_manifest.get(stamp) == key and (writer.out / "pagefind" / shard).is_dir():
                 kept_shards.append(shard)
             else:
-                indexer.add(shard, search.records(members, payloads), writer.pending / "pagefind" / shard)
+                indexer.add(shard, functools.partial(search.records, members, payloads),
+                            writer.pending / "pagefind" / shard)
         del shard_keys
         views = [p.lite for p in made]
         # By instant (timestamp): comparing datetimes whose zones are distinct
@@ -263,12 +266,18 @@ def _build_site(repo: Path, rev: str, now: datetime, out: Path, base_url: str,
         # 4. While the search shards index, the downloads, the listings, and the
         # department and report pages are made in three forked processes; this
         # one writes the shell's pages and the feeds.
+        # A large archive's build process does not fit three times in memory:
+        # the three are then made here, one after another.
+        inline = not room_to_fork(3)
+        if inline:
+            log.info("too little memory to fork this build process three times: "
+                     "the downloads, listings and pages are made in it, one after another")
         open_data_done = writer.fork(lambda: pg.open_data_files(site, newest, cards, now, archive.rev,
                                                                 f"{archive.config_digest}:{kept.code_digest}",
-                                                                cache / "data-parts", payloads))
-        listings_done = writer.fork(lambda: pg.all_listings(site, newest_views))
+                                                                cache / "data-ranges.json", payloads), inline)
+        listings_done = writer.fork(lambda: pg.all_listings(site, newest_views), inline)
         pages_done = writer.fork(lambda: (pg.department_pages(site, views, cards, as_of, min_cases, cache),
-                                          pg.report_pages(site, views, cards, as_of, min_cases)))
+                                          pg.report_pages(site, views, cards, as_of, min_cases)), inline)
         periods = _periods(views)
         bodies = _shell_bodies(site, newest_views, city, fg.by_department(cards, "all"), periods, as_of, min_cases,
                                rules, site_config.get("extra") or {})

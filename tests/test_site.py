@@ -135,7 +135,10 @@ def test_same_commit_and_now_give_the_same_bytes(built, tmp_path, monkeypatch):
     monkeypatch.setattr("generator.check.POOL_FROM", 1)
     again = tmp_path / "again"
     build_site(repo, "HEAD", datetime.fromisoformat(NOW), again)
-    # ...and then the settled ones come from the cache (generator/settled.py).
+    # ...and then the settled ones come from the cache (generator/settled.py),
+    # with the downloads, listings and pages made in the build process, as when
+    # forking it would not fit in memory.
+    monkeypatch.setattr("generator.build.room_to_fork", lambda children: False)
     third = tmp_path / "third"
     build_site(repo, "HEAD", datetime.fromisoformat(NOW), third)
     assert list((repo / ".git" / "wenzheng-cache").glob("settled-site-*"))
@@ -226,20 +229,38 @@ def test_a_settled_case_is_taken_from_the_cache_only_while_its_files_are_in_the_
     assert report.written >= 3 * len(made)  # every petition's two pages and feed written again
 
 
-def test_downloads_equal_wenzheng_export_and_only_the_changed_month_is_made_again(tmp_path, root):
+def test_downloads_equal_wenzheng_export_and_only_the_changed_month_is_made_again(tmp_path, root, monkeypatch):
     """The downloads of a four-month archive are `wenzheng export`'s bytes
     (JSON, CSV) before and after a reply to a case of an earlier month; the
-    rebuild makes only that month's parts again (one file per download and
-    month in the build's cache) and deletes the parts it replaced."""
+    rebuild makes only that month's lines again and copies every other month's
+    bytes from the published files, where the build's cache says they lie."""
     from datetime import date
 
     from generator import gitio, load, synth
+    from generator.render import pages, products
 
     now = datetime.fromisoformat(NOW)
     spec = synth.SynthSpec(count=160, seed=11, start=date(2026, 7, 1), months=4, now=now)
     repo, out = tmp_path / "repo", tmp_path / "site"
     synth.write_repo(spec, repo, extra_files=[(n, (root / n).read_bytes()) for n in ("departments.yaml", "rules.yaml")])
-    parts = load.cache_dir(repo) / "site" / "data-parts"
+    ranges = load.cache_dir(repo) / "site" / "data-ranges.json"
+    # The downloads are made in the build process (not a fork), to be watched.
+    monkeypatch.setattr("generator.build.room_to_fork", lambda children: False)
+    copied: list[tuple[str, int]] = []
+    made_months: list[str] = []
+    real_copy, real_unpacked = pages.copy_range, products.PayloadStore.unpacked
+
+    def copy(source, target, offset, length):
+        copied.append((Path(target.name).name, length))
+        return real_copy(source, target, offset, length)
+
+    def unpacked(self, members):
+        if any(frame.function == "_case_downloads" for frame in __import__("inspect").stack()[1:3]):
+            made_months.extend({m.lite["month"] for m in members})
+        return real_unpacked(self, members)
+
+    monkeypatch.setattr(pages, "copy_range", copy)
+    monkeypatch.setattr(products.PayloadStore, "unpacked", unpacked)
 
     def same_as_export() -> None:
         exported, folder = tmp_path / "export.json", tmp_path / "csv"
@@ -259,9 +280,11 @@ def test_downloads_equal_wenzheng_export_and_only_the_changed_month_is_made_agai
 
     build_site(repo, "HEAD", now, out)
     same_as_export()
-    before = {p.name for p in parts.iterdir()}
     months = {json.loads(line)["received_at"][:7] for line in (out / "data" / "cases.jsonl").read_text().splitlines()}
-    assert len(months) >= 4 and len(before) == 5 * len(months)
+    assert len(months) >= 4 and sorted(made_months) == sorted(months) and not copied
+    before = json.loads(ranges.read_text())
+    assert sorted(before) == ["cases.csv", "cases.jsonl", "events.csv", "events.jsonl", "export.json"]
+    assert all(len(entry["months"]) == len(months) for entry in before.values())
 
     doc = json.loads((out / "data" / "export.json").read_bytes())
     target = next(c for c in doc["cases"] if c["status"] == "closed" and c["received_at"][:7] == min(months))
@@ -269,13 +292,34 @@ def test_downloads_equal_wenzheng_export_and_only_the_changed_month_is_made_agai
         writer.commit([(f"{target['folder']}/20261122T010000Z-reopened.yaml",
                         "kind: reopened\nat: 2026-11-22T09:00:00+08:00\nby: centre\nreason: 市民反映问题仍未解决\n"
                         .encode())], "reopen one case", when=int(now.timestamp()), parent=gitio.rev_parse(repo, "main"))
+    made_months.clear()
     build_site(repo, "HEAD", now, out)
     same_as_export()
-    after = {p.name for p in parts.iterdir()}
-    assert len(after) == len(before) and len(before - after) == 5  # one month's five parts, replaced
+    assert made_months == [min(months)]  # the month of the reopened case, alone
+    after = json.loads(ranges.read_text())
+    for name, entry in after.items():
+        assert len(set(entry["months"]) - set(before[name]["months"])) == 1, name
+        # Every other month's bytes were copied from the last build's file.
+        assert sorted(length for file, length in copied if file == name) == sorted(
+            length for month, (offset, length) in entry["months"].items() if month in before[name]["months"])
+    assert len(copied) == 5 * (len(months) - 1)
+    # A build of the same archive without the cache (nor a site) makes the same bytes.
+    shutil.rmtree(load.cache_dir(repo) / "site")
     clean = tmp_path / "clean"
     build_site(repo, "HEAD", now, clean)
     assert tree(clean / "data") == tree(out / "data")
+    # A published download changed by hand since (not what the cache says) is
+    # not copied from: the next build makes all of its months again.
+    (out / "data" / "events.csv").write_bytes(b"changed\n")
+    other = next(c for c in doc["cases"] if c["status"] == "closed" and c["received_at"][:7] == max(months))
+    with gitio.ArchiveWriter(repo, "main") as writer:
+        writer.commit([(f"{other['folder']}/20261122T020000Z-reopened.yaml",
+                        "kind: reopened\nat: 2026-11-22T10:00:00+08:00\nby: centre\nreason: 市民反映问题仍未解决\n"
+                        .encode())], "reopen another", when=int(now.timestamp()), parent=gitio.rev_parse(repo, "main"))
+    made_months.clear()
+    build_site(repo, "HEAD", now, out)
+    same_as_export()
+    assert sorted(made_months) == sorted(months)
 
 
 def test_a_second_build_of_the_same_archive_waits_for_the_first(tmp_path, caplog):

@@ -7,6 +7,7 @@ frame taken from the shell, so they look the same at a fraction of the cost.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
 import heapq
@@ -18,7 +19,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from operator import itemgetter
 from pathlib import Path
-from typing import Any, Callable, Iterable, Sequence
+from typing import Any, Callable, Sequence
 
 import jinja2
 from markupsafe import Markup, escape
@@ -28,7 +29,7 @@ from generator.load import replace_file
 from generator.render import charts, feeds, figures as fg
 from generator.render.i18n import LABELS, LANGS, prefix, t
 from generator.render.shell import Frame
-from generator.render.writer import SiteWriter, digest, fast_digest
+from generator.render.writer import SiteWriter, copy_range, digest, fast_digest
 
 PAGE_SIZE = 50
 
@@ -477,63 +478,102 @@ _CASE_PARTS: dict[str, Callable[[Any], bytes]] = {
 
 
 def open_data_files(site: Site, newest: Sequence[Any], cards, now: datetime, rev: str,
-                    inputs: str, parts: Path, payloads: Any) -> list[tuple[str, int]]:
+                    inputs: str, ranges: Path, payloads: Any) -> list[tuple[str, int]]:
     """Write the downloads from the cases' products (newest first), line for
     line what :mod:`generator.export` gives (``wenzheng export``); return
     (name, size in bytes) of each. ``inputs`` is a digest of the config and
     of the code that made the products: with the same cases, ``now`` and
     commit, the downloads are not written again.
 
-    The cases' lines are kept in ``parts`` (a cache folder), one file per
-    download and month of receipt, named by a digest of their cases' download
-    pieces: a build after one new reply makes one month's parts again (from
-    its cases' payloads, ``payloads``: a
-    :class:`generator.render.products.PayloadStore`) and copies the others
-    into place. Parts no longer used are deleted.
+    The cases' lines go in by month of receipt. ``ranges`` (a file in the
+    build's cache) records where each month's lines lie in each published
+    download, by a digest of that month's cases' download pieces: a build
+    after one new reply makes that month's lines again (from its cases'
+    payloads, ``payloads``: a :class:`generator.render.products.PayloadStore`)
+    and copies every other month's bytes from the published file, in the
+    kernel. No second copy of the downloads is kept.
     """
     from generator import export as ex
 
     key = fast_digest((inputs, now, rev, [p.data_key for p in newest]))
-    runs = [list(members) for _, members in itertools.groupby(newest, key=lambda p: p.lite["month"])]
-    wanted: dict[str, list[Path]] = {name: [] for name in (*_CASE_PARTS, "export.json")}
-    names = sorted(wanted) + ["scorecards.csv", "scorecards.json"]
-    if all(site.writer.has(f"data/{name}", fast_digest((key, name))) for name in names):
-        runs = []  # nothing changed: only the part names are needed, to keep them
-    parts.mkdir(parents=True, exist_ok=True)
-    for members in runs:
-        run_key = hashlib.blake2b("".join([p.data_key for p in members]).encode(), digest_size=12).hexdigest()
-        paths = {name: parts / f"{name}-{run_key}" for name in wanted}
-        if not all(path.is_file() for path in paths.values()):
+    writer = site.writer
+    case_files = {name: f"data/{name}" for name in (*_CASE_PARTS, "export.json")}
+    keys = {name: fast_digest((key, name)) for name in (*case_files, "scorecards.csv", "scorecards.json")}
+    if all(writer.has(path, keys[name]) for name, path in case_files.items()):
+        sizes = [(name, writer.stream(path, keys[name], lambda: ())) for name, path in case_files.items()]
+    else:
+        sizes = _case_downloads(writer, newest, case_files, keys, ranges, payloads, {
+            "export.json": (ex.export_json_head(now, rev), b",\n", ex.export_json_tail(cards)),
+            "cases.csv": (ex.csv_line(ex.CSV_CASE_FIELDS).encode("utf-8"), b"", b""),
+            "events.csv": (ex.csv_line(ex.EVENT_CSV_FIELDS).encode("utf-8"), b"", b"")})
+    sizes.append(("scorecards.json", writer.stream("data/scorecards.json", keys["scorecards.json"], lambda: [
+        (json.dumps(cards.to_dict(), ensure_ascii=False, sort_keys=True, indent=1) + "\n").encode("utf-8")])))
+    sizes.append(("scorecards.csv", writer.stream("data/scorecards.csv", keys["scorecards.csv"], lambda: [
+        "".join(ex.export_csv_scorecards(ex.Evaluated(now, (), (), cards))).encode("utf-8")])))
+    return sorted(sizes)
+
+
+def _case_downloads(writer: SiteWriter, newest: Sequence[Any], case_files: dict[str, str], keys: dict[str, str],
+                    ranges: Path, payloads: Any, frame: dict[str, tuple[bytes, bytes, bytes]]) -> list[tuple[str, int]]:
+    """Write the five downloads of every case side by side, a month at a time
+    (see :func:`open_data_files`); return their sizes."""
+    try:
+        known = json.loads(ranges.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        known = {}
+    old: dict[str, dict[str, list[int]]] = {}  # name -> month digest -> [offset, length] in the published file
+    for name, path in case_files.items():
+        entry, published = known.get(name) or {}, _stat(writer.out / path)
+        if published and entry.get("key") == writer.old_manifest.get(path) and entry.get("stat") == published:
+            old[name] = entry.get("months") or {}
+    new: dict[str, dict[str, list[int]]] = {name: {} for name in case_files}
+    sizes = dict.fromkeys(case_files, 0)
+    with contextlib.ExitStack() as stack:
+        sources = {name: stack.enter_context(open(writer.out / case_files[name], "rb")) for name in old}
+        targets = {name: stack.enter_context(open(writer.pending_path(path), "wb", buffering=0))
+                   for name, path in case_files.items()}
+
+        def put(name: str, data: bytes) -> None:
+            view = memoryview(data)
+            while view:  # an unbuffered write may take only part
+                view = view[targets[name].write(view):]
+            sizes[name] += len(data)
+
+        for name in case_files:
+            put(name, frame.get(name, (b"",))[0])
+        for i, (_, run) in enumerate(itertools.groupby(newest, key=lambda p: p.lite["month"])):
+            members = list(run)
+            month = hashlib.blake2b("".join([p.data_key for p in members]).encode(), digest_size=12).hexdigest()
+            if i:
+                for name in case_files:
+                    put(name, frame.get(name, (b"", b""))[1])
+            if all(month in old.get(name, {}) for name in case_files):
+                for name in case_files:
+                    offset, length = old[name][month]
+                    new[name][month] = [sizes[name], length]
+                    sizes[name] += copy_range(sources[name], targets[name], offset, length)
+                continue
             unpacked = payloads.unpacked(members)
-            for name, piece in _CASE_PARTS.items():
-                replace_file(paths[name], b"".join([piece(pl) for pl in unpacked]))
-            replace_file(paths["export.json"], b",\n".join([pl.record for pl in unpacked]))
-        for name, path in paths.items():
-            wanted[name].append(path)
-    if runs:
-        used = {path.name for paths in wanted.values() for path in paths}
-        for old in parts.iterdir():
-            if old.name not in used:
-                old.unlink(missing_ok=True)
+            for name in case_files:
+                data = b",\n".join([pl.record for pl in unpacked]) if name == "export.json" else \
+                    b"".join([_CASE_PARTS[name](pl) for pl in unpacked])
+                new[name][month] = [sizes[name], len(data)]
+                put(name, data)
+        for name in case_files:
+            put(name, frame.get(name, (b"", b"", b""))[2])
+    for name, path in case_files.items():
+        writer.took([(path, keys[name])], [path])
+    # The file's size and modification time (kept when it is moved into the
+    # site) tell a file changed since from the one these ranges are of.
+    replace_file(ranges, json.dumps({name: {"key": keys[name], "months": new[name],
+                                            "stat": _stat(writer.pending_path(path))}
+                                     for name, path in case_files.items()}, sort_keys=True).encode("utf-8"))
+    return list(sizes.items())
 
-    def joined(name: str, head: bytes = b"", between: bytes = b"", tail: bytes = b"") -> Iterable[bytes | Path]:
-        yield head
-        for i, path in enumerate(wanted[name]):
-            if between and i:
-                yield between
-            yield path
-        yield tail
 
-    files: dict[str, Callable[[], Iterable[bytes | Path]]] = {
-        "export.json": lambda: joined("export.json", ex.export_json_head(now, rev), b",\n",
-                                      ex.export_json_tail(cards)),
-        "cases.jsonl": lambda: joined("cases.jsonl"),
-        "events.jsonl": lambda: joined("events.jsonl"),
-        "cases.csv": lambda: joined("cases.csv", ex.csv_line(ex.CSV_CASE_FIELDS).encode("utf-8")),
-        "events.csv": lambda: joined("events.csv", ex.csv_line(ex.EVENT_CSV_FIELDS).encode("utf-8")),
-        "scorecards.json": lambda: [(json.dumps(cards.to_dict(), ensure_ascii=False, sort_keys=True, indent=1)
-                                     + "\n").encode("utf-8")],
-        "scorecards.csv": lambda: ["".join(ex.export_csv_scorecards(
-            ex.Evaluated(now, (), (), cards))).encode("utf-8")],
-    }
-    return [(name, site.writer.stream(f"data/{name}", fast_digest((key, name)), files[name])) for name in names]
+def _stat(path: Path) -> list[int] | None:
+    try:
+        st = path.stat()
+    except OSError:
+        return None
+    return [st.st_size, st.st_mtime_ns]

@@ -99,9 +99,11 @@ class Indexer:
         self.pool = ThreadPoolExecutor(max_workers=2)
         self.jobs: dict[str, Future] = {}
 
-    def add(self, shard: str, records: Iterable[tuple[str, str]], into: Path) -> None:
-        """Start indexing ``shard`` from (petition id, record) pairs into the folder ``into``."""
-        self.jobs[shard] = self.pool.submit(_run, list(records), self.tmp / shard, shard, into)
+    def add(self, shard: str, records: Callable[[], Iterable[tuple[str, str]]], into: Path) -> None:
+        """Start indexing ``shard`` into the folder ``into`` from the (petition id,
+        record) pairs ``records()`` gives; it is called when the job starts, so
+        only the shards being indexed have their records in memory."""
+        self.jobs[shard] = self.pool.submit(_run, records, self.tmp / shard, shard, into)
 
     def results(self) -> dict[str, list[str]]:
         """Wait for every shard; return shard -> the paths of its files (relative to its folder)."""
@@ -119,12 +121,12 @@ class Indexer:
         shutil.rmtree(self.tmp, ignore_errors=True)
 
 
-def _run(records: list[tuple[str, str]], work: Path, shard: str, into: Path) -> Path:
+def _run(records: Callable[[], Iterable[tuple[str, str]]], work: Path, shard: str, into: Path) -> Path:
     """Write the records as pages under ``work/site``, index them into ``into``; return that."""
     site = work / "site"
     folder = site / "p"
     folder.mkdir(parents=True)
-    for pid, html in records:
+    for pid, html in records():
         (folder / f"{pid}.html").write_text(html, encoding="utf-8")
     proc = subprocess.run(
         [str(BINARY), "--site", str(site), "--output-path", str(into), "--force-language", "zh", "--quiet"],

@@ -8,6 +8,7 @@ rebuild that changes no shell page runs no mkdocs at all.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 import shutil
@@ -86,6 +87,8 @@ def shell_config(base: dict, lang: str, pages: list[ShellPage], docs: Path, site
         {"name": "English", "link": ALT_MARK["en"], "lang": "en"},
     ]
     extra["wz_lang"] = lang
+    css = overrides / "assets" / "stylesheets" / "wenzheng.css"  # its digest in its URL: a new one is fetched
+    extra["wz_css"] = hashlib.blake2b(css.read_bytes(), digest_size=6).hexdigest() if css.is_file() else ""
     cfg["extra"] = extra
     # The theme's own search would ship one index of every page; Pagefind does search.
     cfg["plugins"] = []
@@ -174,16 +177,31 @@ def read_frame(lang: str, built: Path, base_path: str) -> Frame:
             return m.group(0)
         return f'{m.group(1)}="{urljoin(here, url)}"'
 
-    html = _URL_ATTR.sub(absolute, html)
+    html = _URL_ATTR.sub(absolute, compact(html).lstrip())
     head, _, foot = html.partition(BODY_MARK)
     # The frame page's own nav entry is not in the nav; its title heading goes.
     head = re.sub(r"<h1[^>]*>\s*" + TITLE_MARK + r".*?</h1>", "", head, flags=re.S)
     return Frame(lang, head, foot)
 
 
+# Whitespace that holds a line break, outside <pre> and <textarea> (where it is shown).
+_KEPT = re.compile(r"(<pre\b.*?</pre>|<textarea\b.*?</textarea>)", re.S | re.I)
+_BREAKS = re.compile(r"[ \t\r\n]*\n[ \t\r\n]*")
+
+
+def compact(html: str) -> str:
+    """Return ``html`` with each run of whitespace that holds a line break made
+    one line break: the theme's templates leave indented blank lines that were
+    about a sixth of every page. A browser shows one space for either, and a
+    script's lines stay lines."""
+    parts = _KEPT.split(html)
+    return "".join(part if i % 2 else _BREAKS.sub("\n", part) for i, part in enumerate(parts))
+
+
 def fix_shell_page(html: str, here: str, base_path: str, body: str | None = None) -> str:
     """Return a shell page with its body put in (when given) and its language
     switch pointing at ``here`` in each language."""
+    html = compact(html).lstrip()
     if body is not None:
         html = html.replace(SHELL_BODY_MARK, body, 1)
     return (html.replace(ALT_MARK["zh"], base_path + here)

@@ -146,27 +146,46 @@ def forked(work: Callable[[], Any], running: list[int] | None = None) -> Callabl
     return wait
 
 
-def _append_file(source: Path, target: BinaryIO) -> int:
-    """Append ``source``'s content to the open file ``target`` (in the kernel
-    where it can); return the bytes copied."""
-    with open(source, "rb") as src:
-        size = os.fstat(src.fileno()).st_size
-        copied = 0
-        if hasattr(os, "copy_file_range"):
-            try:
-                while copied < size:
-                    n = os.copy_file_range(src.fileno(), target.fileno(), size - copied)
-                    if n == 0:
-                        break
-                    copied += n
-            except OSError:
-                pass  # a file system without it: copy the rest by hand
-        if copied < size:
-            src.seek(copied)
-            target.seek(0, os.SEEK_END)
-            shutil.copyfileobj(src, target, 1 << 20)
-            copied = size
-        return copied
+def room_to_fork(children: int, margin: int = 2 << 30) -> bool:
+    """Return True when ``children`` forked copies of this process fit in the
+    memory the system has available (with ``margin`` bytes to spare).
+
+    A forked process shares its parent's memory until either writes to it, and
+    in Python reading an object writes its reference count: a child that reads
+    every case comes to copy nearly all of its parent. Where /proc is missing
+    the answer is yes."""
+    try:
+        with open("/proc/self/statm") as fh:
+            rss = int(fh.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+        with open("/proc/meminfo") as fh:
+            avail = next(int(line.split()[1]) * 1024 for line in fh if line.startswith("MemAvailable:"))
+    except (OSError, StopIteration, ValueError, IndexError):
+        return True
+    return children * rss + margin < avail
+
+
+def copy_range(source: BinaryIO, target: BinaryIO, offset: int, length: int) -> int:
+    """Append ``length`` bytes of ``source`` from ``offset`` to ``target`` (in
+    the kernel where it can); return ``length``."""
+    done = 0
+    if hasattr(os, "copy_file_range"):
+        try:
+            while done < length:
+                n = os.copy_file_range(source.fileno(), target.fileno(), length - done, offset + done)
+                if n == 0:
+                    break
+                done += n
+        except OSError:
+            pass  # a file system without it: copy the rest by hand
+    while done < length:
+        chunk = os.pread(source.fileno(), min(length - done, 1 << 20), offset + done)
+        if not chunk:
+            raise RuntimeError(f"{source.name} is shorter than the last build wrote; delete the site to rebuild it")
+        view = memoryview(chunk)
+        while view:
+            view = view[target.write(view):]
+        done += len(chunk)
+    return length
 
 
 class SiteWriter:
@@ -241,9 +260,9 @@ class SiteWriter:
 
     def write_pending(self, path: str, data: bytes) -> None:
         """Write ``path`` into the pending folder, without bookkeeping."""
-        self._pending_path(path).write_bytes(data)
+        self.pending_path(path).write_bytes(data)
 
-    def _pending_path(self, path: str) -> Path:
+    def pending_path(self, path: str) -> Path:
         """Return where ``path`` goes in the pending folder, its folder made."""
         target = self.pending / path
         if target.parent not in self._made:
@@ -266,28 +285,31 @@ class SiteWriter:
         except (FileNotFoundError, NotADirectoryError):
             return set()
 
-    def stream(self, path: str, key: str, chunks: Callable[[], Iterable[bytes | Path]]) -> int:
-        """Write ``path`` from ``chunks()`` (a large download, never held whole in
-        memory: each chunk is bytes, or a file whose content is copied) unless
-        its input digest ``key`` is unchanged; return its size."""
+    def stream(self, path: str, key: str, chunks: Callable[[], Iterable[bytes]]) -> int:
+        """Write ``path`` from ``chunks()`` (a large file, never held whole in
+        memory) unless its input digest ``key`` is unchanged; return its size."""
         if self.unchanged(path, key):
             return (self.out / path).stat().st_size
         size = 0
-        with open(self._pending_path(path), "wb", buffering=0) as f:  # chunks are large
+        with open(self.pending_path(path), "wb", buffering=0) as f:  # chunks are large
             for chunk in chunks():
-                if isinstance(chunk, Path):
-                    size += _append_file(chunk, f)
-                else:
-                    f.write(chunk)
-                    size += len(chunk)
+                view = memoryview(chunk)
+                while view:  # an unbuffered write may take only part
+                    view = view[f.write(view):]
+                size += len(chunk)
         self.changed.append(path)
         self.written += 1
         return size
 
-    def fork(self, work: Callable[[], Any]) -> Callable[[], Any]:
+    def fork(self, work: Callable[[], Any], inline: bool = False) -> Callable[[], Any]:
         """Run ``work`` (which writes through this writer) in a forked process, so
         rendering uses both cores; return a function that waits for it, takes
-        over what it wrote and returns ``work``'s result."""
+        over what it wrote and returns ``work``'s result. ``inline``: run it
+        here and now instead (when forks would not fit in memory,
+        :func:`room_to_fork`); the site written is the same."""
+        if inline:
+            value = work()
+            return lambda: value
 
         def child() -> tuple:
             self.manifest, self.changed, self.written, self.skipped = {}, [], 0, 0
