@@ -170,7 +170,7 @@ def _build_site(repo: Path, rev: str, now: datetime, out: Path, base_url: str,
     try:
         salt = digest(pg.templates_digest(TEMPLATES), pg.CODE_DIGEST, frames["zh"], frames["en"], base_path,
                       site_config.get("repo_url"))
-        site = pg.Site(pg.environment(TEMPLATES), frames, writer, base_path, link_base, None,
+        site = pg.Site(pg.environment(TEMPLATES, cache / "templates"), frames, writer, base_path, link_base, None,
                        site_config.get("repo_url"), salt)
         lap("shell")
 
@@ -280,7 +280,7 @@ def _build_site(repo: Path, rev: str, now: datetime, out: Path, base_url: str,
                                           pg.report_pages(site, views, cards, as_of, min_cases)), inline)
         periods = _periods(views)
         bodies = _shell_bodies(site, newest_views, city, fg.by_department(cards, "all"), periods, as_of, min_cases,
-                               rules, site_config.get("extra") or {})
+                               rules, site_config.get("extra") or {}, _field_docs(cache))
         for lang in LANGS:
             _copy_shell(writer, outs[lang], "en/" if lang == "en" else "", base_path,
                         {slug: pair[LANGS.index(lang)] for slug, pair in bodies.items()})
@@ -377,7 +377,7 @@ def _shell_nav() -> list[ShellPage]:
 
 
 def _shell_bodies(site: pg.Site, views, city, dept_cards, periods, as_of, min_cases, rules,
-                  extra) -> dict[str, tuple[str, str]]:
+                  extra, field_docs: str) -> dict[str, tuple[str, str]]:
     """Return each shell page's body in both languages, by slug (``views``: newest first)."""
     latest = views[:10]
     overdue = sorted((v for v in views if v["status"] == "overdue"), key=lambda v: (-v["days_overdue"], v["id"]))
@@ -421,26 +421,33 @@ def _shell_bodies(site: pg.Site, views, city, dept_cards, periods, as_of, min_ca
             ("events.csv", "CSV", "一行一个办理事件 / one event per row"),
             ("scorecards.json", "JSON", "全市及各部门考核指标 / city and department scorecards"),
             ("scorecards.csv", "CSV", "一行一个部门一个统计期 / one department and period per row")],
-            field_docs=_field_docs()),
+            field_docs=field_docs),
         "submit": body("submit.html", bridge_url=extra.get("bridge_url", ""), has_form=has_form),
         "about": body("about.html", centre_zh=site.depts.centre.name.zh, centre_en=site.depts.centre.name.en),
     }
     return pages
 
 
-def _field_docs() -> str:
+def _field_docs(cache: Path) -> str:
     """Return the field documentation of the downloads (docs/export.md, and
-    docs/open-data.md when present) as HTML."""
-    import markdown
-
-    parts = []
+    docs/open-data.md when present) as HTML, kept in ``cache`` by a digest of
+    the Markdown (converting it takes a few tenths of a second per build)."""
+    texts = []
     for name in ("export.md", "open-data.md"):
         path = PROJECT / "docs" / name
         if path.is_file():
             text = path.read_text(encoding="utf-8")
-            parts.append(markdown.markdown(text.split("\n", 1)[1] if text.startswith("# ") else text,
-                                           extensions=["tables"]))
-    return "\n".join(parts)
+            texts.append(text.split("\n", 1)[1] if text.startswith("# ") else text)
+    kept = cache / f"field-docs-{digest(texts)[:16]}.html"
+    if kept.is_file():
+        return kept.read_text(encoding="utf-8")
+    import markdown
+
+    html = "\n".join(markdown.markdown(text, extensions=["tables"]) for text in texts)
+    for old in cache.glob("field-docs-*.html"):
+        old.unlink(missing_ok=True)
+    load.replace_file(kept, html.encode("utf-8"))
+    return html
 
 
 def _both(site: pg.Site, template: str, context: Callable[[str], dict]) -> tuple[str, str]:

@@ -415,3 +415,52 @@ def test_a_build_killed_while_moving_its_files_in_is_completed_by_the_next(tmp_p
         assert [p.parent.name for p in (folder / "pagefind").glob("*/pagefind-entry.json")] == ["2026-11"]
         assert json.loads((folder / "pagefind" / "2026-11" / "pagefind-entry.json").read_text()
                           )["languages"]["zh"]["page_count"] == 3
+
+
+def test_a_large_file_replaced_is_freed_after_the_site_is_in_place(tmp_path, monkeypatch):
+    """Replacing a large file (the downloads) frees its blocks, which takes
+    time in proportion to its size: the old file keeps a link in the trash
+    beside the site while the new one moves in, and is deleted afterwards; a
+    trash left by a process that stopped is emptied by the next build."""
+    import generator.render.writer as writer
+
+    out = tmp_path / "site"
+    first = writer.SiteWriter(out)
+    first.start()
+    first.file("data/big.jsonl", b"old\n" * 10)
+    first.file("small.html", b"<p>old</p>")
+    first.finish()
+    writer._empty_trash(first.trash)
+    assert not first.trash.exists()
+
+    monkeypatch.setattr(writer, "LARGE", 20)  # "big" is 40 bytes, "small" 10
+    held: list = []
+
+    class Held:  # the freeing thread, held back to look at the trash
+        def __init__(self, target, args, name):
+            held.append((target, args))
+
+        def start(self):
+            pass
+
+    monkeypatch.setattr(writer.threading, "Thread", Held)
+    second = writer.SiteWriter(out)
+    second.start()
+    second.file("data/big.jsonl", b"new\n" * 10)
+    second.file("small.html", b"<p>new</p>")
+    second.finish()
+    assert (out / "data" / "big.jsonl").read_bytes() == b"new\n" * 10
+    assert (out / "small.html").read_bytes() == b"<p>new</p>"
+    kept = [p.read_bytes() for p in second.trash.iterdir()]
+    assert b"old\n" * 10 in kept and b"<p>old</p>" not in kept  # large files only (the manifest is one too)
+    assert len(held) == 1 and held[0][1][0] == second.trash
+
+    monkeypatch.undo()
+    writer._freeing.pop(second.trash, None)  # as if that process had stopped
+    third = writer.SiteWriter(out)
+    third.start()
+    assert not third.trash.exists()
+    third.file("data/big.jsonl", b"newer\n" * 10)
+    third.finish()
+    writer._empty_trash(third.trash)  # waits for the freeing thread
+    assert not third.trash.exists() and (out / "data" / "big.jsonl").read_bytes() == b"newer\n" * 10

@@ -68,11 +68,18 @@ class ViewEnvironment(jinja2.Environment):
         return super().getattr(obj, attribute)
 
 
-def environment(templates: Path) -> jinja2.Environment:
-    """Return the jinja2 environment of ``site_templates/``."""
+def environment(templates: Path, cache: Path | None = None) -> jinja2.Environment:
+    """Return the jinja2 environment of ``site_templates/``; with ``cache``, a
+    folder where compiled templates are kept (by their source's digest and the
+    jinja2 and Python versions), as each build's processes would otherwise
+    compile them again."""
+    bytecode = None
+    if cache is not None:
+        cache.mkdir(parents=True, exist_ok=True)
+        bytecode = jinja2.FileSystemBytecodeCache(str(cache))
     env = ViewEnvironment(loader=LabelFoldingLoader(str(templates)),
                              autoescape=True, trim_blocks=False, lstrip_blocks=False,
-                             undefined=jinja2.StrictUndefined)
+                             undefined=jinja2.StrictUndefined, bytecode_cache=bytecode)
     env.globals.update(t=t, labels=LABELS)
     return env
 

@@ -32,6 +32,7 @@ import os
 import pickle
 import shutil
 import signal
+import threading
 import traceback
 from pathlib import Path
 from typing import Any, BinaryIO, Callable, Iterable, Sequence
@@ -67,6 +68,15 @@ def gzip_bytes(data: bytes, level: int = 9) -> bytes:
     return gzip.compress(data, compresslevel=level, mtime=0)
 
 
+def _empty_trash(trash: Path) -> None:
+    """Wait for the freeing of ``trash`` a build of this process started; remove what is left."""
+    worker = _freeing.pop(trash, None)
+    if worker is not None:
+        worker.join()
+    if trash.exists():
+        shutil.rmtree(trash, ignore_errors=True)
+
+
 def recover(out: Path) -> bool:
     """Return True after completing a journalled commit that was interrupted;
     throw away a pending folder without a journal (a build that never finished)."""
@@ -83,11 +93,19 @@ def recover(out: Path) -> bool:
     return rolled
 
 
-def _apply(pending: Path, out: Path, write: list[str], delete: list[str]) -> None:
+# Replacing a file frees the old one's blocks there and then: about 15 ms per
+# 10 MB here, 1.5 s for the downloads of 100,000 petitions. A file this large
+# is first linked into the trash, freed after the site is in place.
+LARGE = 8 << 20
+_freeing: dict[Path, threading.Thread] = {}  # trash folder -> the thread emptying it
+
+
+def _apply(pending: Path, out: Path, write: list[str], delete: list[str], trash: Path | None = None) -> None:
     """Move the pending files over their paths in ``out`` and delete the removed
     ones; safe to repeat (a file already moved is no longer pending). A folder
     that ``out`` does not have yet (a new petition's, or every folder of a first
-    build) is moved in one rename."""
+    build) is moved in one rename. With ``trash``, a large file replaced keeps a
+    link there (see :data:`LARGE`)."""
     present: set[str] = set()
     for path in write:
         source = pending / path
@@ -103,7 +121,14 @@ def _apply(pending: Path, out: Path, write: list[str], delete: list[str]) -> Non
                 os.replace(pending / folder, out / folder)
                 break
         else:
-            os.replace(source, out / path)
+            target = out / path
+            if trash is not None:
+                try:
+                    if target.stat().st_size >= LARGE:
+                        os.link(target, trash / f"{len(os.listdir(trash))}-{target.name}")
+                except FileNotFoundError:
+                    pass
+            os.replace(source, target)
     for path in delete:
         target = out / path
         if target.is_file():
@@ -196,6 +221,7 @@ class SiteWriter:
         self._out = str(out)
         self.pending = out.with_name(f".{out.name}.pending")
         self.journal = out.with_name(f".{out.name}.journal")
+        self.trash = out.with_name(f".{out.name}.trash")
         self.old_manifest: dict[str, str] = {}
         self.manifest: dict[str, str] = {}
         self.changed: list[str] = []
@@ -208,6 +234,7 @@ class SiteWriter:
 
     def start(self) -> None:
         """Finish or discard what an earlier build left, read the last manifest."""
+        _empty_trash(self.trash)
         recover(self.out)
         self.pending.mkdir(parents=True)
         if (self.out / MANIFEST).is_file():
@@ -348,9 +375,15 @@ class SiteWriter:
             os.fsync(f.fileno())
         os.replace(tmp, self.journal)  # from here on the build is committed
         self.out.mkdir(parents=True, exist_ok=True)
-        _apply(self.pending, self.out, write, delete)
+        self.trash.mkdir(exist_ok=True)
+        _apply(self.pending, self.out, write, delete, self.trash)
         self.journal.unlink()
         shutil.rmtree(self.pending)
+        # The site is in place: the replaced large files are freed meanwhile
+        # (the process waits for it before it exits; the next build, at its start).
+        worker = threading.Thread(target=shutil.rmtree, args=(self.trash, True), name="wenzheng-free")
+        _freeing[self.trash] = worker
+        worker.start()
 
     def abandon(self) -> None:
         """Throw the pending files away; the last good site stays as it was.
