@@ -6,7 +6,7 @@ index's metadata, which grows with the page count (about 7 bytes a page); a
 shard per month keeps both bounded (about 16,000 petitions a month in a large
 city) and a one-reply change reindexes one month. Each petition is handed to
 Pagefind as a small HTML record holding only what is searched (title, facts,
-text, replies) and the filters, not the 17 KB page with its navigation: the
+text, replies) and the filters, not the 13 KB page with its navigation: the
 indexer is about four times faster on them. Shards are indexed by two Pagefind
 processes at a time, while the pages are being rendered.
 
