@@ -140,6 +140,8 @@ def test_axe_and_phone_viewport(served, browser, name):
     page.wait_for_load_state("networkidle")
     # The page itself must not scroll sideways on a phone; wide tables scroll in their box.
     assert page.evaluate("document.documentElement.scrollWidth") <= 391
+    # Wenzheng's stylesheet (its own file) is in effect: the header has the site's dark red.
+    assert page.evaluate("getComputedStyle(document.querySelector('.md-header')).backgroundColor") == "rgb(155, 28, 28)"
     shot(page, f"{name}-phone")
     assert axe_violations(page) == []
     page.close()
