@@ -301,8 +301,7 @@ def _build_site(repo: Path, rev: str, now: datetime, out: Path, base_url: str,
                 writer.claim(p, k)
         for shard, names in indexer.results().items():  # written into the pending folder by Pagefind
             key = search_keys[shard]
-            paths = [f"pagefind/{shard}/{rel}" for rel in names]
-            writer.took([(path, key) for path in paths], paths)
+            writer.took_pending([f"pagefind/{shard}/{rel}" for rel in names], key)
             writer.claim(f"pagefind/{shard}/.key", key)
             report.search_shards.append(shard)
         lap("search")

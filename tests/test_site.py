@@ -164,9 +164,19 @@ def test_one_reply_rewrites_only_what_changed_and_a_bad_build_keeps_the_site(tmp
     before = tree(out)
     drawings = repo / ".git" / "wenzheng-cache" / "site"
     drawn_before = {p.name for p in drawings.glob("chart-*.svg")}
+    shard = out / "pagefind" / "2026-11"
+    inodes = {p: p.stat().st_ino for p in shard.rglob("*") if p.is_file()}
     add_reply(repo)
     second = build_site(repo, "HEAD", now, out)
     after = tree(out)
+    # The month is indexed again; Pagefind's files that came out the same
+    # (the other petitions' fragments) were not moved in: the site's stay.
+    assert second.search_shards == ["2026-11"]
+    kept = [p for p in shard.rglob("*") if p.is_file() and inodes.get(p) == p.stat().st_ino]
+    assert any(p.suffix == ".pf_fragment" for p in kept) and (shard / "pagefind.js") in kept
+    assert all(before[p.relative_to(out).as_posix()] == after[p.relative_to(out).as_posix()] for p in kept)
+    assert {k for k in manifest(out) if k.startswith("pagefind/2026-11/")} == \
+        {p.relative_to(out).as_posix() for p in shard.rglob("*") if p.is_file()} | {"pagefind/2026-11/.key"}
     # The reply changes the department's trend: its new drawing replaces the old one in the cache.
     drawn_after = {p.name for p in drawings.glob("chart-*.svg")}
     assert drawn_after != drawn_before and len(drawn_after) == len(drawn_before)

@@ -13,6 +13,7 @@ import hashlib
 import heapq
 import itertools
 import json
+import os
 import re
 from collections import defaultdict
 from dataclasses import dataclass
@@ -568,6 +569,10 @@ def _case_downloads(writer: SiteWriter, newest: Sequence[Any], case_files: dict[
                 put(name, data)
         for name in case_files:
             put(name, frame.get(name, (b"", b"", b""))[2])
+            # On disk now, here (beside the other work): moved over its old
+            # path later, a file whose blocks are not yet written makes the
+            # rename wait for them (ext4), in the build's last step.
+            os.fdatasync(targets[name].fileno())
     for name, path in case_files.items():
         writer.took([(path, keys[name])], [path])
     # The file's size and modification time (kept when it is moved into the
