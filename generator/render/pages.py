@@ -30,7 +30,7 @@ from generator.load import replace_file
 from generator.render import charts, feeds, figures as fg
 from generator.render.i18n import LABELS, LANGS, prefix, t
 from generator.render.shell import Frame
-from generator.render.writer import SiteWriter, copy_range, digest, fast_digest
+from generator.render.writer import SiteWriter, copy_range, digest, fast_digest, write_all
 
 PAGE_SIZE = 50
 
@@ -521,8 +521,12 @@ def open_data_files(site: Site, newest: Sequence[Any], cards, now: datetime, rev
     return sorted(sizes)
 
 
+_NO_FRAME = (b"", b"", b"")  # a download's head, text between months, tail: none
+
+
 def _case_downloads(writer: SiteWriter, newest: Sequence[Any], case_files: dict[str, str], keys: dict[str, str],
-                    ranges: Path, payloads: Any, frame: dict[str, tuple[bytes, bytes, bytes]]) -> list[tuple[str, int]]:
+                    ranges: Path, payloads: Any,
+                    frame: dict[str, tuple[bytes, bytes, bytes]]) -> list[tuple[str, int]]:
     """Write the five downloads of every case side by side, a month at a time
     (see :func:`open_data_files`); return their sizes."""
     try:
@@ -542,19 +546,16 @@ def _case_downloads(writer: SiteWriter, newest: Sequence[Any], case_files: dict[
                    for name, path in case_files.items()}
 
         def put(name: str, data: bytes) -> None:
-            view = memoryview(data)
-            while view:  # an unbuffered write may take only part
-                view = view[targets[name].write(view):]
-            sizes[name] += len(data)
+            sizes[name] += write_all(targets[name], data)
 
         for name in case_files:
-            put(name, frame.get(name, (b"",))[0])
+            put(name, frame.get(name, _NO_FRAME)[0])
         for i, (_, run) in enumerate(itertools.groupby(newest, key=lambda p: p.lite["month"])):
             members = list(run)
             month = hashlib.blake2b("".join([p.data_key for p in members]).encode(), digest_size=12).hexdigest()
             if i:
                 for name in case_files:
-                    put(name, frame.get(name, (b"", b""))[1])
+                    put(name, frame.get(name, _NO_FRAME)[1])
             if all(month in old.get(name, {}) for name in case_files):
                 for name in case_files:
                     offset, length = old[name][month]
@@ -568,7 +569,7 @@ def _case_downloads(writer: SiteWriter, newest: Sequence[Any], case_files: dict[
                 new[name][month] = [sizes[name], len(data)]
                 put(name, data)
         for name in case_files:
-            put(name, frame.get(name, (b"", b"", b""))[2])
+            put(name, frame.get(name, _NO_FRAME)[2])
             # On disk now, here (beside the other work): moved over its old
             # path later, a file whose blocks are not yet written makes the
             # rename wait for them (ext4), in the build's last step.

@@ -173,13 +173,21 @@ def forked(work: Callable[[], Any], running: list[int] | None = None) -> Callabl
 
 
 def _same_bytes(a: Path, b: Path) -> bool:
-    """Return True when the files ``a`` and ``b`` both exist with equal content."""
+    """Return True when the files ``a`` and ``b`` both exist with equal content
+    (files of different sizes are not read)."""
     try:
-        if os.stat(a).st_size != os.stat(b).st_size:
-            return False
+        return filecmp.cmp(a, b, shallow=False)
     except FileNotFoundError:
         return False
-    return filecmp.cmp(a, b, shallow=False)
+
+
+def write_all(target: BinaryIO, data: bytes) -> int:
+    """Write all of ``data`` to ``target`` (an unbuffered write may take only
+    part); return its length."""
+    view = memoryview(data)
+    while view:
+        view = view[target.write(view):]
+    return len(data)
 
 
 def room_to_fork(children: int, margin: int = 2 << 30) -> bool:
@@ -217,10 +225,7 @@ def copy_range(source: BinaryIO, target: BinaryIO, offset: int, length: int) -> 
         chunk = os.pread(source.fileno(), min(length - done, 1 << 20), offset + done)
         if not chunk:
             raise RuntimeError(f"{source.name} is shorter than the last build wrote; delete the site to rebuild it")
-        view = memoryview(chunk)
-        while view:
-            view = view[target.write(view):]
-        done += len(chunk)
+        done += write_all(target, chunk)
     return length
 
 
@@ -339,10 +344,7 @@ class SiteWriter:
         size = 0
         with open(self.pending_path(path), "wb", buffering=0) as f:  # chunks are large
             for chunk in chunks():
-                view = memoryview(chunk)
-                while view:  # an unbuffered write may take only part
-                    view = view[f.write(view):]
-                size += len(chunk)
+                size += write_all(f, chunk)
         self.changed.append(path)
         self.written += 1
         return size
