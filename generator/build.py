@@ -15,12 +15,13 @@ import fcntl
 import functools
 import logging
 import marshal
+import pickle
 import shutil
 import subprocess
 import time
 from collections import Counter
 from dataclasses import dataclass, field
-from datetime import datetime, tzinfo
+from datetime import date, datetime, tzinfo
 from operator import itemgetter
 from pathlib import Path
 from typing import Any, Callable, Iterator
@@ -31,7 +32,7 @@ import yaml
 from generator import gitio, load
 from generator.bulk import bulk
 from generator.check import check_archive
-from generator.metrics import aggregate
+from generator.metrics import Sums, accumulate, merged, scorecards_of
 from generator.problems import Problem
 from generator.rules import DEFAULT_TIMEZONE
 from generator.render import figures as fg
@@ -241,7 +242,7 @@ def _build_site(repo: Path, rev: str, now: datetime, out: Path, base_url: str,
         made.sort(key=lambda p: p.id)
         # Search shards (Pagefind) index in the background from here on: changed
         # shards only, as early as possible, since indexing one takes seconds.
-        shard_keys = search.shard_keys(made)
+        shard_keys = search.shard_keys(made, now)
         kept_shards = []
         search_keys = {shard: key for shard, (key, _) in shard_keys.items()}
         for shard, (key, members) in shard_keys.items():
@@ -257,7 +258,9 @@ def _build_site(repo: Path, rev: str, now: datetime, out: Path, base_url: str,
         # objects (as unpickled from the cache) is several times slower.
         newest = sorted(made, key=lambda p: (p.received_at.timestamp(), p.id), reverse=True)
         newest_views = [p.lite for p in newest]
-        cards = aggregate((p.facts for p in newest), rules, now, departments=tuple(depts.departments))
+        sums = _scorecard_sums(made, archive.sound, cache, f"{archive.config_digest}:{kept.code_digest}")
+        cards = scorecards_of(sums, rules, now, departments=tuple(depts.departments))
+        del sums
         city = fg.from_headline(cards.headline("all"))
         min_cases = rules.minimum_cases_for_ranking
         as_of = now.astimezone(rules.tz).strftime(TIME_FMT)
@@ -279,8 +282,8 @@ def _build_site(repo: Path, rev: str, now: datetime, out: Path, base_url: str,
         pages_done = writer.fork(lambda: (pg.department_pages(site, views, cards, as_of, min_cases, cache),
                                           pg.report_pages(site, views, cards, as_of, min_cases)), inline)
         periods = _periods(views)
-        bodies = _shell_bodies(site, newest_views, city, fg.by_department(cards, "all"), periods, as_of, min_cases,
-                               rules, site_config.get("extra") or {}, _field_docs(cache))
+        bodies = _shell_bodies(site, newest_views, city, fg.by_department(cards, "all"), periods, now, as_of,
+                               min_cases, rules, site_config.get("extra") or {}, _field_docs(cache))
         for lang in LANGS:
             _copy_shell(writer, outs[lang], "en/" if lang == "en" else "", base_path,
                         {slug: pair[LANGS.index(lang)] for slug, pair in bodies.items()})
@@ -317,6 +320,45 @@ def _build_site(repo: Path, rev: str, now: datetime, out: Path, base_url: str,
     return report
 
 
+def _scorecard_sums(made: list[products.Products], sound: dict[str, tuple[str, str]], cache: Path,
+                    inputs: str) -> Sums:
+    """Return the scorecard sums of the cases ``made``.
+
+    A settled case's facts do not change (:mod:`generator.settled`), so the
+    sums of a month's settled cases are kept in ``cache``, by the folders and
+    trees of those cases and ``inputs`` (the digest of the config and of the
+    code that made them): a build adds the sums of the open cases and of the
+    months whose settled cases changed to the kept ones. Aggregating every
+    case takes about 2 s at 100,000 cases, 20 s at a million."""
+    store = cache / "settled-sums.pickle"
+    try:
+        kept = pickle.loads(store.read_bytes())
+        if not isinstance(kept, dict):
+            kept = {}
+    except (OSError, pickle.UnpicklingError, EOFError, AttributeError, ValueError, TypeError):
+        kept = {}  # none yet, damaged, or of another version: made again
+    settled: dict[str, list[products.Products]] = {}
+    live = []
+    for p in made:
+        if p.settled_last is None:
+            live.append(p.facts)
+        else:
+            settled.setdefault(p.lite["month"], []).append(p)
+    parts = [accumulate(live)]
+    now_kept: dict[str, tuple[str, Sums]] = {}
+    changed = kept.keys() != settled.keys()
+    for month, members in sorted(settled.items()):
+        key = digest(inputs, sorted(sound[p.id] for p in members))
+        got = kept.get(month)
+        if not (isinstance(got, tuple) and len(got) == 2 and got[0] == key and isinstance(got[1], Sums)):
+            got, changed = (key, accumulate(p.facts for p in members)), True
+        now_kept[month] = got
+        parts.append(got[1])
+    if changed:
+        load.replace_file(store, pickle.dumps(now_kept, protocol=pickle.HIGHEST_PROTOCOL))
+    return merged(parts)
+
+
 def _site_config(repo: Path, rev: str) -> dict[str, Any]:
     """Return mkdocs.yml of the archive at ``rev``, else the project's own."""
     try:
@@ -339,7 +381,9 @@ def _city_zone(repo: Path, rev: str) -> tzinfo:
 
 
 def _periods(views: list[dict[str, Any]]) -> dict[str, list[fg.Period]]:
-    days = {v["received_at"].date() for v in views}
+    # The day of receipt in the city's time (as the scorecards count it), from
+    # each view's local time text: a few hundred distinct days, not 100,000 dates.
+    days = {date.fromisoformat(text) for text in {v["received"][:10] for v in views}}
     return {kind: sorted({fg.period_of(kind, d) for d in days}, key=lambda p: p.first, reverse=True)
             for kind in ("week", "month", "year")}
 
@@ -375,7 +419,7 @@ def _shell_nav() -> list[ShellPage]:
             for slug, title in SHELL]
 
 
-def _shell_bodies(site: pg.Site, views, city, dept_cards, periods, as_of, min_cases, rules,
+def _shell_bodies(site: pg.Site, views, city, dept_cards, periods, now: datetime, as_of, min_cases, rules,
                   extra, field_docs: str) -> dict[str, tuple[str, str]]:
     """Return each shell page's body in both languages, by slug (``views``: newest first)."""
     latest = views[:10]
@@ -411,7 +455,7 @@ def _shell_bodies(site: pg.Site, views, city, dept_cards, periods, as_of, min_ca
         "supervision": body("supervision.html", levels=levels, overdue_total=len(overdue), as_of=as_of),
         "reports": body("reports.html", groups=[(k, periods[k]) for k in ("year", "month", "week")]),
         "rules": rulespage.bodies(site, rules, min_cases),
-        "search": body("search.html", choices=search.choices(views)),
+        "search": body("search.html", choices=search.choices(views, now)),
         "open-data": body("open_data.html", as_of=as_of, files=[
             ("export.json", "JSON", "与 wenzheng export 相同：全部诉求及其状态、全部考核指标 / the same as `wenzheng export`"),
             ("cases.jsonl", "JSON Lines", "一行一件诉求 / one petition per line"),

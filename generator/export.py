@@ -256,8 +256,13 @@ def resolve_due_at(state: CaseState) -> datetime | None:
 
 def csv_line(row: Iterable[Any]) -> str:
     """Return one CSV row (None as an empty cell) with its newline."""
+    return csv_lines((row,))
+
+
+def csv_lines(rows: Iterable[Iterable[Any]]) -> str:
+    """Return CSV rows (None as an empty cell), each with its newline."""
     buf = io.StringIO()
-    csv.writer(buf, lineterminator="\n").writerow(["" if v is None else v for v in row])
+    csv.writer(buf, lineterminator="\n").writerows(["" if v is None else v for v in row] for row in rows)
     return buf.getvalue()
 
 
@@ -277,9 +282,9 @@ EVENT_CSV_FIELDS = ("petition", "file", "kind", "at", "by", "fields")
 
 def event_csv_rows(case: Case) -> str:
     """Return one case's rows of events.csv."""
-    return "".join(csv_line((rec["petition"], rec["file"], rec["kind"], rec["at"], rec["by"],
-                              json.dumps(rec["fields"], ensure_ascii=False, sort_keys=True)))
-                   for rec in event_records(case))
+    return csv_lines((rec["petition"], rec["file"], rec["kind"], rec["at"], rec["by"],
+                      json.dumps(rec["fields"], ensure_ascii=False, sort_keys=True))
+                     for rec in event_records(case))
 
 
 def event_json_lines(case: Case) -> bytes:

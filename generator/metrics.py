@@ -245,6 +245,8 @@ class _City:
     overdue_now: int = 0
 
 
+_ACC_COUNTS = tuple(f.name for f in fields(_Acc) if f.type in ("int", int))
+_CITY_COUNTS = tuple(f.name for f in fields(_City))
 _SETTLED = ("on_time", "late", "overdue")
 
 
@@ -321,10 +323,25 @@ def scorecards(states: Iterable[CaseState], rules: Rules, now: datetime,
 
 def aggregate(facts: Iterable[tuple], rules: Rules, now: datetime, departments: Iterable[str] = ()) -> Scorecards:
     """Return the scorecards of cases given as :func:`case_facts`."""
+    return scorecards_of(accumulate(facts), rules, now, departments)
+
+
+@dataclass
+class Sums:
+    """What the scorecards of some cases are made from: counts and durations
+    per (department, period) and per period for the city. Sums of disjoint sets
+    of cases add up (:func:`merged`) to the sums of their union, so a build can
+    keep the sums of cases that no longer change (settled cases, a month at a
+    time) and add only the others'."""
+
+    acc: dict[tuple[str, str], _Acc] = field(default_factory=dict)
+    city: dict[str, _City] = field(default_factory=dict)
+
+
+def accumulate(facts: Iterable[tuple]) -> Sums:
+    """Return the sums of cases given as :func:`case_facts`."""
     acc: dict[tuple[str, str], _Acc] = {}
     city: dict[str, _City] = {}
-    for dept in departments:
-        acc[(dept, "all")] = _Acc()
     for keys, replied, answers, closed, rating, overdue_now, holdings in facts:
         # -- city
         on_n = sum(1 for a in answers if a in _SETTLED)
@@ -376,6 +393,41 @@ def aggregate(facts: Iterable[tuple], rules: Rules, now: datetime, departments: 
                         a.closed_ok += closed_ok
                     if end_rating is not None:
                         a.ratings[end_rating] += 1
+    return Sums(acc, city)
+
+
+def merged(parts: Iterable[Sums]) -> Sums:
+    """Return the sums of the cases of every one of ``parts`` (disjoint sets of
+    cases), leaving ``parts`` as they were."""
+    acc: dict[tuple[str, str], _Acc] = {}
+    city: dict[str, _City] = {}
+    for part in parts:
+        for key, a in part.acc.items():
+            into = acc.get(key)
+            if into is None:
+                into = acc[key] = _Acc()
+            for name in _ACC_COUNTS:
+                setattr(into, name, getattr(into, name) + getattr(a, name))
+            for rating, n in a.ratings.items():
+                into.ratings[rating] += n
+            into.acc_hours.extend(a.acc_hours)
+            into.rep_hours.extend(a.rep_hours)
+            into.close_hours.extend(a.close_hours)
+        for key, c in part.city.items():
+            into_c = city.get(key)
+            if into_c is None:
+                into_c = city[key] = _City()
+            for name in _CITY_COUNTS:
+                setattr(into_c, name, getattr(into_c, name) + getattr(c, name))
+    return Sums(acc, city)
+
+
+def scorecards_of(sums: Sums, rules: Rules, now: datetime, departments: Iterable[str] = ()) -> Scorecards:
+    """Return the scorecards made from ``sums``. ``departments`` listed get an
+    ``all`` row even with no cases."""
+    acc, city = dict(sums.acc), sums.city
+    for dept in departments:
+        acc.setdefault((dept, "all"), _Acc())
     cards = []
     for (dept, key), a in acc.items():
         rated = sum(a.ratings.values())

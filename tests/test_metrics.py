@@ -22,6 +22,7 @@ E housing: assigned 10-20 09:00, accepted 10:00, final reply 10-21 10:00
 
 from __future__ import annotations
 
+import copy
 import math
 from dataclasses import replace
 
@@ -183,3 +184,19 @@ def test_to_dict_and_labels(cards):
     json.dumps(d, ensure_ascii=False)
     for key in ("received", "replied_on_time", "closed", "satisfaction_rate", "overdue_now"):
         assert LABELS_ZH[key]
+
+
+def test_sums_of_parts_merge_to_the_sums_of_the_whole():
+    """A build keeps the sums of settled cases a month at a time and adds the
+    others' (generator.build._scorecard_sums): any split gives the same cards."""
+    from generator.metrics import accumulate, aggregate, case_facts, merged, scorecards_of
+
+    facts = [case_facts(st, R.tz) for st in archive()]
+    whole = aggregate(facts, R, NOW, departments=("housing", "transport", "water"))
+    for split in ([facts[:2], facts[2:]], [facts[4:], [], facts[1:4], facts[:1]]):
+        parts = [accumulate(part) for part in split]
+        before = copy.deepcopy(parts)
+        assert scorecards_of(merged(parts), R, NOW, departments=("housing", "transport", "water")) == whole
+        assert parts == before  # the parts are left as they were
+    water = [c for c in whole.departments if c.department == "water"]
+    assert [(c.period, c.received) for c in water] == [("all", 0)]

@@ -271,6 +271,18 @@ def test_downloads_equal_wenzheng_export_and_only_the_changed_month_is_made_agai
 
     monkeypatch.setattr(pages, "copy_range", copy)
     monkeypatch.setattr(products.PayloadStore, "unpacked", unpacked)
+    # The scorecards' sums of a month's settled cases are kept (generator.build._scorecard_sums).
+    from generator import build as build_module
+
+    summed: list[int] = []  # the number of cases in each sum made
+
+    def accumulate(facts):
+        facts = list(facts)
+        summed.append(len(facts))
+        return real_accumulate(facts)
+
+    real_accumulate = build_module.accumulate
+    monkeypatch.setattr(build_module, "accumulate", accumulate)
 
     def same_as_export() -> None:
         exported, folder = tmp_path / "export.json", tmp_path / "csv"
@@ -290,6 +302,7 @@ def test_downloads_equal_wenzheng_export_and_only_the_changed_month_is_made_agai
 
     build_site(repo, "HEAD", now, out)
     same_as_export()
+    assert sum(summed) == 160 and len(summed) > 2  # each case once: the open ones, and a sum per month
     months = {json.loads(line)["received_at"][:7] for line in (out / "data" / "cases.jsonl").read_text().splitlines()}
     assert len(months) >= 4 and sorted(made_months) == sorted(months) and not copied
     before = json.loads(ranges.read_text())
@@ -303,9 +316,12 @@ def test_downloads_equal_wenzheng_export_and_only_the_changed_month_is_made_agai
                         "kind: reopened\nat: 2026-11-22T09:00:00+08:00\nby: centre\nreason: 市民反映问题仍未解决\n"
                         .encode())], "reopen one case", when=int(now.timestamp()), parent=gitio.rev_parse(repo, "main"))
     made_months.clear()
+    summed.clear()
     build_site(repo, "HEAD", now, out)
     same_as_export()
     assert made_months == [min(months)]  # the month of the reopened case, alone
+    # The open cases are summed, and the settled ones of that month (one fewer now).
+    assert len(summed) == 2 and 0 < summed[1] < sum(1 for c in doc["cases"] if c["received_at"][:7] == min(months))
     after = json.loads(ranges.read_text())
     for name, entry in after.items():
         assert len(set(entry["months"]) - set(before[name]["months"])) == 1, name
@@ -474,3 +490,34 @@ def test_a_large_file_replaced_is_freed_after_the_site_is_in_place(tmp_path, mon
     third.finish()
     writer._empty_trash(third.trash)  # waits for the freeing thread
     assert not third.trash.exists() and (out / "data" / "big.jsonl").read_bytes() == b"newer\n" * 10
+
+
+def test_a_busy_recent_month_is_indexed_in_thirds_and_searched_as_one(monkeypatch):
+    """A month of more than SPLIT_ABOVE petitions, ``now``'s or the one before,
+    is split into shards by day of receipt (1-10, 11-20, 21 on); older months
+    stay whole. The search page still offers the month (or a small year) as
+    one choice, searching its shards together, newest first."""
+    from generator.render import search
+
+    def view(day: str) -> dict:
+        return {"month": day[:7], "year": int(day[:4]), "received": f"{day} 09:00"}
+
+    days = ("2026-10-31", "2026-11-01", "2026-11-10", "2026-11-11", "2026-11-20", "2026-11-21",
+            "2026-09-01", "2026-09-11", "2026-09-21", "2026-09-30", "2026-10-01")
+    views = [view(d) for d in days]
+    now = datetime.fromisoformat(NOW)
+    monkeypatch.setattr(search, "SPLIT_ABOVE", 3)
+    assert search.shard_names(views, now) == ["2026-10", "2026-11-1", "2026-11-1", "2026-11-2", "2026-11-2",
+                                              "2026-11-3", "2026-09", "2026-09", "2026-09", "2026-09", "2026-10"]
+    assert search.choices(views, now) == [search.Choice("2026", ("2026-11-3", "2026-11-2", "2026-11-1", "2026-10",
+                                                                 "2026-09"))]
+    monkeypatch.setattr(search, "YEAR_SEARCH_LIMIT", 5)
+    assert search.choices(views, now) == [search.Choice("2026-11", ("2026-11-3", "2026-11-2", "2026-11-1")),
+                                          search.Choice("2026-10", ("2026-10",)),
+                                          search.Choice("2026-09", ("2026-09",))]
+    # A month later, November is the month before: still split; two months later it is whole.
+    assert search.shard_names(views, datetime(2026, 12, 1, tzinfo=now.tzinfo))[1:6] == \
+        ["2026-11-1", "2026-11-1", "2026-11-2", "2026-11-2", "2026-11-3"]
+    assert search.shard_names(views, datetime(2027, 1, 1, tzinfo=now.tzinfo))[1:6] == ["2026-11"] * 5
+    monkeypatch.setattr(search, "SPLIT_ABOVE", 5)  # November has five
+    assert search.shard_names(views, now) == [v["month"] for v in views]

@@ -17,12 +17,13 @@ import os
 import re
 from collections import defaultdict
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from operator import itemgetter
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
 import jinja2
+import orjson
 from markupsafe import Markup, escape
 
 from generator import records as r
@@ -80,7 +81,8 @@ def environment(templates: Path, cache: Path | None = None) -> jinja2.Environmen
         bytecode = jinja2.FileSystemBytecodeCache(str(cache))
     env = ViewEnvironment(loader=LabelFoldingLoader(str(templates)),
                              autoescape=True, trim_blocks=False, lstrip_blocks=False,
-                             undefined=jinja2.StrictUndefined, bytecode_cache=bytecode)
+                             undefined=jinja2.StrictUndefined, bytecode_cache=bytecode,
+                             auto_reload=False)  # one build, one environment: no source stat per page
     env.globals.update(t=t, labels=LABELS)
     return env
 
@@ -382,17 +384,19 @@ def report_pages(site: Site, views: Sequence[dict[str, Any]], cards, as_of: str,
                  min_cases: int) -> dict[str, list[fg.Period]]:
     """Write a report per week, month and year with petitions; return the periods."""
     # Each case once with its sort keys (best handled, worst handled, most
-    # overdue), grouped by day, then by period.
+    # overdue), grouped by day (of receipt in the city's time, as the
+    # scorecards count it), then by period.
     by_day: dict[Any, list] = defaultdict(list)
     for v in views:
         hours = _handling_hours(v)
-        by_day[v["received_at"].date()].append((
+        by_day[v["received"][:10]].append((
             (v["rating"] != "satisfied", hours, v["id"]) if v["status"] == "closed" else None,
             (-v["days_overdue"], v["rating"] != "dissatisfied", -min(hours, 1e8), v["id"]),
             (-v["days_overdue"], v["id"]) if v["status"] == "overdue" or v["escalation"] else None,
             v))
     by_period: dict[fg.Period, list] = defaultdict(list)
-    for day, rows in by_day.items():
+    for text, rows in by_day.items():
+        day = date.fromisoformat(text)
         for kind in ("week", "month", "year"):
             by_period[fg.period_of(kind, day)].extend(rows)
     out: dict[str, list[fg.Period]] = {"week": [], "month": [], "year": []}
@@ -444,11 +448,9 @@ def feed_files(site: Site, newest: Sequence[dict[str, Any]], now: datetime) -> N
     updated = newest[0]["received_at"] if newest else now
     site.writer.file("feeds/petitions.xml", feeds.atom(f"{base}feeds/petitions.xml", "新诉求 New petitions",
                                                         f"{base}feeds/petitions.xml", updated, [entry(v) for v in newest[:50]]))
-    replies = []
-    for v in newest:
-        for i, rp in enumerate(v["replies"]):
-            replies.append((rp["at"], v, rp, i))
-    replies.sort(key=lambda x: (x[0], x[1]["id"], x[3]), reverse=True)
+    # The 50 newest of every case's replies (about two a case), without sorting them all.
+    replies = heapq.nlargest(50, ((rp["at"], v, rp, i) for v in newest for i, rp in enumerate(v["replies"])),
+                             key=lambda x: (x[0], x[1]["id"], x[3]))
     rupdated = _reply_time(replies[0]) if replies else now
     site.writer.file("feeds/replies.xml", feeds.atom(
         f"{base}feeds/replies.xml", "新答复 New replies", f"{base}feeds/replies.xml", rupdated,
@@ -515,7 +517,7 @@ def open_data_files(site: Site, newest: Sequence[Any], cards, now: datetime, rev
             "cases.csv": (ex.csv_line(ex.CSV_CASE_FIELDS).encode("utf-8"), b"", b""),
             "events.csv": (ex.csv_line(ex.EVENT_CSV_FIELDS).encode("utf-8"), b"", b"")})
     sizes.append(("scorecards.json", writer.stream("data/scorecards.json", keys["scorecards.json"], lambda: [
-        (json.dumps(cards.to_dict(), ensure_ascii=False, sort_keys=True, indent=1) + "\n").encode("utf-8")])))
+        orjson.dumps(cards.to_dict(), option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS) + b"\n"])))
     sizes.append(("scorecards.csv", writer.stream("data/scorecards.csv", keys["scorecards.csv"], lambda: [
         "".join(ex.export_csv_scorecards(ex.Evaluated(now, (), (), cards))).encode("utf-8")])))
     return sorted(sizes)

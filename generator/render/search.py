@@ -1,10 +1,15 @@
-"""Build the Pagefind search index, one shard per month of receipt, from compact
-records rather than the rendered pages.
+"""Build the Pagefind search index, one shard per month of receipt (a third of
+a month in a busy one), from compact records rather than the rendered pages.
 
 Pagefind's indexer holds a whole index in memory and every query downloads the
 index's metadata, which grows with the page count (about 7 bytes a page); a
 shard per month keeps both bounded (about 16,000 petitions a month in a large
-city) and a one-reply change reindexes one month. Each petition is handed to
+city) and a one-reply change reindexes one shard. Pagefind takes about a
+millisecond a petition, so a busy recent month (:data:`SPLIT_ABOVE`) is split
+into thirds by day of receipt: a reply reindexes a third of the month, and a
+query on the month merges its three. Older months stay whole (each shard run
+also costs Pagefind about a second); when a month stops being recent, it is
+indexed whole once. Each petition is handed to
 Pagefind as a small HTML record holding only what is searched (title, facts,
 text, replies) and the filters, not the 13 KB page with its navigation: the
 indexer is about four times faster on them. Shards are indexed by two Pagefind
@@ -25,6 +30,7 @@ import tempfile
 from collections import Counter
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from html import escape
 from operator import itemgetter
 from pathlib import Path
@@ -41,9 +47,29 @@ _VERSION = importlib.metadata.version("pagefind_bin_extended")  # a new Pagefind
 YEAR_SEARCH_LIMIT = 20_000
 
 
-def shard_of(view: dict[str, Any]) -> str:
-    """Return the shard (``YYYY-MM`` of receipt) a petition is indexed in."""
-    return view["month"]
+# A recent month (``now``'s or the one before) with more petitions than this is
+# indexed in thirds (days 1 to 10, 11 to 20, 21 on), so that a reply, nearly
+# always to a recent case, reindexes about a third of a month.
+SPLIT_ABOVE = 1_500
+
+
+def shard_names(views: Sequence[dict[str, Any]], now: datetime) -> list[str]:
+    """Return the shard each petition is indexed in: ``YYYY-MM``, its month of
+    receipt, or ``YYYY-MM-1`` to ``-3``, the month's third, when the month is
+    ``now``'s (local time) or the one before and has more than
+    :data:`SPLIT_ABOVE` petitions."""
+    recent = (now.strftime("%Y-%m"), (now.replace(day=1) - timedelta(days=1)).strftime("%Y-%m"))
+    months = list(map(itemgetter("month"), views))
+    big = {m for m, n in Counter(m for m in months if m in recent).items() if n > SPLIT_ABOVE}
+    if not big:
+        return months
+    return [f"{m}-{_third(v['received'])}" if m in big else m for m, v in zip(months, views)]
+
+
+def _third(received: str) -> str:
+    """Return the third of its month (``1``, ``2``, ``3``) of a local receipt time ``YYYY-MM-DD HH:MM``."""
+    day = int(received[8:10])
+    return "1" if day <= 10 else "2" if day <= 20 else "3"
 
 
 def record(view: dict[str, Any], dept_name: Callable[[str | None], str]) -> str:
@@ -72,18 +98,19 @@ class Choice:
     shards: tuple[str, ...]
 
 
-def choices(views: Sequence[dict[str, Any]]) -> list[Choice]:
+def choices(views: Sequence[dict[str, Any]], now: datetime) -> list[Choice]:
     """Return the search page's choices, newest first."""
-    by_year: dict[int, dict[str, int]] = {}
-    for (year, month), n in Counter(zip(map(itemgetter("year"), views), map(shard_of, views))).items():
-        by_year.setdefault(year, {})[month] = n
+    by_year: dict[int, dict[str, dict[str, int]]] = {}  # year -> month -> shard -> petitions
+    counted = Counter(zip(map(itemgetter("year"), views), map(itemgetter("month"), views), shard_names(views, now)))
+    for (year, month, shard), n in counted.items():
+        by_year.setdefault(year, {}).setdefault(month, {})[shard] = n
     out = []
     for year in sorted(by_year, reverse=True):
         months = sorted(by_year[year], reverse=True)
-        if sum(by_year[year].values()) <= YEAR_SEARCH_LIMIT:
-            out.append(Choice(str(year), tuple(months)))
+        if sum(sum(shards.values()) for shards in by_year[year].values()) <= YEAR_SEARCH_LIMIT:
+            out.append(Choice(str(year), tuple(s for m in months for s in sorted(by_year[year][m], reverse=True))))
         else:
-            out.extend(Choice(m, (m,)) for m in months)
+            out.extend(Choice(m, tuple(sorted(by_year[year][m], reverse=True))) for m in months)
     return out
 
 
@@ -137,14 +164,14 @@ def _run(records: Callable[[], Iterable[tuple[str, str]]], work: Path, shard: st
     return into
 
 
-def shard_keys(made: Sequence[Any]) -> dict[str, tuple[str, list[Any]]]:
+def shard_keys(made: Sequence[Any], now: datetime) -> dict[str, tuple[str, list[Any]]]:
     """Return shard -> (digest of its records, its cases), from the cases'
     :class:`generator.render.products.Products` (each record by its digest:
     the records themselves are unpacked only for a shard indexed again,
     :func:`records`)."""
     grouped: dict[str, list[Any]] = {}
-    for p in made:
-        grouped.setdefault(shard_of(p.lite), []).append(p)
+    for shard, p in zip(shard_names([p.lite for p in made], now), made):
+        grouped.setdefault(shard, []).append(p)
     return {shard: (_records_digest(members), members) for shard, members in sorted(grouped.items())}
 
 
