@@ -19,7 +19,7 @@ from click.testing import CliRunner
 
 from generator.build import BuildError, build_site
 from generator.cli import main
-from site_util import NOW, REPLY_PHRASE, add_reply, commit, small_archive
+from site_util import NOW, REPLY_PHRASE, _git, add_reply, commit, small_archive
 
 GOLDEN = Path(__file__).parent / "golden" / "site"
 # Files compared with the golden copy: our own pages and data, not the theme's assets.
@@ -237,6 +237,40 @@ def test_a_settled_case_is_taken_from_the_cache_only_while_its_files_are_in_the_
     report = build_site(repo, "HEAD", now, out)
     assert sorted(pid for pid, _ in made) == sorted(open_ids + settled)
     assert report.written >= 3 * len(made)  # every petition's two pages and feed written again
+
+
+def test_a_rewritten_history_makes_kept_cases_again_with_their_new_commits(tmp_path, monkeypatch):
+    """A settled case kept from the last build shows the commit that added each
+    of its records; when the history is rewritten (the last build's commit is
+    no longer an ancestor), a kept case whose records now come from another
+    commit is made again, and its page names the new commit."""
+    from generator import gitio
+    from generator.render import products
+
+    repo = small_archive(tmp_path / "repo")
+    out = tmp_path / "site"
+    now = datetime.fromisoformat(NOW)
+    build_site(repo, "HEAD", now, out)
+    old = gitio.rev_parse(repo, "HEAD")
+    assert old[:10] in (out / "p" / "2026-000001.html").read_text(encoding="utf-8")
+    made: list[str] = []
+    real_make = products.make
+
+    def counting(case, *args, **kwargs):
+        made.append(case.id)
+        return real_make(case, *args, **kwargs)
+
+    monkeypatch.setattr(products, "make", counting)
+    build_site(repo, "HEAD", now, out)
+    assert "2026-000001" not in made  # settled, kept
+    _git(repo, "commit", "-q", "--amend", "-m", "initial archive, reworded", when="2026-11-21T12:05:00+08:00")
+    new = gitio.rev_parse(repo, "HEAD")
+    assert new != old
+    made.clear()
+    build_site(repo, "HEAD", now, out)
+    assert "2026-000001" in made
+    page = (out / "p" / "2026-000001.html").read_text(encoding="utf-8")
+    assert new[:10] in page and old[:10] not in page
 
 
 def test_downloads_equal_wenzheng_export_and_only_the_changed_month_is_made_again(tmp_path, root, monkeypatch):

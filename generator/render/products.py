@@ -72,7 +72,10 @@ class Products(NamedTuple):
     payload: bytes
     payload_key: str
     facts: tuple
-    sources: tuple[tuple[str, str], ...]  # (record path, commit that added it)
+    # Each record's path and the commit that added it, "path\tcommit" lines:
+    # one string rather than a tuple of pairs (a dozen objects a case to
+    # unpickle, for a check that only a rewritten history needs).
+    sources: str
     settled_last: datetime | None  # the last event's time when settled, else None
     files: tuple = ()  # (salt, keys) of its own files as written (PetitionFiles.keys)
 
@@ -182,8 +185,8 @@ def make(case: r.Case, rules: Rules, departments: r.Departments, now: datetime,
     rec = ex.case_record(case, state)
     record = orjson.dumps(rec, option=orjson.OPT_SORT_KEYS)  # as export.record_bytes
     events_jsonl, events_csv, case_csv = ex.event_json_lines(case), ex.event_csv_rows(case), ex.case_csv_row(rec, state)
-    sources = tuple((path, commits.get(path, "")) for path in
-                    [case.petition.source.path] + [e.source.path for e in case.events])
+    sources = "\n".join([f"{path}\t{commits.get(path, '')}" for path in
+                         [case.petition.source.path] + [e.source.path for e in case.events]])
     found = search.record(view, lambda d: dept_label(departments, d, "zh"))
     payload = pickle.dumps((found, record, events_jsonl, events_csv, case_csv), protocol=5)
     products = Products(
@@ -222,4 +225,5 @@ def unsettled(made: tuple[Products, Any]) -> bool:
 def same_sources(products: Products, commits: Mapping[str, str]) -> bool:
     """Return True when every record of a kept case was still added by the same
     commit (a rewritten history changes the commits its page links to)."""
-    return all(commits.get(path, "") == commit for path, commit in products.sources)
+    pairs = (line.partition("\t") for line in products.sources.split("\n"))
+    return all(commits.get(path, "") == commit for path, _, commit in pairs)
