@@ -232,6 +232,16 @@ class _Acc:
     rep_hours: list = field(default_factory=list)
     close_hours: list = field(default_factory=list)
 
+    def add(self, other: "_Acc") -> None:
+        """Add the sums of ``other`` (other cases) to these."""
+        for name in _ACC_COUNTS:
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+        for rating, n in other.ratings.items():
+            self.ratings[rating] += n
+        self.acc_hours.extend(other.acc_hours)
+        self.rep_hours.extend(other.rep_hours)
+        self.close_hours.extend(other.close_hours)
+
 
 @dataclass
 class _City:
@@ -244,9 +254,15 @@ class _City:
     rated: int = 0
     overdue_now: int = 0
 
+    def add(self, other: "_City") -> None:
+        """Add the counts of ``other`` (other cases) to these."""
+        for name in _CITY_COUNTS:
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+
 
 _ACC_COUNTS = tuple(f.name for f in fields(_Acc) if f.type in ("int", int))
 _CITY_COUNTS = tuple(f.name for f in fields(_City))
+
 _SETTLED = ("on_time", "late", "overdue")
 
 
@@ -399,27 +415,15 @@ def accumulate(facts: Iterable[tuple]) -> Sums:
 def merged(parts: Iterable[Sums]) -> Sums:
     """Return the sums of the cases of every one of ``parts`` (disjoint sets of
     cases), leaving ``parts`` as they were."""
-    acc: dict[tuple[str, str], _Acc] = {}
-    city: dict[str, _City] = {}
+    out = Sums()
     for part in parts:
-        for key, a in part.acc.items():
-            into = acc.get(key)
-            if into is None:
-                into = acc[key] = _Acc()
-            for name in _ACC_COUNTS:
-                setattr(into, name, getattr(into, name) + getattr(a, name))
-            for rating, n in a.ratings.items():
-                into.ratings[rating] += n
-            into.acc_hours.extend(a.acc_hours)
-            into.rep_hours.extend(a.rep_hours)
-            into.close_hours.extend(a.close_hours)
-        for key, c in part.city.items():
-            into_c = city.get(key)
-            if into_c is None:
-                into_c = city[key] = _City()
-            for name in _CITY_COUNTS:
-                setattr(into_c, name, getattr(into_c, name) + getattr(c, name))
-    return Sums(acc, city)
+        for into, items, kind in ((out.acc, part.acc, _Acc), (out.city, part.city, _City)):
+            for key, sums in items.items():
+                total = into.get(key)
+                if total is None:
+                    total = into[key] = kind()
+                total.add(sums)
+    return out
 
 
 def scorecards_of(sums: Sums, rules: Rules, now: datetime, departments: Iterable[str] = ()) -> Scorecards:
