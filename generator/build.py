@@ -226,22 +226,15 @@ def _build_site(repo: Path, rev: str, now: datetime, out: Path, base_url: str,
                     kept.put(folder, tree, item.settled_last, item)
             writer.took(files.keys(item), wrote)
             made.append(item)
-        kept.save(set(archive.sound.values()))
-        settled_payloads: dict[str, set[str]] = {}
-        for item in made:
-            if item.settled_last is not None:
-                settled_payloads.setdefault(products.month_of(item.lite["folder"]), set()).add(item.payload_key)
-        payloads.save(settled_payloads)
         report.cases = len(made)
-        for names in present:
-            names.clear()
-        lap("load")
 
         # 3. Order and aggregate: pages by id, downloads newest first, as `wenzheng export`.
         now = now.astimezone(rules.tz)
         made.sort(key=lambda p: p.id)
         # Search shards (Pagefind) index in the background from here on: changed
         # shards only, as early as possible, since indexing one takes seconds.
+        # Their records are read from ``payloads`` while it is saved below,
+        # which keeps the payload of every settled case in ``made``.
         shard_keys = search.shard_keys(made, now)
         kept_shards = []
         search_keys = {shard: key for shard, (key, _) in shard_keys.items()}
@@ -253,6 +246,16 @@ def _build_site(repo: Path, rev: str, now: datetime, out: Path, base_url: str,
                 indexer.add(shard, functools.partial(search.records, members, payloads),
                             writer.pending / "pagefind" / shard)
         del shard_keys
+        kept.save(set(archive.sound.values()))
+        settled_payloads: dict[str, set[str]] = {}
+        for item in made:
+            if item.settled_last is not None:
+                settled_payloads.setdefault(products.month_of(item.lite["folder"]), set()).add(item.payload_key)
+        payloads.save(settled_payloads)
+        for names in present:
+            names.clear()
+        lap("load")
+
         views = [p.lite for p in made]
         # By instant (timestamp): comparing datetimes whose zones are distinct
         # objects (as unpickled from the cache) is several times slower.

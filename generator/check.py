@@ -14,7 +14,7 @@ import pickle
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterable, Iterator
 
 from generator import gitio, load
 from generator.bulk import bulk
@@ -137,11 +137,19 @@ _WORKER: dict[str, Any] = {}
 POOL_FROM = 2000
 
 
-def _init_worker(**state: Any) -> None:
+def _init_worker(nice: int = 0, **state: Any) -> None:
     import gc
 
     gc.disable()  # a worker builds short-lived acyclic objects and exits (see generator.bulk)
+    if nice:
+        os.nice(nice)
     _WORKER.update(state)
+
+
+# The workers that transform cached cases yield the processor to the process
+# that started them: it goes on asking skip_case about the other cases, the
+# longer of the two jobs, and needs their results only after it.
+TRANSFORM_NICE = 10
 
 
 def _check_chunk(items: list[tuple[str, str, list[tuple[str, str]]]]) -> list[tuple]:
@@ -212,20 +220,41 @@ def _transform_blob_chunk(items: list[tuple[tuple[str, str], tuple, bytes]]) -> 
     return [(key, verdict, transform(pickle.loads(blob))) for key, verdict, blob in items]
 
 
-def _transform_stored(items: list[tuple[tuple[str, str], tuple, bytes]], transform, workers: int | None = None):
-    """Yield ``(key, verdict, transform(case))`` for cached (pickled) cases,
-    in worker processes when there are many (the open cases of a large archive,
-    evaluated again on every run)."""
+class _Transforms:
+    """The results of :func:`_transform_stored`; :meth:`close` stops its workers."""
+
+    def __init__(self, results: Iterable[list[tuple]], pool: ProcessPoolExecutor | None = None):
+        self._results, self._pool = results, pool
+
+    def __iter__(self) -> Iterator[tuple]:
+        for result in self._results:
+            yield from result
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+            self._pool = None
+
+
+def _transform_stored(items: list[tuple[tuple[str, str], tuple, bytes]], transform,
+                      workers: int | None = None) -> _Transforms:
+    """Return ``(key, verdict, transform(case))`` for cached (pickled) cases, as
+    they are iterated; when there are many (the open cases of a large archive,
+    evaluated again on every run), worker processes start on them at once, so
+    the caller does other work meanwhile. Close the result when done."""
     workers = workers or min(os.cpu_count() or 1, 4)
     if len(items) < POOL_FROM or workers == 1:
-        for key, verdict, blob in items:
-            yield key, verdict, transform(pickle.loads(blob))
-        return
+        return _Transforms([(key, verdict, transform(pickle.loads(blob))) for key, verdict, blob in chunk]
+                           for chunk in (items,))
     size = max(100, len(items) // (workers * 4))
     chunks = [items[i:i + size] for i in range(0, len(items), size)]
-    with ProcessPoolExecutor(workers, initializer=functools.partial(_init_worker, transform=transform)) as pool:
-        for result in pool.map(_transform_blob_chunk, chunks):
-            yield from result
+    pool = ProcessPoolExecutor(workers, initializer=functools.partial(_init_worker, nice=TRANSFORM_NICE,
+                                                                      transform=transform))
+    try:
+        return _Transforms(pool.map(_transform_blob_chunk, chunks), pool)  # every chunk is submitted here
+    except BaseException:
+        pool.shutdown(wait=True, cancel_futures=True)
+        raise
 
 
 def check_archive(repo: str | Path, rev: str = "HEAD", **options: Any) -> Archive:
@@ -313,28 +342,39 @@ def _check_archive(repo: str | Path, rev: str = "HEAD", *, worktree: bool = Fals
              if transform is not None and rules is not None else None)
     found: dict[tuple[str, str], tuple[list, tuple, Any, bool, bool]] = {}
     todo: list[str] = []
-    stored: list[tuple[tuple[str, str], tuple, bytes]] = []  # cached cases still to transform
+    # Sound cases whose record is cached (the open ones: keep_case) are only
+    # transformed again: that starts first, in worker processes, while this
+    # one asks skip_case about the rest (which loads what the caller keeps).
+    stored: list[tuple[tuple[str, str], tuple, bytes]] = []
+    rest: list[tuple[str, tuple[str, str], tuple | None]] = []
     for folder in sorted(snap.folders):
         key = (folder, snap.folders[folder][0])
         verdict = verdicts.get(key)
-        skipped = bool(verdict and not verdict[0] and skip_case is not None and skip_case(digest, *key))
-        wanted = need_cases and verdict and not verdict[0] and not skipped
-        if wanted and shape is not None:
+        if need_cases and shape is not None and verdict and not verdict[0]:
             blob = stored_cases.get_raw(key)
             if blob is not None:
                 stored.append((key, verdict, blob))
                 continue
-        case = stored_cases.get(key) if wanted else None
-        if verdict is None or (need_cases and not verdict[0] and case is None and not skipped):
-            todo.append(folder)
-        else:
-            found[key] = (verdict[0], verdict[1], case, skipped, case is not None)
-    tick = progress(len(stored) + len(todo)) if progress is not None else (lambda: None)
-    for key, verdict, value in _transform_stored(stored, shape):
-        if receive is not None:
-            value = receive(key[0], key[1], value)
-        found[key] = (verdict[0], verdict[1], value, False, True)
-        tick()
+        rest.append((folder, key, verdict))
+    transforms = _transform_stored(stored, shape)
+    try:
+        for folder, key, verdict in rest:
+            skipped = bool(verdict and not verdict[0] and skip_case is not None and skip_case(digest, *key))
+            wanted = need_cases and verdict and not verdict[0] and not skipped
+            case = stored_cases.get(key) if wanted and shape is None else None
+            if verdict is None or (need_cases and not verdict[0] and case is None and not skipped):
+                todo.append(folder)
+            else:
+                found[key] = (verdict[0], verdict[1], case, skipped, case is not None)
+        del rest
+        tick = progress(len(stored) + len(todo)) if progress is not None else (lambda: None)
+        for key, verdict, value in transforms:
+            if receive is not None:
+                value = receive(key[0], key[1], value)
+            found[key] = (verdict[0], verdict[1], value, False, True)
+            tick()
+    finally:
+        transforms.close()
     for folder, tree, problem_rows, refs, case, blob, out in check_folders(snap, todo, departments,
                                                                           transform=shape, keep_case=keep_case,
                                                                           want_cases=need_cases):

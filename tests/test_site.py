@@ -555,3 +555,26 @@ def test_a_busy_recent_month_is_indexed_in_thirds_and_searched_as_one(monkeypatc
     assert search.shard_names(views, datetime(2027, 1, 1, tzinfo=now.tzinfo))[1:6] == ["2026-11"] * 5
     monkeypatch.setattr(search, "SPLIT_ABOVE", 5)  # November has five
     assert search.shard_names(views, now) == [v["month"] for v in views]
+
+
+def test_pagefind_reads_its_records_from_memory_when_it_can(tmp_path):
+    """Pagefind's input records go to the in-memory folder when it is there,
+    writable and roomy enough, else to the default temporary folder; an
+    indexer removes its own folder when it closes."""
+    from generator.render import search
+
+    roomy = tmp_path / "shm"
+    roomy.mkdir()
+    assert search.scratch_dir(roomy, room=1) == str(roomy)
+    assert search.scratch_dir(tmp_path / "missing", room=1) is None
+    assert search.scratch_dir(roomy, room=1 << 62) is None  # more than any disk has free
+    roomy.chmod(0o500)
+    try:
+        if not os.access(roomy, os.W_OK):  # root may write anyway
+            assert search.scratch_dir(roomy, room=1) is None
+    finally:
+        roomy.chmod(0o700)
+    indexer = search.Indexer(scratch=roomy)
+    assert indexer.tmp.parent == roomy and indexer.tmp.is_dir()
+    indexer.close()
+    assert list(roomy.iterdir()) == []

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import hashlib
 import importlib.metadata
+import os
 import shutil
 import subprocess
 import tempfile
@@ -122,8 +123,8 @@ class Indexer:
     writer's pending folder), so its files, one per petition, are written once
     and never read back."""
 
-    def __init__(self) -> None:
-        self.tmp = Path(tempfile.mkdtemp(prefix="wz-pagefind-"))
+    def __init__(self, scratch: Path | None = None) -> None:
+        self.tmp = Path(tempfile.mkdtemp(prefix="wz-pagefind-", dir=scratch or scratch_dir()))
         self.pool = ThreadPoolExecutor(max_workers=2)
         self.jobs: dict[str, Future] = {}
 
@@ -147,6 +148,28 @@ class Indexer:
             job.cancel()
         self.pool.shutdown(wait=True)
         shutil.rmtree(self.tmp, ignore_errors=True)
+
+
+# Pagefind reads each shard's records as files, which are deleted once it has
+# run: a shard at a time, about 1,300 to 4,000 files written and deleted. In
+# memory (tmpfs) that costs nothing; on an ext4 file system without a journal
+# (this benchmark machine) the kernel goes over every recently deleted inode
+# each time it creates a file, and 20,000 records written and deleted in five
+# shards took 9.7 s of CPU against 0.35 s on tmpfs.
+SCRATCH = Path("/dev/shm")
+SCRATCH_ROOM = 2 << 30  # bytes free it needs, else the default temporary folder
+
+
+def scratch_dir(candidate: Path = SCRATCH, room: int = SCRATCH_ROOM) -> str | None:
+    """Return the in-memory folder for Pagefind's input when it is there, writable
+    and has ``room`` bytes free; else None (the default temporary folder)."""
+    try:
+        if candidate.is_dir() and os.access(candidate, os.W_OK | os.X_OK) and \
+                shutil.disk_usage(candidate).free >= room:
+            return str(candidate)
+    except OSError:
+        pass
+    return None
 
 
 def _run(records: Callable[[], Iterable[tuple[str, str]]], work: Path, shard: str, into: Path) -> Path:
