@@ -240,6 +240,33 @@ def test_worker_processes_find_what_one_process_finds(make_repo, monkeypatch):
     assert [code for _, _, code in alone[0][0]] == ["bad-choice"]
 
 
+def test_cached_cases_are_transformed_in_lower_priority_workers_that_start_at_once(monkeypatch):
+    """Cached cases to transform again go to worker processes as soon as
+    _transform_stored returns (before its results are asked for), which run
+    at TRANSFORM_NICE below the caller; closing the result stops them."""
+    import os
+    import pickle
+
+    from generator import check
+
+    monkeypatch.setattr(check, "POOL_FROM", 1)
+    items = [((f"folder-{i}", "tree"), ([], ()), pickle.dumps(i)) for i in range(6)]
+    transforms = check._transform_stored(items, lambda n: (n * n, os.getpid(), os.nice(0)), workers=2)
+    try:
+        started = [p.pid for p in transforms._pool._processes.values()]
+        assert len(started) == 2  # running before anything is read from it
+        got = list(transforms)
+    finally:
+        transforms.close()
+    assert [(key[0], value[0]) for key, _, value in got] == [(f"folder-{i}", i * i) for i in range(6)]
+    assert {value[1] for _, _, value in got} <= set(started) and os.getpid() not in {value[1] for _, _, value in got}
+    assert {value[2] for _, _, value in got} == {min(19, os.nice(0) + check.TRANSFORM_NICE)}
+    assert transforms._pool is None
+    monkeypatch.setattr(check, "POOL_FROM", 2)
+    small = check._transform_stored(items[:1], lambda n: (n, os.getpid()))  # too few: transformed here, when read
+    assert [value for _, _, value in small] == [(0, os.getpid())]
+
+
 def test_a_kept_listing_patched_with_the_changes_equals_a_fresh_listing(make_repo, monkeypatch):
     """The whole-archive listing is kept between checks and patched with what
     changed (generator.load.snapshot_at, reuse=True): after new records, a new
