@@ -215,9 +215,12 @@ def check_folders(snap: load.Snapshot, folders: list[str], departments: r.Depart
                 yield folder, tree, rows, refs, case, blob, out
 
 
-def _transform_blob_chunk(items: list[tuple[tuple[str, str], tuple, bytes]]) -> list[tuple]:
-    transform = _WORKER["transform"]
+def _transform_blobs(transform, items: list[tuple[tuple[str, str], tuple, bytes]]) -> list[tuple]:
     return [(key, verdict, transform(pickle.loads(blob))) for key, verdict, blob in items]
+
+
+def _transform_blob_chunk(items: list[tuple[tuple[str, str], tuple, bytes]]) -> list[tuple]:
+    return _transform_blobs(_WORKER["transform"], items)
 
 
 class _Transforms:
@@ -244,8 +247,7 @@ def _transform_stored(items: list[tuple[tuple[str, str], tuple, bytes]], transfo
     the caller does other work meanwhile. Close the result when done."""
     workers = workers or min(os.cpu_count() or 1, 4)
     if len(items) < POOL_FROM or workers == 1:
-        return _Transforms([(key, verdict, transform(pickle.loads(blob))) for key, verdict, blob in chunk]
-                           for chunk in (items,))
+        return _Transforms(map(functools.partial(_transform_blobs, transform), [items]))  # here, when read
     size = max(100, len(items) // (workers * 4))
     chunks = [items[i:i + size] for i in range(0, len(items), size)]
     pool = ProcessPoolExecutor(workers, initializer=functools.partial(_init_worker, nice=TRANSFORM_NICE,
