@@ -66,9 +66,9 @@ def add_reply(repo: Path, now: datetime) -> None:
         folders.setdefault(folder, []).append(name)
     target = max((f for f, names in folders.items() if any("accepted" in x for x in names)
                   and not any("reply" in x for x in names)), key=lambda f: f.rsplit("/", 1)[1])
-    dept = None
-    for name in folders[target]:
-        if "assigned" in name:
+    dept = None  # the holder: the last department it was assigned or transferred to
+    for name in sorted(folders[target]):
+        if name.endswith(("-assigned.yaml", "-transferred.yaml")):
             text = subprocess.run(["git", "-C", str(repo), "show", f"HEAD:{target}/{name}"],
                                   capture_output=True, text=True, check=True).stdout
             dept = next(line.split(": ")[1] for line in text.splitlines() if line.startswith("to:"))

@@ -183,7 +183,7 @@ def _build_site(repo: Path, rev: str, now: datetime, out: Path, base_url: str,
         commits, continued = added_by(repo, rev, cache)
         kept = SettledCache(repo, "site", code=products.CODE)
         files = pg.PetitionFiles(site)
-        present = (writer.names("p"), writer.names("en/p"), writer.names("feeds/p"))
+        present = files.present(writer)
 
         def still_valid(hit: products.Products) -> bool:
             # Each record's commit is shown on the page: a history that was
@@ -214,18 +214,22 @@ def _build_site(repo: Path, rev: str, now: datetime, out: Path, base_url: str,
         site.use(depts)
         kept.bind(archive.config_digest)
         made: list[products.Products] = []
+        unchanged: list[tuple[str, str]] = []  # the files of the kept cases, recorded at once
         for pid, (folder, tree) in archive.sound.items():
             got = archive.cases.pop(pid, None)
             if got is None:
-                item, wrote = kept.get(folder, tree, now), []
+                item = kept.get(folder, tree, now)
                 if item is None:
                     raise RuntimeError(f"{folder}: neither read nor kept")  # the skipper and the cache disagree
+                unchanged.extend(files.keys(item))
             else:
                 item, wrote = got
                 if item.settled_last is not None:
                     kept.put(folder, tree, item.settled_last, item)
-            writer.took(files.keys(item), wrote)
+                writer.took(files.keys(item), wrote)
             made.append(item)
+        writer.took(unchanged, [])
+        del unchanged
         report.cases = len(made)
 
         # 3. Order and aggregate: pages by id, downloads newest first, as `wenzheng export`.
@@ -252,8 +256,7 @@ def _build_site(repo: Path, rev: str, now: datetime, out: Path, base_url: str,
             if item.settled_last is not None:
                 settled_payloads.setdefault(products.month_of(item.lite["folder"]), set()).add(item.payload_key)
         payloads.save(settled_payloads)
-        for names in present:
-            names.clear()
+        present.clear()
         lap("load")
 
         views = [p.lite for p in made]
@@ -271,7 +274,11 @@ def _build_site(repo: Path, rev: str, now: datetime, out: Path, base_url: str,
 
         # 4. While the search shards index, the downloads, the listings, and the
         # department and report pages are made in three forked processes; this
-        # one writes the shell's pages and the feeds.
+        # one writes the shell's pages and the feeds. The downloads start first:
+        # writing them is mostly waiting for the disk. The other two are forked
+        # after the shell and the feeds, since after a fork the first write to
+        # each page of this process's memory copies it (reading an object
+        # writes its reference count), and all of them go over every case.
         # A large archive's build process does not fit three times in memory:
         # the three are then made here, one after another.
         inline = not room_to_fork(3)
@@ -281,9 +288,6 @@ def _build_site(repo: Path, rev: str, now: datetime, out: Path, base_url: str,
         open_data_done = writer.fork(lambda: pg.open_data_files(site, newest, cards, now, archive.rev,
                                                                 f"{archive.config_digest}:{kept.code_digest}",
                                                                 cache / "data-ranges.json", payloads), inline)
-        listings_done = writer.fork(lambda: pg.all_listings(site, newest_views), inline)
-        pages_done = writer.fork(lambda: (pg.department_pages(site, views, cards, as_of, min_cases, cache),
-                                          pg.report_pages(site, views, cards, as_of, min_cases)), inline)
         periods = _periods(views)
         bodies = _shell_bodies(site, newest_views, city, fg.by_department(cards, "all"), periods, now, as_of,
                                min_cases, rules, site_config.get("extra") or {}, _field_docs(cache))
@@ -293,6 +297,9 @@ def _build_site(repo: Path, rev: str, now: datetime, out: Path, base_url: str,
         writer.file("assets/wz-deadline.js", (TEMPLATES / "wz-deadline.js").read_text(encoding="utf-8"))
         pg.feed_files(site, newest_views, now)
         lap("shell+feeds")
+        listings_done = writer.fork(lambda: pg.all_listings(site, newest_views), inline)
+        pages_done = writer.fork(lambda: (pg.department_pages(site, views, cards, as_of, min_cases, cache),
+                                          pg.report_pages(site, views, cards, as_of, min_cases)), inline)
         pages_done()
         lap("wait: departments+reports")
         listings_done()

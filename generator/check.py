@@ -338,7 +338,14 @@ def _check_archive(repo: str | Path, rev: str = "HEAD", *, worktree: bool = Fals
     digest = config_digest(snap)[:16]
     archive.config_digest = digest
     verdicts = load.ShardedStore(cdir, f"verdicts-{digest}")
-    stored_cases = load.ShardedStore(cdir if need_cases else None, f"cases-{digest}", lazy=True)
+    # A caller that keeps only some cases (``keep_case``: the open ones, which
+    # the site build and the export evaluate again on every run, taking the
+    # settled ones from a cache of their own) has a case store of its own: one
+    # that keeps every case (the escalation run) would fill it with settled
+    # cases, which the next build would then read and evaluate again, all of
+    # them, instead of asking skip_case.
+    stored_cases = load.ShardedStore(cdir if need_cases else None,
+                                     f"cases-{digest}" if keep_case is None else f"open-cases-{digest}", lazy=True)
     # Without sound rules there is nothing to transform with; the caller stops anyway.
     shape = (functools.partial(transform, rules=rules, departments=departments)
              if transform is not None and rules is not None else None)
@@ -371,6 +378,8 @@ def _check_archive(repo: str | Path, rev: str = "HEAD", *, worktree: bool = Fals
         del rest
         tick = progress(len(stored) + len(todo)) if progress is not None else (lambda: None)
         for key, verdict, value in transforms:
+            if keep_case is not None and not keep_case(value):
+                stored_cases.drop(key)  # settled since: the caller keeps it now
             if receive is not None:
                 value = receive(key[0], key[1], value)
             found[key] = (verdict[0], verdict[1], value, False, True)

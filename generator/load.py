@@ -313,6 +313,13 @@ class ShardedStore:
         self._shard(shard)[key] = blob
         self._dirty.add(shard)
 
+    def drop(self, key: tuple[str, str]) -> None:
+        if self.directory is None:
+            return
+        shard = self.shard_of(key[0])
+        if self._shard(shard).pop(key, None) is not None:
+            self._dirty.add(shard)
+
     def save(self, keep: set | None = None) -> None:
         """Write the changed shards; with ``keep`` (every current key), also
         drop stale entries from every shard, so the cache does not grow forever."""

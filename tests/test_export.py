@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import pickle
 import re
 import shutil
 
@@ -148,12 +149,22 @@ def test_settled_cases_come_from_the_cache_with_the_same_export(tmp_path, root, 
 
     kept = SettledCache(repo, "export")
     now = datetime.fromisoformat(NOW)
+    # A run that keeps every case it reads (the escalation run's plain check)
+    # does not make the export evaluate the settled ones again.
+    assert len(check_archive(repo, "HEAD").cases) == 200
     archive = check_archive(repo, "HEAD", skip_case=kept.skipper(now), transform=ex.summarising(now),
                              keep_case=ex.unsettled)
     assert len(archive.sound) == 200 and len(archive.cases) == 200 - len(settled) == 200 - kept.hits
+
+    def open_cases_kept() -> int:
+        return sum(len(pickle.loads(p.read_bytes())[1]) for p in cache.glob("open-cases-*.pickle"))
+
     earlier = "2026-10-01T10:00:00+08:00"
     warm_earlier = export(earlier)
     assert warm_earlier == export(earlier, fresh=True)
+    assert open_cases_kept() > 200 - len(settled)  # open as of October, some settled since
+    assert export(NOW) == cold
+    assert open_cases_kept() == 200 - len(settled)  # the settled ones are dropped from the open cases' store
     # Reopen a settled case: its folder's tree changes, so it is evaluated again.
     target = next(c for c in settled if c["status"] == "closed")
     export(NOW, fresh=True)

@@ -122,7 +122,7 @@ def test_listings_feeds_and_open_data(built):
 
 
 def manifest(folder: Path) -> dict[str, str]:
-    return json.loads(gzip.decompress((folder / ".wenzheng-manifest.json.gz").read_bytes()))
+    return json.loads((folder / ".wenzheng-manifest.json").read_text(encoding="utf-8"))
 
 
 def test_same_commit_and_now_give_the_same_bytes(built, tmp_path, monkeypatch):
@@ -145,7 +145,7 @@ def test_same_commit_and_now_give_the_same_bytes(built, tmp_path, monkeypatch):
 
     def ours(folder: Path) -> dict[str, str]:
         return {k: v for k, v in tree(folder).items()
-                if not k.startswith("pagefind/") and k != ".wenzheng-manifest.json.gz"}
+                if not k.startswith("pagefind/") and k != ".wenzheng-manifest.json"}
 
     assert ours(again) == ours(out) == ours(third)
     assert ({k: v for k, v in manifest(again).items() if not k.startswith("pagefind/")}
@@ -465,7 +465,7 @@ def test_a_build_killed_while_moving_its_files_in_is_completed_by_the_next(tmp_p
 
     def ours(folder: Path) -> dict[str, str]:
         return {k: v for k, v in tree(folder).items()
-                if not k.startswith("pagefind/") and k != ".wenzheng-manifest.json.gz"}
+                if not k.startswith("pagefind/") and k != ".wenzheng-manifest.json"}
 
     assert ours(out) == ours(clean)
     assert REPLY_PHRASE in (out / "p" / "2026-000002.html").read_text(encoding="utf-8")
@@ -524,6 +524,33 @@ def test_a_large_file_replaced_is_freed_after_the_site_is_in_place(tmp_path, mon
     third.finish()
     writer._empty_trash(third.trash)  # waits for the freeing thread
     assert not third.trash.exists() and (out / "data" / "big.jsonl").read_bytes() == b"newer\n" * 10
+
+
+def test_a_site_with_the_earlier_gzipped_manifest_is_still_built_incrementally(tmp_path):
+    """Earlier versions kept the manifest gzipped: the first build after an
+    upgrade reads it (rewriting only what changed) and deletes it."""
+    import generator.render.writer as writer
+
+    out = tmp_path / "site"
+    first = writer.SiteWriter(out)
+    first.start()
+    first.file("a.html", b"<p>a</p>")
+    first.file("b.html", b"<p>b</p>")
+    first.finish()
+    plain = out / writer.MANIFEST
+    (out / writer.OLD_MANIFEST).write_bytes(gzip.compress(plain.read_bytes()))
+    plain.unlink()
+
+    second = writer.SiteWriter(out)
+    second.start()
+    assert set(second.old_manifest) == {"a.html", "b.html"}
+    second.file("a.html", b"<p>a</p>")
+    second.file("b.html", b"<p>b, changed</p>")
+    second.finish()
+    assert (second.written, second.skipped) == (1, 1)
+    assert not (out / writer.OLD_MANIFEST).exists()
+    assert set(json.loads(plain.read_text(encoding="utf-8"))) == {"a.html", "b.html"}
+    assert (out / "b.html").read_bytes() == b"<p>b, changed</p>"
 
 
 def test_a_busy_recent_month_is_indexed_in_thirds_and_searched_as_one(monkeypatch):
