@@ -351,7 +351,7 @@ def _scorecard_sums(made: list[products.Products], sound: dict[str, tuple[str, s
     live = []
     for p in made:
         if p.settled_last is None:
-            live.append(p.facts)
+            live.append(pickle.loads(p.facts))
         else:
             settled.setdefault(p.lite["month"], []).append(p)
     parts = [accumulate(live)]
@@ -361,7 +361,7 @@ def _scorecard_sums(made: list[products.Products], sound: dict[str, tuple[str, s
         key = digest(inputs, sorted(sound[p.id] for p in members))
         got = kept.get(month)
         if not (isinstance(got, tuple) and len(got) == 2 and got[0] == key and isinstance(got[1], Sums)):
-            got, changed = (key, accumulate(p.facts for p in members)), True
+            got, changed = (key, accumulate(pickle.loads(p.facts) for p in members)), True
         now_kept[month] = got
         parts.append(got[1])
     if changed:

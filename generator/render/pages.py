@@ -194,17 +194,25 @@ class PetitionFiles:
 
     def __init__(self, site: Site):
         self.site = site
-        self.tag = (site.salt, site.base_url)  # what the keys depend on besides the case
+        # What the keys depend on besides the case (the salt, the base URL).
+        self.tag = digest(site.salt, site.base_url)[:16]
 
     def keys(self, p: Any) -> tuple[tuple[str, str], ...]:
         """Return (path, input digest) of the page in each language and of the
-        feed (as kept in ``p.files`` when they were made under the same salt)."""
-        if p.files and p.files[0] == self.tag:
-            return p.files[1]
-        pid, salt = p.id, self.site.salt
+        feed (as kept in ``p.files`` when they were made under the same tag)."""
+        pid, kept = p.id, p.files
+        if kept and kept[0] == self.tag:
+            return (f"p/{pid}.html", kept[1]), (f"en/p/{pid}.html", kept[2]), (f"feeds/p/{pid}.xml", kept[3])
+        salt = self.site.salt
         return ((f"p/{pid}.html", _salted(salt, "zh", p.page_key)),
                 (f"en/p/{pid}.html", _salted(salt, "en", p.page_key)),
                 (f"feeds/p/{pid}.xml", _salted(self.site.base_url, "feed", p.feed_key)))
+
+    def kept(self, p: Any) -> tuple[str, str, str, str]:
+        """Return what ``p.files`` keeps of :meth:`keys`: the tag and the three
+        digests (the paths follow from the id)."""
+        (_, zh), (_, en), (_, feed) = self.keys(p)
+        return self.tag, zh, en, feed
 
     @staticmethod
     def present(writer: Any) -> set[str]:
