@@ -249,6 +249,7 @@ def _build_site(repo: Path, rev: str, now: datetime, out: Path, base_url: str,
             else:
                 indexer.add(shard, functools.partial(search.records, members, payloads),
                             writer.pending / "pagefind" / shard)
+        shard_sizes = {shard: len(members) for shard, (_, members) in shard_keys.items()}
         del shard_keys
         kept.save(set(archive.sound.values()))
         settled_payloads: dict[str, set[str]] = {}
@@ -289,7 +290,7 @@ def _build_site(repo: Path, rev: str, now: datetime, out: Path, base_url: str,
                                                                 f"{archive.config_digest}:{kept.code_digest}",
                                                                 cache / "data-ranges.json", payloads), inline)
         periods = _periods(views)
-        bodies = _shell_bodies(site, newest_views, city, fg.by_department(cards, "all"), periods, now, as_of,
+        bodies = _shell_bodies(site, newest_views, city, fg.by_department(cards, "all"), periods, shard_sizes, as_of,
                                min_cases, rules, site_config.get("extra") or {}, _field_docs(cache))
         for lang in LANGS:
             _copy_shell(writer, outs[lang], "en/" if lang == "en" else "", base_path,
@@ -429,9 +430,10 @@ def _shell_nav() -> list[ShellPage]:
             for slug, title in SHELL]
 
 
-def _shell_bodies(site: pg.Site, views, city, dept_cards, periods, now: datetime, as_of, min_cases, rules,
-                  extra, field_docs: str) -> dict[str, tuple[str, str]]:
-    """Return each shell page's body in both languages, by slug (``views``: newest first)."""
+def _shell_bodies(site: pg.Site, views, city, dept_cards, periods, shard_sizes: dict[str, int], as_of, min_cases,
+                  rules, extra, field_docs: str) -> dict[str, tuple[str, str]]:
+    """Return each shell page's body in both languages, by slug (``views``: newest first;
+    ``shard_sizes``: the petitions in each search shard)."""
     latest = views[:10]
     overdue = sorted((v for v in views if v["status"] == "overdue"), key=lambda v: (-v["days_overdue"], v["id"]))
     dept_rows = sorted(dept_cards.items())
@@ -465,7 +467,7 @@ def _shell_bodies(site: pg.Site, views, city, dept_cards, periods, now: datetime
         "supervision": body("supervision.html", levels=levels, overdue_total=len(overdue), as_of=as_of),
         "reports": body("reports.html", groups=[(k, periods[k]) for k in ("year", "month", "week")]),
         "rules": rulespage.bodies(site, rules, min_cases),
-        "search": body("search.html", choices=search.choices(views, now)),
+        "search": body("search.html", choices=search.choices(shard_sizes)),
         "open-data": body("open_data.html", as_of=as_of, files=[
             ("export.json", "JSON", "与 wenzheng export 相同：全部诉求及其状态、全部考核指标 / the same as `wenzheng export`"),
             ("cases.jsonl", "JSON Lines", "一行一件诉求 / one petition per line"),

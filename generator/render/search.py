@@ -35,7 +35,7 @@ from datetime import datetime, timedelta
 from html import escape
 from operator import itemgetter
 from pathlib import Path
-from typing import Any, Callable, Iterable, Sequence
+from typing import Any, Callable, Iterable, Mapping, Sequence
 
 import pagefind_bin_extended
 
@@ -99,13 +99,15 @@ class Choice:
     shards: tuple[str, ...]
 
 
-def choices(views: Sequence[dict[str, Any]], now: datetime) -> list[Choice]:
-    """Return the search page's choices, newest first."""
-    years = list(map(itemgetter("year"), views))
+def choices(sizes: Mapping[str, int]) -> list[Choice]:
+    """Return the search page's choices, newest first, from the number of
+    petitions in each shard (:func:`shard_keys`; a shard's name begins with
+    the ``YYYY-MM`` its petitions were received in)."""
     by_year: dict[int, dict[str, set[str]]] = {}  # year -> month -> its shards
-    for year, month, shard in set(zip(years, map(itemgetter("month"), views), shard_names(views, now))):
-        by_year.setdefault(year, {}).setdefault(month, set()).add(shard)
-    petitions = Counter(years)
+    petitions: Counter = Counter()
+    for shard, size in sizes.items():
+        by_year.setdefault(int(shard[:4]), {}).setdefault(shard[:7], set()).add(shard)
+        petitions[int(shard[:4])] += size
     out = []
     for year in sorted(by_year, reverse=True):
         months = [(m, tuple(sorted(by_year[year][m], reverse=True))) for m in sorted(by_year[year], reverse=True)]
