@@ -554,9 +554,9 @@ def test_a_site_with_the_earlier_gzipped_manifest_is_still_built_incrementally(t
     assert (out / "b.html").read_bytes() == b"<p>b, changed</p>"
 
 
-def test_a_busy_recent_month_is_indexed_in_thirds_and_searched_as_one(monkeypatch):
+def test_a_busy_recent_month_is_indexed_in_six_parts_and_searched_as_one(monkeypatch):
     """A month of more than SPLIT_ABOVE petitions, ``now``'s or the one before,
-    is split into shards by day of receipt (1-10, 11-20, 21 on); older months
+    is split into shards by day of receipt (1-5, 6-10, ..., 26 on); older months
     stay whole. The search page still offers the month (or a small year) as
     one choice, searching its shards together, newest first."""
     from generator.render import search
@@ -564,25 +564,27 @@ def test_a_busy_recent_month_is_indexed_in_thirds_and_searched_as_one(monkeypatc
     def view(day: str) -> dict:
         return {"month": day[:7], "year": int(day[:4]), "received": f"{day} 09:00"}
 
-    days = ("2026-10-31", "2026-11-01", "2026-11-10", "2026-11-11", "2026-11-20", "2026-11-21",
+    days = ("2026-10-31", "2026-11-01", "2026-11-05", "2026-11-06", "2026-11-20", "2026-11-21", "2026-11-26",
             "2026-09-01", "2026-09-11", "2026-09-21", "2026-09-30", "2026-10-01")
     views = [view(d) for d in days]
     now = datetime.fromisoformat(NOW)
     monkeypatch.setattr(search, "SPLIT_ABOVE", 3)
-    assert search.shard_names(views, now) == ["2026-10", "2026-11-1", "2026-11-1", "2026-11-2", "2026-11-2",
-                                              "2026-11-3", "2026-09", "2026-09", "2026-09", "2026-09", "2026-10"]
+    assert search.shard_names(views, now) == ["2026-10", "2026-11-1", "2026-11-1", "2026-11-2", "2026-11-4",
+                                              "2026-11-5", "2026-11-6", "2026-09", "2026-09", "2026-09", "2026-09",
+                                              "2026-10"]
     sizes = Counter(search.shard_names(views, now))  # petitions a shard
-    assert search.choices(sizes) == [search.Choice("2026", ("2026-11-3", "2026-11-2", "2026-11-1", "2026-10",
-                                                            "2026-09"))]
-    monkeypatch.setattr(search, "YEAR_SEARCH_LIMIT", 10)  # 2026 has 11
-    assert search.choices(sizes) == [search.Choice("2026-11", ("2026-11-3", "2026-11-2", "2026-11-1")),
+    assert search.choices(sizes) == [search.Choice("2026", ("2026-11-6", "2026-11-5", "2026-11-4", "2026-11-2",
+                                                            "2026-11-1", "2026-10", "2026-09"))]
+    monkeypatch.setattr(search, "YEAR_SEARCH_LIMIT", 11)  # 2026 has 12
+    assert search.choices(sizes) == [search.Choice("2026-11", ("2026-11-6", "2026-11-5", "2026-11-4", "2026-11-2",
+                                                               "2026-11-1")),
                                      search.Choice("2026-10", ("2026-10",)),
                                      search.Choice("2026-09", ("2026-09",))]
     # A month later, November is the month before: still split; two months later it is whole.
-    assert search.shard_names(views, datetime(2026, 12, 1, tzinfo=now.tzinfo))[1:6] == \
-        ["2026-11-1", "2026-11-1", "2026-11-2", "2026-11-2", "2026-11-3"]
-    assert search.shard_names(views, datetime(2027, 1, 1, tzinfo=now.tzinfo))[1:6] == ["2026-11"] * 5
-    monkeypatch.setattr(search, "SPLIT_ABOVE", 5)  # November has five
+    assert search.shard_names(views, datetime(2026, 12, 1, tzinfo=now.tzinfo))[1:7] == \
+        ["2026-11-1", "2026-11-1", "2026-11-2", "2026-11-4", "2026-11-5", "2026-11-6"]
+    assert search.shard_names(views, datetime(2027, 1, 1, tzinfo=now.tzinfo))[1:7] == ["2026-11"] * 6
+    monkeypatch.setattr(search, "SPLIT_ABOVE", 6)  # November has six
     assert search.shard_names(views, now) == [v["month"] for v in views]
 
 

@@ -40,10 +40,10 @@ def served(tmp_path_factory):
     add_reply(repo)
     out = base / "site"
     with pytest.MonkeyPatch.context() as mp:
-        # Index the month in thirds, as a busy month is: the search merges them.
+        # Index the month in parts, as a busy recent month is: the search merges them.
         mp.setattr("generator.render.search.SPLIT_ABOVE", 1)
         build_site(repo, "HEAD", datetime.fromisoformat(NOW), out)
-    assert sorted(p.name for p in (out / "pagefind").iterdir() if p.is_dir()) == ["2026-11-1", "2026-11-2"]
+    assert sorted(p.name for p in (out / "pagefind").iterdir() if p.is_dir()) == ["2026-11-2", "2026-11-4"]
     server = http.server.ThreadingHTTPServer(
         ("127.0.0.1", 0), functools.partial(QuietHandler, directory=str(out)))
     threading.Thread(target=server.serve_forever, daemon=True).start()
