@@ -14,6 +14,7 @@ import heapq
 import itertools
 import json
 import os
+import pickle
 import re
 from collections import defaultdict
 from dataclasses import dataclass
@@ -462,6 +463,18 @@ def _handling_hours(v: dict[str, Any]) -> float:
 # -- feeds and open data -------------------------------------------------------------------
 
 
+def pack_feed_text(body: str, replies: Sequence[str]) -> bytes:
+    """Pack a case's body and replies (cut to feed length) for its lite view:
+    the feeds show those of fifty cases, and every build reads every case's
+    lite view (:mod:`generator.render.products`)."""
+    return pickle.dumps((body, tuple(replies)), protocol=5)
+
+
+def feed_text(v: dict[str, Any]) -> tuple[str, tuple[str, ...]]:
+    """Return the body and the replies' texts packed in the lite view ``v``."""
+    return pickle.loads(v["text"])
+
+
 def feed_files(site: Site, newest: Sequence[dict[str, Any]], now: datetime) -> None:
     """Write the Atom feeds of the whole site: new petitions, new replies, per
     department (each petition's own feed is :func:`petition_feed`), from the
@@ -469,19 +482,20 @@ def feed_files(site: Site, newest: Sequence[dict[str, Any]], now: datetime) -> N
     base = site.base_url
 
     def entry(v):
-        return (f"{base}p/{v['id']}.html", v["title"], f"{base}p/{v['id']}.html", v["received_at"], v["body"][:280])
+        return (f"{base}p/{v['id']}.html", v["title"], f"{base}p/{v['id']}.html", v["received_at"],
+                feed_text(v)[0][:280])
 
     updated = newest[0]["received_at"] if newest else now
     site.writer.file("feeds/petitions.xml", feeds.atom(f"{base}feeds/petitions.xml", "新诉求 New petitions",
                                                         f"{base}feeds/petitions.xml", updated, [entry(v) for v in newest[:50]]))
     # The 50 newest of every case's replies (about two a case), without sorting them all.
-    replies = heapq.nlargest(50, ((rp["at"], v, rp, i) for v in newest for i, rp in enumerate(v["replies"])),
-                             key=lambda x: (x[0], x[1]["id"], x[3]))
-    rupdated = _reply_time(replies[0]) if replies else now
+    replies = heapq.nlargest(50, ((at, v, i) for v in newest for i, at in enumerate(v["reply_at"])),
+                             key=lambda x: (x[0], x[1]["id"], x[2]))
+    rupdated = _local_time(replies[0][0], replies[0][1]["received_at"]) if replies else now
     site.writer.file("feeds/replies.xml", feeds.atom(
         f"{base}feeds/replies.xml", "新答复 New replies", f"{base}feeds/replies.xml", rupdated,
-        [(f"{base}p/{v['id']}.html#reply-{i}", f"{v['id']} {v['title']}", f"{base}p/{v['id']}.html", _reply_time((at, v, rp, i)),
-          rp["body"][:280]) for at, v, rp, i in replies[:50]]))
+        [(f"{base}p/{v['id']}.html#reply-{i}", f"{v['id']} {v['title']}", f"{base}p/{v['id']}.html",
+          _local_time(at, v["received_at"]), feed_text(v)[1][i][:280]) for at, v, i in replies]))
     by_dept: dict[str, list] = defaultdict(list)
     for v in newest:
         if v["holder"]:
@@ -496,11 +510,6 @@ def feed_files(site: Site, newest: Sequence[dict[str, Any]], now: datetime) -> N
 def _local_time(text: str, like: datetime) -> datetime:
     """Return a view's local time text (``2026-11-21 09:30``) as a datetime in ``like``'s zone."""
     return datetime.fromisoformat(text).replace(tzinfo=like.tzinfo)
-
-
-def _reply_time(item) -> datetime:
-    at, v, rp, i = item
-    return _local_time(at, v["received_at"])
 
 
 # The downloads that hold one part per case, and how a case's part is taken

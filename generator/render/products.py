@@ -32,7 +32,7 @@ from generator.evaluate import evaluate_case
 from generator.load import replace_file
 from generator.metrics import case_facts
 from generator.render import search
-from generator.render.pages import dept_label
+from generator.render.pages import dept_label, pack_feed_text
 from generator.render.view import case_view
 from generator.render.writer import fast_digest
 from generator.rules import Rules
@@ -43,7 +43,8 @@ from generator.settled import is_settled, last_event_at
 CODE = ("render.products", "render.view", "render.search", "render.i18n")
 
 # What listings, feeds, reports, department pages and the shell read of a case
-# (its "lite" view), with replies and body cut to feed length. Only these: a
+# (its "lite" view), with the times of its replies and, packed, its
+# body and replies cut to feed length (pages.feed_text). Only these: a
 # settled case's are unpickled on every build, 100,000 of them at 100,000
 # petitions, and the fields only its own page shows (where it came from, its
 # address, its closing) cost a tenth of a second each.
@@ -184,8 +185,9 @@ def make(case: r.Case, rules: Rules, departments: r.Departments, now: datetime,
     view = case_view(case, rules, now, commits, state)
     holder = (dept_label(departments, view["holder"], "zh"), dept_label(departments, view["holder"], "en"))
     lite = {k: view[k] for k in LITE_FIELDS}
-    lite["body"] = view["body"][:FEED_TEXT]
-    lite["replies"] = tuple({"at": rp["at"], "body": rp["body"][:FEED_TEXT]} for rp in view["replies"])
+    # The feeds show the text of the newest fifty only: packed, it is unpacked for those.
+    lite["reply_at"] = tuple(rp["at"] for rp in view["replies"])
+    lite["text"] = pack_feed_text(view["body"][:FEED_TEXT], [rp["body"][:FEED_TEXT] for rp in view["replies"]])
     lite["row_key"] = fast_digest([lite[k] for k in ROW_FIELDS])
     rec = ex.case_record(case, state)
     record = orjson.dumps(rec, option=orjson.OPT_SORT_KEYS)  # as export.record_bytes
