@@ -412,6 +412,32 @@ def test_a_second_build_of_the_same_archive_waits_for_the_first(tmp_path, caplog
     assert done.is_set() and (tmp_path / "site" / "index.html").is_file()
 
 
+def test_the_trend_charts_are_drawn_ahead_once_and_taken_from_the_cache(built):
+    """The build draws the departments' changed trend charts in a process of its
+    own (pages.draw_charts) before their pages are made: each drawing once, into
+    the site cache, whole (written then renamed); the pages use those drawings."""
+    from generator import load
+    from generator.check import check_archive
+    from generator.export import evaluate_archive
+    from generator.render import pages as pg
+
+    repo, out = built
+    archive = check_archive(repo, "HEAD")
+    cards = evaluate_archive(archive.cases.values(), archive.rules, datetime.fromisoformat(NOW),
+                             departments=tuple(archive.departments.departments)).cards
+    cache = load.cache_dir(repo) / "site"
+    kept = sorted(cache.glob("chart-*.svg"))
+    assert kept and not list(cache.glob("chart-*.tmp*"))
+    assert pg.draw_charts(sorted(archive.departments.departments), cards, cache) == 0  # the build drew them all
+    for path in kept:
+        path.unlink()
+    assert pg.draw_charts(sorted(archive.departments.departments), cards, cache) == len(kept)
+    assert sorted(cache.glob("chart-*.svg")) == kept
+    for path in kept:  # each drawing is one that a department's chart was labelled from
+        tail = path.read_text(encoding="utf-8")[-300:]
+        assert any(page.read_text(encoding="utf-8").endswith(tail) for page in (out / "d").rglob("*.svg"))
+
+
 def test_golden_files(built):
     """Our pages and data equal the golden copy; to accept an intended change run
     `WENZHENG_REGEN_GOLDEN=1 pytest tests/test_site.py -k golden` and review the diff."""
