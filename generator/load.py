@@ -314,6 +314,7 @@ class ShardedStore:
         self._dirty.add(shard)
 
     def drop(self, key: tuple[str, str]) -> None:
+        """Forget ``key`` (written out with the next :meth:`save`)."""
         if self.directory is None:
             return
         shard = self.shard_of(key[0])
