@@ -498,7 +498,8 @@ def pack_feed_text(body: str, replies: Sequence[str]) -> bytes:
 
 
 def feed_text(v: dict[str, Any]) -> tuple[str, tuple[str, ...]]:
-    """Return the body and the replies' texts packed in the lite view ``v``."""
+    """Return the body and the replies' texts packed in the lite view ``v``
+    (already cut to feed length)."""
     return pickle.loads(v["text"])
 
 
@@ -509,8 +510,7 @@ def feed_files(site: Site, newest: Sequence[dict[str, Any]], now: datetime) -> N
     base = site.base_url
 
     def entry(v):
-        return (f"{base}p/{v['id']}.html", v["title"], f"{base}p/{v['id']}.html", v["received_at"],
-                feed_text(v)[0][:280])
+        return (f"{base}p/{v['id']}.html", v["title"], f"{base}p/{v['id']}.html", v["received_at"], feed_text(v)[0])
 
     updated = newest[0]["received_at"] if newest else now
     site.writer.file("feeds/petitions.xml", feeds.atom(f"{base}feeds/petitions.xml", "新诉求 New petitions",
@@ -522,7 +522,7 @@ def feed_files(site: Site, newest: Sequence[dict[str, Any]], now: datetime) -> N
     site.writer.file("feeds/replies.xml", feeds.atom(
         f"{base}feeds/replies.xml", "新答复 New replies", f"{base}feeds/replies.xml", rupdated,
         [(f"{base}p/{v['id']}.html#reply-{i}", f"{v['id']} {v['title']}", f"{base}p/{v['id']}.html",
-          _local_time(at, v["received_at"]), feed_text(v)[1][i][:280]) for at, v, i in replies]))
+          _local_time(at, v["received_at"]), feed_text(v)[1][i]) for at, v, i in replies]))
     by_dept: dict[str, list] = defaultdict(list)
     for v in newest:
         if v["holder"]:

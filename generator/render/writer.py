@@ -68,11 +68,6 @@ def fast_digest(value: Any) -> str:
     return hashlib.blake2b(data, digest_size=16).hexdigest()
 
 
-def gzip_bytes(data: bytes, level: int = 9) -> bytes:
-    """Return ``data`` gzipped with no timestamp or name, so equal input gives equal bytes."""
-    return gzip.compress(data, compresslevel=level, mtime=0)
-
-
 def _empty_trash(trash: Path) -> None:
     """Wait for the freeing of ``trash`` a build of this process started; remove what is left."""
     worker = _freeing.pop(trash, None)
