@@ -89,7 +89,7 @@ def read_rules(snap: load.Snapshot, cross_check: bool | None = None) -> tuple[Ru
     if text is None:
         return None, [_config_problem("rules.yaml", "rules.yaml is missing",
                                       "add rules.yaml at the top of the repository")]
-    return load_rules(text, "rules.yaml", cross_check)
+    return load_rules(text, "rules.yaml", cross_check, load.cache_dir(snap.root))
 
 
 def check_folder(folder: str, files: list[load.RecordFile], departments: r.Departments,

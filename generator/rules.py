@@ -13,6 +13,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, tzinfo
+from pathlib import Path
 from typing import Any, Mapping, Sequence
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -364,11 +365,13 @@ def _duplicate_keys(text: str, r: _Reader) -> None:
         walk(root, [])
 
 
-def load_rules(text: str | bytes, path: str = "rules.yaml", cross_check: bool | None = None) -> tuple[Rules | None, list[Problem]]:
+def load_rules(text: str | bytes, path: str = "rules.yaml", cross_check: bool | None = None,
+               cache: Path | None = None) -> tuple[Rules | None, list[Problem]]:
     """Return the rules read from ``text`` and every problem found.
 
     The rules are None when there is any error. ``cross_check`` overrides the
-    file's ``calendar.cross_check`` (tests turn it off for speed).
+    file's ``calendar.cross_check`` (tests turn it off for speed); ``cache``
+    is a folder where its answer is kept (:meth:`Calendar.cross_check`).
     """
     if isinstance(text, bytes):
         text = text.decode("utf-8")
@@ -428,7 +431,7 @@ def load_rules(text: str | bytes, path: str = "rules.yaml", cross_check: bool | 
         # Check the years a petition archive plausibly spans: the library's years from
         # the first rule set on.
         first = min((rs.effective_from.year for rs in rule_sets), default=2004)
-        r.problems.extend(calendar.cross_check(range(max(first, 2004), 2027), path, r.line(["calendar"])))
+        r.problems.extend(calendar.cross_check(range(max(first, 2004), 2027), path, r.line(["calendar"]), cache))
 
     if any(p.severity == "error" for p in r.problems) or tz is None or calendar is None:
         return None, r.problems

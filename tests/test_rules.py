@@ -104,6 +104,30 @@ def test_cross_check_warns_where_the_libraries_disagree():
     assert "2005-12-31" in warnings[0].message
 
 
+def test_the_cross_check_answer_is_kept_and_read_back(tmp_path):
+    text = (ROOT / "rules.yaml").read_text(encoding="utf-8").replace("effective_from: 2024-01-01", "effective_from: 2005-01-01")
+    _, fresh = load_rules(text, "rules.yaml", cross_check=True)
+    _, first = load_rules(text, "rules.yaml", cross_check=True, cache=tmp_path)
+    kept = list(tmp_path.glob("calendar-cross-check-*.json"))
+    assert len(kept) == 1 and "2005-12-31" in kept[0].read_text(encoding="utf-8")
+    # Read back: a kept answer that names another day is what comes out.
+    kept[0].write_text('[["2006-01-02", true]]', encoding="utf-8")
+    _, second = load_rules(text, "rules.yaml", cross_check=True, cache=tmp_path)
+    assert [p.message for p in first] == [p.message for p in fresh]
+    assert [p.message for p in second] == ["2006-01-02: chinese_calendar says a working day, "
+                                           "holidays.China says a rest day"]
+    # A damaged file is found again, and an override of the day settles it.
+    kept[0].write_text("{not json", encoding="utf-8")
+    _, again = load_rules(text, "rules.yaml", cross_check=True, cache=tmp_path)
+    assert [p.message for p in again] == [p.message for p in fresh]
+    overridden = text.replace("extra_working_days: []",
+                              "extra_working_days:\n    - {date: 2005-12-31, reason: 国办发明电〔2005〕33号}", 1)
+    assert overridden != text
+    _, settled = load_rules(overridden, "rules.yaml", cross_check=True, cache=tmp_path)
+    assert not [p for p in settled if p.code == "calendar-disagreement"]
+    assert len(list(tmp_path.glob("calendar-cross-check-*.json"))) == 1  # the older answer replaced
+
+
 def test_shipped_rules_express_suqian():
     rules = shipped_rules()
     assert rules.minimum_cases_for_ranking == 10
