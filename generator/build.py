@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterator
 from zoneinfo import ZoneInfo
 
+import orjson
 import yaml
 
 from generator import gitio, load
@@ -183,7 +184,8 @@ def _build_site(repo: Path, rev: str, now: datetime, out: Path, base_url: str,
         commits, continued = added_by(repo, rev, cache)
         kept = SettledCache(repo, "site", code=products.CODE)
         files = pg.PetitionFiles(site)
-        present = files.present(writer)
+        folders_seen = cache / "site-folders.json"  # the petition folders' stamps after the last build
+        present = files.present(writer, _read_stamps(folders_seen, writer.out))
 
         def still_valid(hit: products.Products) -> bool:
             # Each record's commit is shown on the page: a history that was
@@ -257,7 +259,7 @@ def _build_site(repo: Path, rev: str, now: datetime, out: Path, base_url: str,
             if item.settled_last is not None:
                 settled_payloads.setdefault(products.month_of(item.lite["folder"]), set()).add(item.payload_key)
         payloads.save(settled_payloads)
-        present.clear()
+        del present
         lap("load")
 
         views = [p.lite for p in made]
@@ -323,7 +325,10 @@ def _build_site(repo: Path, rev: str, now: datetime, out: Path, base_url: str,
             writer.claim(f"pagefind/{shard}/.key", key)
             report.search_shards.append(shard)
         lap("search")
+        folders_seen.unlink(missing_ok=True)  # the swap changes them; a build stopped during it lists them
         writer.finish()
+        load.replace_file(folders_seen, orjson.dumps({"out": str(writer.out.resolve()),
+                                                      "stamps": pg.PetitionFiles.mark(writer.out)}))
         lap("swap")
     except BaseException:
         indexer.close()  # its running jobs write into the pending folder: let them end first
@@ -333,6 +338,16 @@ def _build_site(repo: Path, rev: str, now: datetime, out: Path, base_url: str,
         indexer.close()
     report.written, report.skipped = writer.written, writer.skipped
     return report
+
+
+def _read_stamps(path: Path, out: Path) -> Any:
+    """Return the stamps of ``out``'s petition folders kept in ``path`` after
+    the last build of ``out`` (:meth:`PetitionFiles.present`), else None."""
+    try:
+        kept = orjson.loads(path.read_bytes())
+        return kept["stamps"] if kept.get("out") == str(out.resolve()) else None
+    except (OSError, ValueError, TypeError, AttributeError, KeyError):
+        return None
 
 
 def _scorecard_sums(made: list[products.Products], sound: dict[str, tuple[str, str]], cache: Path,

@@ -221,17 +221,26 @@ def test_a_settled_case_is_taken_from_the_cache_only_while_its_files_are_in_the_
     assert settled and open_ids and len(made) == 3
     first = tree(out)
 
+    # The petition folders are as the last build left them: they are not listed again.
+    from generator.render.writer import SiteWriter
+    listed: list[str] = []
+    real_names = SiteWriter.names
+    monkeypatch.setattr(SiteWriter, "names", lambda self, folder: listed.append(folder) or real_names(self, folder))
     made.clear()
     build_site(repo, "HEAD", now, out)
     assert sorted(pid for pid, _ in made) == open_ids  # the settled ones came from the cache
     assert tree(out) == first
+    assert listed == []
 
-    gone = settled[0]
-    (out / "p" / f"{gone}.html").unlink()
-    made.clear()
-    build_site(repo, "HEAD", now, out)
-    assert sorted(pid for pid, _ in made) == sorted(open_ids + [gone])
-    assert tree(out) == first
+    for folder, suffix in (("p", ".html"), ("en/p", ".html"), ("feeds/p", ".xml")):
+        gone = settled[0]
+        (out / folder / f"{gone}{suffix}").unlink()
+        made.clear()
+        build_site(repo, "HEAD", now, out)
+        assert sorted(pid for pid, _ in made) == sorted(open_ids + [gone]), folder
+        assert tree(out) == first
+        assert listed == ["p", "en/p", "feeds/p"]  # the deletion changed the folder: listed
+        listed.clear()
 
     monkeypatch.setattr(pages, "CODE_DIGEST", "another renderer")
     made.clear()
