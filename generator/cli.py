@@ -34,6 +34,35 @@ def read_now(value: str | None) -> datetime:
     return datetime.now(timezone.utc)
 
 
+def run() -> None:
+    """Run the ``wenzheng`` command, then end the process without freeing,
+    object by object, what it made (a site build of 100,000 petitions leaves
+    about a gigabyte of small objects: :data:`generator.build._LEFT`). What
+    a normal exit does that matters is done first: the threads still working
+    (the freeing of replaced large files) are waited for, the exit handlers
+    run (logging, worker pools) and the output is flushed."""
+    import atexit
+    import threading
+
+    try:
+        main()
+        code: object = 0
+    except SystemExit as exc:
+        code = exc.code
+    for thread in threading.enumerate():
+        if thread is not threading.current_thread() and not thread.daemon:
+            thread.join()
+    atexit._run_exitfuncs()
+    if code is None:
+        code = 0
+    elif not isinstance(code, int):
+        print(code, file=sys.stderr)
+        code = 1
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
+
+
 repo_option = click.option(
     "--repo", type=click.Path(file_okay=False, path_type=Path), default=".",
     show_default=True, help="The archive's git repository.")
@@ -782,7 +811,10 @@ def serve(repo: Path, now_text: str | None, out: Path, port: int, interval: floa
         dirty = gitio.git(repo, "status", "--porcelain", "--untracked-files=no")
         return f"{head}\n{dirty}"
 
+    from generator.build import release
+
     _run_build(repo, "HEAD", now_text, out, "/")
+    release()
     handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(out.resolve()))
     server = http.server.ThreadingHTTPServer(("127.0.0.1", port), handler)
     threading.Thread(target=server.serve_forever, daemon=True).start()
@@ -798,6 +830,7 @@ def serve(repo: Path, now_text: str | None, out: Path, port: int, interval: floa
                     _run_build(repo, "HEAD", now_text, out, "/")
                 except click.ClickException as exc:
                     click.echo(f"rebuild failed, still serving the last good site: {exc.message}", err=True)
+                release()  # while waiting for the next change
                 # The server serves from a path; the swapped-in folder has the same path.
                 handler.keywords["directory"] = str(out.resolve())
     except KeyboardInterrupt:

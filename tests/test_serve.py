@@ -63,3 +63,25 @@ def test_serve_previews_the_site_and_rebuilds_on_change(tmp_path):
     finally:
         proc.terminate()
         proc.wait(timeout=20)
+
+
+def test_the_command_reports_and_exits_with_its_status_without_freeing_the_build(tmp_path):
+    """`wenzheng build` ends without freeing what the build made (cli.run): its
+    report and its errors still come out in full, with the right exit status."""
+    repo = small_archive(tmp_path / "repo")
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    site = tmp_path / "site"
+    ok = subprocess.run([sys.executable, "-m", "generator", "build", "--repo", str(repo), "--now", NOW,
+                         "--out", str(site)], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    assert ok.returncode == 0, ok.stderr
+    assert ok.stdout.startswith(f"built {site}: 3 petitions") and ok.stdout.endswith(")\n")
+    assert (site / "p" / "2026-000002.html").is_file()
+    assert not list(tmp_path.glob(".site.*"))  # nothing pending, no journal, no trash left behind
+
+    commit(repo, {"petitions/2026/11/2026-000002/20261121T060000Z-reply.yaml": "kind: reply\nat: nonsense\n"},
+           "bad record")
+    bad = subprocess.run([sys.executable, "-m", "generator", "build", "--repo", str(repo), "--now", NOW,
+                          "--out", str(site)], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    assert bad.returncode == 1
+    assert "20261121T060000Z-reply.yaml" in bad.stderr and f"{site} is unchanged" in bad.stderr
+    assert bad.stdout == ""
