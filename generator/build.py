@@ -212,11 +212,19 @@ def _build_site(repo: Path, rev: str, now: datetime, out: Path, base_url: str,
         folders_seen = cache / "site-folders.json"  # the petition folders' stamps after the last build
         present = files.present(writer, _read_stamps(folders_seen, writer.out))
 
+        # The kept cases the check skips, with their files' keys, by folder.
+        hits: dict[str, tuple[products.Products, tuple]] = {}
+
         def still_valid(hit: products.Products) -> bool:
             # Each record's commit is shown on the page: a history that was
             # rewritten (not continued) may have changed it.
-            return (continued or products.same_sources(hit, commits)) and \
-                files.in_site(hit, writer.old_manifest, present)
+            if not (continued or products.same_sources(hit, commits)):
+                return False
+            keyed = files.in_site(hit, writer.old_manifest, present)
+            if keyed is None:
+                return False
+            hits[hit.lite["folder"]] = (hit, keyed)
+            return True
 
         # A settled case's search record and download lines go to disk as soon
         # as the case is made (a month at a time); they are read back only for
@@ -245,10 +253,10 @@ def _build_site(repo: Path, rev: str, now: datetime, out: Path, base_url: str,
         for pid, (folder, tree) in archive.sound.items():
             got = archive.cases.pop(pid, None)
             if got is None:
-                item = kept.get(folder, tree, now)
+                item, keyed = hits.pop(folder, (None, ()))
                 if item is None:
                     raise RuntimeError(f"{folder}: neither read nor kept")  # the skipper and the cache disagree
-                unchanged.extend(files.keys(item))
+                unchanged.extend(keyed)
             else:
                 item, wrote = got
                 if item.settled_last is not None:
@@ -285,6 +293,7 @@ def _build_site(repo: Path, rev: str, now: datetime, out: Path, base_url: str,
                 settled_payloads.setdefault(products.month_of(item.lite["folder"]), set()).add(item.payload_key)
         payloads.save(settled_payloads)
         del present
+        hits.clear()  # any left were skipped by the check but not sound (a duplicate id)
         lap("load")
 
         views = [p.lite for p in made]

@@ -261,14 +261,18 @@ class PetitionFiles:
         pages.intersection_update(name[:-4] for name in writer.names("feeds/p") if name.endswith(".xml"))
         return pages
 
-    def in_site(self, p: Any, manifest: dict[str, str], present: set[str] | None) -> bool:
-        """Return True when the current site holds every file of ``p`` made from
-        the same inputs (``manifest``: the last build's; ``present``: the ids
-        :meth:`present` found, None when every file of the manifest is there)."""
+    def in_site(self, p: Any, manifest: dict[str, str], present: set[str] | None) -> tuple | None:
+        """Return :meth:`keys` of ``p`` when the current site holds every file
+        of ``p`` made from the same inputs, else None (``manifest``: the last
+        build's; ``present``: the ids :meth:`present` found, None when every
+        file of the manifest is there)."""
         if present is not None and p.id not in present:
-            return False
-        (zh, zh_key), (en, en_key), (feed, feed_key) = self.keys(p)
-        return manifest.get(zh) == zh_key and manifest.get(en) == en_key and manifest.get(feed) == feed_key
+            return None
+        keyed = self.keys(p)
+        (zh, zh_key), (en, en_key), (feed, feed_key) = keyed
+        if manifest.get(zh) == zh_key and manifest.get(en) == en_key and manifest.get(feed) == feed_key:
+            return keyed
+        return None
 
     def write(self, p: Any, view: dict[str, Any], departments: r.Departments) -> list[str]:
         """Write the files of ``p`` (its full page ``view``) whose inputs changed
