@@ -644,3 +644,44 @@ def test_pagefind_reads_its_records_from_memory_when_it_can(tmp_path):
     assert indexer.tmp.parent == roomy and indexer.tmp.is_dir()
     indexer.close()
     assert list(roomy.iterdir()) == []
+
+
+def test_the_commits_that_added_records_are_kept_by_month(tmp_path):
+    """The commit that added each record (shown on its page) is kept one file
+    per folder month: a later commit rewrites the files of the months it adds
+    records to, and a month is read only when one of its paths is asked for."""
+    from generator import gitio
+    from generator.build import AddedBy, added_by
+
+    repo = small_archive(tmp_path / "repo")
+    cache = tmp_path / "cache"
+    kept = cache / "added-by"
+    first = gitio.rev_parse(repo, "HEAD")
+    known, continued = added_by(repo, "HEAD", cache)
+    assert not continued
+    assert known.get("petitions/2026/11/2026-000002/petition.yaml") == first
+    assert known.get("petitions/2026/11/2026-000002/nothing.yaml") == ""
+    inodes = {p.name: p.stat().st_ino for p in kept.glob("*.marshal")}
+    assert "2026-11.marshal" in inodes
+
+    commit(repo, {"petitions/2025/03/2025-000009/petition.yaml": "id: 2025-000009\n"}, "a record of another month")
+    second = gitio.rev_parse(repo, "HEAD")
+    known, continued = added_by(repo, "HEAD", cache)
+    assert continued
+    assert known.get("petitions/2025/03/2025-000009/petition.yaml") == second
+    assert known.get("petitions/2026/11/2026-000002/petition.yaml") == first
+    after = {p.name: p.stat().st_ino for p in kept.glob("*.marshal")}
+    assert after["2026-11.marshal"] == inodes["2026-11.marshal"]  # not written again
+    assert set(after) == set(inodes) | {"2025-03.marshal"}
+
+    again = AddedBy(kept)
+    assert again.get("petitions/2025/03/2025-000009/petition.yaml") == second
+    assert list(again._months) == ["2025-03"]  # only the month asked for was read
+
+    (kept / "2025-03.marshal").unlink()  # a month lost: worked out again from the whole history
+    known, continued = added_by(repo, "HEAD", cache)
+    assert not continued and known.get("petitions/2025/03/2025-000009/petition.yaml") == second
+
+    (kept / "2026-11.marshal").write_bytes(b"\x00damaged")
+    with pytest.raises(RuntimeError, match="delete .*added-by and build again"):
+        AddedBy(kept).get("petitions/2026/11/2026-000002/petition.yaml")
