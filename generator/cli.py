@@ -49,9 +49,7 @@ def run() -> None:
         code: object = 0
     except SystemExit as exc:
         code = exc.code
-    for thread in threading.enumerate():
-        if thread is not threading.current_thread() and not thread.daemon:
-            thread.join()
+    threading._shutdown()  # as the interpreter's own exit: worker pools told to stop, other threads joined
     atexit._run_exitfuncs()
     if code is None:
         code = 0
