@@ -357,7 +357,6 @@ def _build_site(repo: Path, rev: str, now: datetime, out: Path, base_url: str,
             if item.settled_last is not None:
                 settled_payloads.setdefault(products.month_of(item.lite["folder"]), set()).add(item.payload_key)
         payloads.save(settled_payloads)
-        del present
         hits.clear()  # any left were skipped by the check but not sound (a duplicate id)
         lap("load")
 

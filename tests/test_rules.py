@@ -114,8 +114,8 @@ def test_the_cross_check_answer_is_kept_and_read_back(tmp_path):
     kept[0].write_text('[["2006-01-02", true]]', encoding="utf-8")
     _, second = load_rules(text, "rules.yaml", cross_check=True, cache=tmp_path)
     assert [p.message for p in first] == [p.message for p in fresh]
-    assert [p.message for p in second] == ["2006-01-02: chinese_calendar says a working day, "
-                                           "holidays.China says a rest day"]
+    assert [p.message for p in second] == [("2006-01-02: chinese_calendar says a working day, "
+                                            "holidays.China says a rest day")]
     # A damaged file is found again, and an override of the day settles it.
     kept[0].write_text("{not json", encoding="utf-8")
     _, again = load_rules(text, "rules.yaml", cross_check=True, cache=tmp_path)

@@ -120,8 +120,8 @@ def install_names(env: jinja2.Environment, depts: r.Departments) -> None:
         # the template, its loops were a third of the page's rendering time.
         items = []
         for e in v["timeline"]:
-            item = [f'\n<li><time>{escape(e["at"])}</time> <strong>{escape(t("ev_" + str(e["kind"]), lang))}</strong>'
-                    f' · {escape(dn(e["by"], lang))}']
+            item = [(f'\n<li><time>{escape(e["at"])}</time> <strong>{escape(t("ev_" + str(e["kind"]), lang))}</strong>'
+                     f' · {escape(dn(e["by"], lang))}')]
             for k, val in e["fields"]:
                 if k != "final":
                     label = f"field_{k}"
