@@ -170,7 +170,6 @@ def added_by(repo: Path, rev: str, cache: Path) -> tuple[AddedBy, bool]:
         for path in lines[1:]:
             if path:
                 new.setdefault(path.strip(), commit)
-    known = AddedBy(folder)
     known.add(new)
     # The head last: a build stopped before it reads the same commits again.
     folder.mkdir(parents=True, exist_ok=True)

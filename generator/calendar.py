@@ -60,6 +60,19 @@ def library_years() -> range:
 
 
 _LIBRARY_YEARS = library_years()
+
+
+def library_versions() -> list[str]:
+    """Return ``name=version`` of the two calendar libraries (``none`` when one
+    is missing): a new version may change any day, so what was worked out
+    from them is kept under these."""
+    versions = []
+    for dist in ("chinesecalendar", "holidays"):
+        try:
+            versions.append(f"{dist}={importlib.metadata.version(dist)}")
+        except importlib.metadata.PackageNotFoundError:
+            versions.append(f"{dist}=none")
+    return versions
 # The kept cross-check answers (Calendar.cross_check) of an earlier way of finding them are not read.
 CROSS_CHECK_VERSION = 1
 
@@ -262,13 +275,7 @@ class WorkCalendar:
         return found
 
     def _disagreements_cached(self, years: list[int], cache: Path) -> list[tuple[date, bool]]:
-        versions = []
-        for dist in ("chinesecalendar", "holidays"):
-            try:
-                versions.append(f"{dist}={importlib.metadata.version(dist)}")
-            except importlib.metadata.PackageNotFoundError:
-                versions.append(f"{dist}=none")
-        key = hashlib.sha1(json.dumps([years, sorted(d.isoformat() for d in self._by_day), versions,
+        key = hashlib.sha1(json.dumps([years, sorted(d.isoformat() for d in self._by_day), library_versions(),
                                        CROSS_CHECK_VERSION]).encode()).hexdigest()
         store = cache / f"calendar-cross-check-{key[:16]}.json"
         try:

@@ -359,13 +359,22 @@ class ShardedStore:
                 path.unlink(missing_ok=True)
 
 
+_GIT_DIRS: dict[str, Path] = {}  # repository folder -> its git directory, once found
+
+
 def cache_dir(repo: str | Path) -> Path | None:
-    """Return the folder for caches inside the repository's git directory."""
-    try:
-        gitdir = gitio.git(repo, "rev-parse", "--absolute-git-dir").decode().strip()
-    except gitio.GitError:
-        return None
-    return Path(gitdir) / "wenzheng-cache"
+    """Return the folder for caches inside the repository's git directory.
+    A build asks for it several times (its lock, the check, the rules'
+    cross-check, the kept cases); git is asked once per repository."""
+    key = os.path.abspath(repo)
+    gitdir = _GIT_DIRS.get(key)
+    if gitdir is None:
+        try:
+            gitdir = Path(gitio.git(repo, "rev-parse", "--absolute-git-dir").decode().strip())
+        except gitio.GitError:
+            return None  # not a repository (yet): asked again next time
+        _GIT_DIRS[key] = gitdir
+    return gitdir / "wenzheng-cache"
 
 
 def load_folders(snap: Snapshot, only: Iterable[str] | None = None) -> dict[str, list[RecordFile]]:

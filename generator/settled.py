@@ -28,12 +28,12 @@ when it is saved after a whole-archive run.
 from __future__ import annotations
 
 import hashlib
-import importlib.metadata
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Callable
 
 from generator import load
+from generator.calendar import library_versions
 from generator.evaluate import CaseState
 from generator.records import Case
 
@@ -45,11 +45,8 @@ def _evaluator_digest(extra: tuple[str, ...] = ()) -> str:
     here = Path(__file__).parent
     for module in _MODULES + extra:
         h.update((here / f"{module.replace('.', '/')}.py").read_bytes())
-    for dist in ("chinesecalendar", "holidays"):
-        try:
-            h.update(f"{dist}={importlib.metadata.version(dist)};".encode())
-        except importlib.metadata.PackageNotFoundError:
-            h.update(f"{dist}=none;".encode())
+    for version in library_versions():
+        h.update(f"{version};".encode())
     return h.hexdigest()
 
 
