@@ -67,7 +67,10 @@ def library_versions() -> list[str]:
     is missing): a new version may change any day, so what was worked out
     from them is kept under these."""
     versions = []
-    for dist in ("chinesecalendar", "holidays"):
+    # The distribution is published as chinesecalendar but installs its
+    # metadata as chinese_calendar: asked by the first name, its version was
+    # never found, and a new release (a new year's holidays) kept old answers.
+    for dist in ("chinese_calendar", "holidays"):
         try:
             versions.append(f"{dist}={importlib.metadata.version(dist)}")
         except importlib.metadata.PackageNotFoundError:

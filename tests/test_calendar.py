@@ -119,3 +119,14 @@ def test_library_years_are_not_provisional_and_2027_is(year):
     assert not CAL.year_is_provisional(year)
     assert CAL.year_is_provisional(2027)
     assert CAL.day(date(2027, 3, 3)).provisional
+
+
+def test_the_calendar_libraries_versions_are_found():
+    """What is kept from the calendar libraries (settled cases, the
+    cross-check) is kept under their versions: both must be found."""
+    from importlib.metadata import version
+
+    from generator.calendar import library_versions
+
+    assert library_versions() == [f"chinese_calendar={version('chinese_calendar')}", f"holidays={version('holidays')}"]
+    assert not any(v.endswith("=none") for v in library_versions())
