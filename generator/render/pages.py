@@ -137,7 +137,7 @@ def install_names(env: jinja2.Environment, depts: r.Departments) -> None:
         en = lang == "en"
         rows = []
         for s in v["stages"]:
-            late, state = s["late"], ""
+            late = s["late"]
             if late:
                 state = f'{escape(t("late_by" if s["done"] else "overdue_by", lang))} {escape(late[1] if en else late[0])}'
             else:
