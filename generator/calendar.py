@@ -63,21 +63,17 @@ _LIBRARY_YEARS = library_years()
 
 
 def library_versions() -> list[str]:
-    """Return ``name=version`` of the two calendar libraries (``none`` when one
-    is missing): a new version may change any day, so what was worked out
-    from them is kept under these."""
-    versions = []
-    # The distribution is published as chinesecalendar but installs its
-    # metadata as chinese_calendar: asked by the first name, its version was
-    # never found, and a new release (a new year's holidays) kept old answers.
-    for dist in ("chinese_calendar", "holidays"):
-        try:
-            versions.append(f"{dist}={importlib.metadata.version(dist)}")
-        except importlib.metadata.PackageNotFoundError:
-            versions.append(f"{dist}=none")
-    return versions
-# The kept cross-check answers (Calendar.cross_check) of an earlier way of finding them are not read.
-CROSS_CHECK_VERSION = 1
+    """Return ``name=version`` of the two calendar libraries (``none`` when
+    holidays is missing): a new version may change any day, so what was
+    worked out from them is kept under these. chinese_calendar's comes from
+    the module: its distribution's name depends on how it was installed
+    (``chinesecalendar`` from PyPI, ``chinese_calendar`` otherwise), and asked
+    by the wrong one its version was never found."""
+    try:
+        theirs = importlib.metadata.version("holidays")
+    except importlib.metadata.PackageNotFoundError:
+        theirs = "none"
+    return [f"chinese_calendar={chinese_calendar.__version__}", f"holidays={theirs}"]
 
 
 @dataclass(frozen=True)

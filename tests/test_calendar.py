@@ -126,7 +126,9 @@ def test_the_calendar_libraries_versions_are_found():
     cross-check) is kept under their versions: both must be found."""
     from importlib.metadata import version
 
+    import chinese_calendar
+
     from generator.calendar import library_versions
 
-    assert library_versions() == [f"chinese_calendar={version('chinese_calendar')}", f"holidays={version('holidays')}"]
+    assert library_versions() == [f"chinese_calendar={chinese_calendar.__version__}", f"holidays={version('holidays')}"]
     assert not any(v.endswith("=none") for v in library_versions())
