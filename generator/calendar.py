@@ -76,6 +76,10 @@ def library_versions() -> list[str]:
     return [f"chinese_calendar={chinese_calendar.__version__}", f"holidays={theirs}"]
 
 
+# The kept cross-check answers (Calendar.cross_check) of an earlier way of finding them are not read.
+CROSS_CHECK_VERSION = 1
+
+
 @dataclass(frozen=True)
 class DayOverride:
     """An owner's correction of one day: working or rest, and why."""
