@@ -195,7 +195,7 @@ def check_folders(snap: load.Snapshot, folders: list[str], departments: r.Depart
     pickled there when ``keep_case(transformed)`` is false, or at all without
     ``want_cases`` (a plain check).
     """
-    items = [(f, snap.folders[f][0], snap.folders[f][1]) for f in folders]
+    items = [(f, snap.folders[f][0], snap.files(f)) for f in folders]
     workers = workers or min(os.cpu_count() or 1, 4)
     if len(items) < POOL_FROM or workers == 1 or snap.rev is None:
         for start in range(0, len(items), 1000):
@@ -356,15 +356,21 @@ def _check_archive(repo: str | Path, rev: str = "HEAD", *, worktree: bool = Fals
     # one asks skip_case about the rest (which loads what the caller keeps).
     stored: list[tuple[tuple[str, str], tuple, bytes]] = []
     rest: list[tuple[str, tuple[str, str], tuple | None]] = []
-    for folder in sorted(snap.folders):
-        key = (folder, snap.folders[folder][0])
-        verdict = verdicts.get(key)
-        if need_cases and shape is not None and verdict and not verdict[0]:
-            blob = stored_cases.get_raw(key)
+    listed = snap.folders
+    ordered = sorted(listed)
+    # Nearly every folder is looked up: in the stores' entries all at once.
+    known_verdicts = verdicts.everything()
+    known_cases = stored_cases.everything() if need_cases and shape is not None else {}
+    for folder in ordered:
+        key = (folder, listed[folder][0])
+        verdict = known_verdicts.get(key)
+        if known_cases and verdict and not verdict[0]:
+            blob = known_cases.get(key)
             if blob is not None:
                 stored.append((key, verdict, blob))
                 continue
         rest.append((folder, key, verdict))
+    del known_verdicts, known_cases
     transforms = _transform_stored(stored, shape)
     try:
         for folder, key, verdict in rest:
@@ -402,13 +408,15 @@ def _check_archive(repo: str | Path, rev: str = "HEAD", *, worktree: bool = Fals
 
     references: list[tuple[str, str]] = []
     seen_ids: dict[str, str] = {}
-    for folder in sorted(snap.folders):
-        key = (folder, snap.folders[folder][0])
+    archive.folders_checked += len(ordered)
+    for folder in ordered:
+        key = (folder, listed[folder][0])
         problem_rows, refs, case, skipped, sound = found[key]
-        archive.problems.extend(Problem(*row) for row in problem_rows)
-        archive.folders_checked += 1
+        if problem_rows:
+            archive.problems.extend(Problem(*row) for row in problem_rows)
         pid = folder.rsplit("/", 1)[1]
-        references.extend((folder, ref) for ref in refs)
+        if refs:
+            references.extend((folder, ref) for ref in refs)
         if pid in seen_ids:
             archive.problems.append(Problem(
                 f"{folder}/petition.yaml", 1, "duplicate-id",

@@ -26,7 +26,7 @@ from generator import records as r
 from generator.yamlio import YamlError, parse
 
 CONFIG_FILES = ("departments.yaml", "rules.yaml")
-CACHE_VERSION = 3
+CACHE_VERSION = 4
 
 
 @dataclass(frozen=True)
@@ -49,17 +49,36 @@ class Snapshot:
     root: Path
     rev: str | None  # the commit id, or None for the work tree
     config: dict[str, str] = field(default_factory=dict)  # path -> blob id
-    folders: dict[str, tuple[str, list[tuple[str, str]]]] = field(default_factory=dict)
-    # folder path -> (tree id, [(file name, blob id)])
+    folders: dict[str, tuple[str, str]] = field(default_factory=dict)
+    # folder path -> (tree id, its files packed: "name\0blob\0name\0blob"; see files())
     strays: list[str] = field(default_factory=list)  # files under petitions/ off the layout
     full: bool = True  # False when only some folders were listed
     texts: dict[str, bytes] = field(default_factory=dict)  # work tree only: blob -> content
+
+    def files(self, folder: str) -> list[tuple[str, str]]:
+        """Return the (file name, blob id) pairs of a folder, sorted by name.
+
+        They are kept packed in one string per folder: a build reads the
+        listing of 100,000 folders (650,000 files) from the cache, and needs
+        the files of the few folders it reads again (0.2 s to load packed,
+        0.4 to 0.8 s as a list of pairs per folder)."""
+        return _unpack(self.folders[folder][1])
 
     def read(self, blob: str) -> bytes:
         """Return a blob's content."""
         if blob in self.texts:
             return self.texts[blob]
         return gitio.read_blobs(self.root, [blob])[blob]
+
+
+def _pack(files: list[tuple[str, str]]) -> str:
+    """Pack (name, blob id) pairs into one string (git paths hold no NUL)."""
+    return "\0".join(f"{name}\0{oid}" for name, oid in sorted(files))
+
+
+def _unpack(packed: str) -> list[tuple[str, str]]:
+    parts = packed.split("\0") if packed else []
+    return list(zip(parts[::2], parts[1::2]))
 
 
 def layout(path: str) -> tuple[str, str] | None:
@@ -114,6 +133,9 @@ def snapshot_at(repo: str | Path, rev: str = "HEAD",
     cdir.mkdir(parents=True, exist_ok=True)
     replace_file(store, marshal.dumps({"rev": commit, "config": snap.config, "folders": snap.folders,
                                        "strays": snap.strays}))
+    for old in cdir.glob("snapshot-*.marshal"):
+        if old != store:
+            old.unlink(missing_ok=True)  # another version's listing
     return snap
 
 
@@ -153,7 +175,7 @@ def _listed(root: Path, commit: str, folders: Iterable[str] | None) -> Snapshot:
     # directly (no object per entry), and check a folder's name once.
     out = gitio.git(root, "ls-tree", "-r", "-t", "-z", "--full-tree", commit, "--", *paths,
                     env=gitio.OBJECTS_ONLY_ENV)
-    listed = snap.folders
+    listed: dict[str, tuple[str, list[tuple[str, str]]]] = {}
     good: set[str] = set()
     for record in out.split(b"\0"):
         if not record:
@@ -175,10 +197,8 @@ def _listed(root: Path, commit: str, folders: Iterable[str] | None) -> Snapshot:
             listed[folder][1].append((name, oid))
         else:
             snap.strays.append(path)
-    for folder in [f for f in listed if f not in good]:
-        del listed[folder]  # a folder off the layout: its files are strays
-    for _, files in listed.values():
-        files.sort()
+    # A folder off the layout is left out: its files are strays.
+    snap.folders = {folder: (tree, _pack(files)) for folder, (tree, files) in listed.items() if folder in good}
     snap.strays.sort()  # as a patched listing has them (_patched)
     return snap
 
@@ -202,6 +222,7 @@ def snapshot_worktree(root: str | Path, folders: Iterable[str] | None = None) ->
             snap.texts[oid] = content
             snap.config[name] = oid
     bases = [root / fo for fo in folders] if folders is not None else [root / "petitions"]
+    found: dict[str, list[tuple[str, str]]] = {}
     for base in bases:
         if not base.exists():
             continue
@@ -217,11 +238,11 @@ def snapshot_worktree(root: str | Path, folders: Iterable[str] | None = None) ->
                 content = full.read_bytes()
                 oid = _blob_id(content)
                 snap.texts[oid] = content
-                snap.folders.setdefault(placed[0], ("", []))[1].append((placed[1], oid))
-    for folder, (_, files) in list(snap.folders.items()):
+                found.setdefault(placed[0], []).append((placed[1], oid))
+    for folder, files in found.items():
         files.sort()
         digest = hashlib.sha1("".join(f"{n}{b}" for n, b in files).encode()).hexdigest()
-        snap.folders[folder] = ("wt-" + digest, files)
+        snap.folders[folder] = ("wt-" + digest, _pack(files))
     return snap
 
 
@@ -290,6 +311,18 @@ class ShardedStore:
         value = self._shard(self.shard_of(key[0])).get(key)
         return pickle.loads(value) if self.lazy and value is not None else value
 
+    def everything(self) -> dict:
+        """Return every entry (a lazy store's still pickled) in one dict, to
+        read, not to change: a run that looks up nearly all of them (a build
+        at 100,000 petitions) finds each by one lookup there rather than by a
+        shard number and a lookup in that shard."""
+        if self.directory is None:
+            return {}
+        merged: dict = {}
+        for shard in range(self.SHARDS):
+            merged.update(self._shard(shard))
+        return merged
+
     def get_raw(self, key: tuple[str, str]) -> bytes | None:
         """Return a lazy store's value still pickled."""
         assert self.lazy
@@ -329,7 +362,7 @@ class ShardedStore:
         if keep is not None:
             for shard in range(self.SHARDS):
                 entries = self._shard(shard)
-                stale = [k for k in entries if k not in keep]
+                stale = entries.keys() - keep
                 for k in stale:
                     del entries[k]
                 if stale:
@@ -380,13 +413,14 @@ def cache_dir(repo: str | Path) -> Path | None:
 def load_folders(snap: Snapshot, only: Iterable[str] | None = None) -> dict[str, list[RecordFile]]:
     """Return the folders of the snapshot (or ``only`` those) as parsed record files."""
     wanted = list(snap.folders) if only is None else list(only)
-    oids = [oid for folder in wanted for _, oid in snap.folders[folder][1]]
+    listed = {folder: snap.files(folder) for folder in wanted}
+    oids = [oid for files in listed.values() for _, oid in files]
     if snap.rev is None:
         blobs = {oid: snap.texts[oid] for oid in oids}
     else:
         blobs = gitio.read_blobs(snap.root, oids)
     return {folder: [RecordFile(name, oid, *parse_record(blobs[oid]))
-                     for name, oid in snap.folders[folder][1]] for folder in wanted}
+                     for name, oid in files] for folder, files in listed.items()}
 
 
 def read_config(snap: Snapshot, name: str) -> bytes | None:

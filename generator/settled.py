@@ -110,9 +110,18 @@ class SettledCache:
     def skipper(self, now: datetime, valid: Callable[[Any], bool] | None = None):
         """Return the check's ``skip_case``: skip reading a case this cache holds
         as of ``now`` (and, with ``valid``, whose kept value it accepts)."""
+        kept: dict | None = None  # every entry, looked up once each
+
         def skip(config_digest: str, folder: str, tree: str) -> bool:
-            hit = self.bind(config_digest).get(folder, tree, now)
-            return hit is not None and (valid is None or valid(hit))
+            nonlocal kept
+            if kept is None:
+                store = self.bind(config_digest).store
+                kept = store.everything() if store is not None and self.directory is not None else {}
+            hit = kept.get((folder, tree))
+            if hit is None or hit[0] > now:
+                return False
+            self.hits += 1
+            return valid is None or valid(hit[1])
         return skip
 
     def put(self, folder: str, tree: str, last_at: datetime, value: Any) -> None:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import gzip
 import hashlib
 import json
+import marshal
 import os
 import re
 import shutil
@@ -655,7 +656,7 @@ def test_the_commits_that_added_records_are_kept_by_month(tmp_path):
 
     repo = small_archive(tmp_path / "repo")
     cache = tmp_path / "cache"
-    kept = cache / "added-by"
+    kept = cache / AddedBy.FORMAT
     first = gitio.rev_parse(repo, "HEAD")
     known, continued = added_by(repo, "HEAD", cache)
     assert not continued
@@ -678,10 +679,31 @@ def test_the_commits_that_added_records_are_kept_by_month(tmp_path):
     assert again.get("petitions/2025/03/2025-000009/petition.yaml") == second
     assert list(again._months) == ["2025-03"]  # only the month asked for was read
 
+    # A record added to a folder already known: each of its records keeps its own commit.
+    reply = "petitions/2026/11/2026-000002/20261121T020000Z-note.yaml"
+    commit(repo, {reply: "kind: note\n"}, "a record in a folder already known")
+    third = gitio.rev_parse(repo, "HEAD")
+    known, continued = added_by(repo, "HEAD", cache)
+    assert continued and third not in (first, second)
+    assert AddedBy(kept).get(reply) == third
+    assert AddedBy(kept).get("petitions/2026/11/2026-000002/petition.yaml") == first
+    inodes = {p.name: p.stat().st_ino for p in kept.glob("*.marshal")}
+
     (kept / "2025-03.marshal").unlink()  # a month lost: worked out again from the whole history
     known, continued = added_by(repo, "HEAD", cache)
     assert not continued and known.get("petitions/2025/03/2025-000009/petition.yaml") == second
 
     (kept / "2026-11.marshal").write_bytes(b"\x00damaged")
-    with pytest.raises(RuntimeError, match="delete .*added-by and build again"):
+    with pytest.raises(RuntimeError, match="delete .*added-by-2 and build again"):
         AddedBy(kept).get("petitions/2026/11/2026-000002/petition.yaml")
+    (kept / "2026-11.marshal").write_bytes(marshal.dumps(["not", "a", "dict"]))
+    with pytest.raises(RuntimeError, match="a list, not a dict.*delete .*added-by-2 and build again"):
+        AddedBy(kept).get("petitions/2026/11/2026-000002/petition.yaml")
+
+    # The format before (one entry per path, in "added-by") is removed, never read.
+    old = cache / "added-by"
+    old.mkdir()
+    (old / "2026-11.marshal").write_bytes(marshal.dumps({"petitions/2026/11/2026-000002/petition.yaml": "x"}))
+    shutil.rmtree(kept)
+    known, _ = added_by(repo, "HEAD", cache)
+    assert not old.exists() and known.get("petitions/2026/11/2026-000002/petition.yaml") == first

@@ -155,6 +155,24 @@ class PayloadStore:
                 out[i] = Payload(*pickle.loads(blob))
         return out  # type: ignore[return-value]
 
+    def sources(self, members: Sequence[Products]) -> list[tuple[bytes, str, str]]:
+        """Return where the payload of each of ``members`` is, in order, without
+        reading any month file: ``(payload, "", "")`` when it is at hand (an
+        open case's, or one of a month being added to), else ``(b"", the
+        month's file, its key)`` (:mod:`generator.render.pagefind_job` reads it)."""
+        out = []
+        for p in members:
+            if p.payload:
+                out.append((p.payload, "", ""))
+                continue
+            month = month_of(p.lite["folder"])
+            adding = self._months.get(month)
+            if adding is not None and p.payload_key in adding:
+                out.append((adding[p.payload_key], "", ""))
+            else:
+                out.append((b"", str(self._path(month)), p.payload_key))
+        return out
+
     def save(self, keep: Mapping[str, set[str]]) -> None:
         """Write the months added to, keeping only the payloads in ``keep``
         (month -> the payload digests of its settled cases); delete the files
