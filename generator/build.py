@@ -329,9 +329,13 @@ def _build_site(repo: Path, rev: str, now: datetime, out: Path, base_url: str,
                 item = item._replace(payload=b"")
             return item, wrote
 
+        # The open cases are evaluated again; those whose products would come out
+        # the same are taken from the last build's (products.make_and_write).
+        open_kept = products.OpenProducts(cache, digest(_config_text(repo, rev), kept.code_digest)[:16])
         archive = check_archive(repo, rev, skip_case=kept.skipper(now, still_valid), keep_case=products.unsettled,
                                 transform=functools.partial(products.make_and_write, now=now, commits=commits,
-                                                            files=files), receive=receive,
+                                                            files=files, previous=open_kept.entries),
+                                receive=receive,
                                 progress=(lambda n: progress("cases", n)) if progress else None)
         if not archive.ok or archive.departments is None or archive.rules is None:
             raise BuildError(archive.errors or archive.problems)
@@ -356,6 +360,7 @@ def _build_site(repo: Path, rev: str, now: datetime, out: Path, base_url: str,
         writer.took(unchanged, [])
         del unchanged
         report.cases = len(made)
+        open_kept.save(made)
 
         # 3. Order and aggregate: pages by id, downloads newest first, as `wenzheng export`.
         now = now.astimezone(rules.tz)
@@ -522,6 +527,11 @@ def _site_config(repo: Path, rev: str) -> dict[str, Any]:
     if not text:
         text = (PROJECT / "mkdocs.yml").read_bytes()
     return yaml.safe_load(text) or {}
+
+
+def _config_text(repo: Path, rev: str) -> tuple[bytes | None, ...]:
+    """Return departments.yaml and rules.yaml at ``rev`` (None for one missing)."""
+    return tuple(gitio.read_file_at(repo, rev, name) for name in load.CONFIG_FILES)
 
 
 def _city_zone(repo: Path, rev: str) -> tzinfo:

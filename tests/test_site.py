@@ -229,7 +229,9 @@ def test_a_settled_case_is_taken_from_the_cache_only_while_its_files_are_in_the_
     monkeypatch.setattr(SiteWriter, "names", lambda self, folder: listed.append(folder) or real_names(self, folder))
     made.clear()
     build_site(repo, "HEAD", now, out)
-    assert sorted(pid for pid, _ in made) == open_ids  # the settled ones came from the cache
+    # The settled ones came from the cache; the open ones, evaluated again as
+    # of the same moment, from the last build's products (their reuse keys).
+    assert made == []
     assert tree(out) == first
     assert listed == []
 
@@ -238,7 +240,7 @@ def test_a_settled_case_is_taken_from_the_cache_only_while_its_files_are_in_the_
         (out / folder / f"{gone}{suffix}").unlink()
         made.clear()
         build_site(repo, "HEAD", now, out)
-        assert sorted(pid for pid, _ in made) == sorted(open_ids + [gone]), folder
+        assert sorted(pid for pid, _ in made) == [gone], folder
         assert tree(out) == first
         assert listed == ["p", "en/p", "feeds/p"]  # the deletion changed the folder: listed
         listed.clear()
@@ -249,6 +251,79 @@ def test_a_settled_case_is_taken_from_the_cache_only_while_its_files_are_in_the_
     assert sorted(pid for pid, _ in made) == sorted(open_ids + settled)
     assert report.written >= 3 * len(made)  # every petition's two pages and feed written again
 
+
+def test_an_open_case_is_made_again_only_when_what_it_is_made_from_changed(tmp_path, monkeypatch):
+    """An open case is evaluated again on every build; its products are taken
+    from the last build's while its records, their commits, its state and what
+    its view takes from ``now`` are the same and the site holds its files. An
+    overdue case is late by more at every moment (its download line shows it
+    to the hundredth of an hour) and is made again each time; a moment that
+    changes a case's state (a due time passed) makes it again too. Either way
+    the site is the one a build with nothing kept makes, byte for byte."""
+    from datetime import timedelta
+
+    from generator.render import products
+    from site_util import event_file, petition
+
+    repo = small_archive(tmp_path / "repo")
+    f4 = "petitions/2026/11/2026-000004"  # assigned at 09:30: to be accepted by 12:30, not due yet at 10:00
+    path, text = event_file("assigned", "2026-11-22T09:30:00+08:00", "centre", f4, to="transport")
+    commit(repo, {f"{f4}/petition.yaml": petition("2026-000004", "2026-11-22T09:00:00+08:00"), path: text},
+           "a petition received this morning", when="2026-11-22T09:40:00+08:00")
+    out = tmp_path / "site"
+    now = datetime.fromisoformat(NOW)
+    made: list[str] = []
+    real_make = products.make
+
+    def counting(case, *args, **kwargs):
+        result = real_make(case, *args, **kwargs)
+        if result[0].settled_last is None:
+            made.append(case.id)
+        return result
+
+    monkeypatch.setattr(products, "make", counting)
+    build_site(repo, "HEAD", now, out)
+    assert sorted(made) == ["2026-000002", "2026-000003", "2026-000004"]  # the open ones; two overdue
+
+    def comparable(folder: Path) -> dict[str, str]:
+        """The site's files but Pagefind's filter, metadata and entry files, whose
+        bytes change from run to run (test_same_commit_and_now_give_the_same_bytes),
+        and the manifest without their entries; its fragments (one per petition,
+        named by their content) are kept."""
+        files = {k: v for k, v in tree(folder).items() if k != ".wenzheng-manifest.json"
+                 and not (k.startswith("pagefind/") and "/fragment/" not in k)}
+        files.update({f"manifest:{k}": v for k, v in manifest(folder).items()
+                      if not k.startswith("pagefind/") or "/fragment/" in k})
+        return files
+
+    def fresh_site(at: datetime, name: str) -> dict[str, str]:
+        """Return :func:`comparable` of a build at ``at`` with nothing kept (the cache moved aside)."""
+        cache = repo / ".git" / "wenzheng-cache"
+        aside = tmp_path / f"{name}-cache"
+        cache.rename(aside)
+        try:
+            build_site(repo, "HEAD", at, tmp_path / name)
+        finally:
+            shutil.rmtree(cache, ignore_errors=True)
+            aside.rename(cache)
+        return comparable(tmp_path / name)
+
+    # A minute later the petition not yet due shows the same: taken as it was.
+    made.clear()
+    soon = now + timedelta(minutes=1)
+    build_site(repo, "HEAD", soon, out)
+    assert sorted(made) == ["2026-000002", "2026-000003"]
+    assert comparable(out) == fresh_site(soon, "fresh-soon")
+
+    # At 13:00 its acceptance is overdue: made again.
+    made.clear()
+    later = now.replace(hour=13)
+    build_site(repo, "HEAD", later, out)
+    assert sorted(made) == ["2026-000002", "2026-000003", "2026-000004"]
+    assert comparable(out) == fresh_site(later, "fresh-later")
+
+    # Only the last build's open products are kept, under its config and code.
+    assert len(list((repo / ".git" / "wenzheng-cache" / "site").glob("open-products-*.pickle"))) == 1
 
 def test_a_rewritten_history_makes_kept_cases_again_with_their_new_commits(tmp_path, monkeypatch):
     """A settled case kept from the last build shows the commit that added each

@@ -161,8 +161,30 @@ def install_names(env: jinja2.Environment, depts: r.Departments) -> None:
             f'<ol class="wz-steps">{"".join([f"<li>{escape(line)}</li>" for line in s["lines"][1 if en else 0]])}'
             f'</ol></details>\n' for s in v["stages"]))
 
+    def rate_cell(rate: Any) -> str:
+        # A rate, its numerator and denominator, and its interval when there is one.
+        value = f"{100 * rate.numerator / rate.denominator:.1f}%" if rate.denominator else "—"
+        interval = (f" [{100 * rate.wilson_low:.0f}–{100 * rate.wilson_high:.0f}%]"
+                    if rate.wilson_low is not None else "")
+        return f"<td>{value}<br><small>{escape(rate.numerator)}/{escape(rate.denominator)}{interval}</small></td>"
+
+    def score_rows(rows: Sequence[tuple[str, Any]], lang: str, home: str, min_cases: int) -> Markup:
+        # A scorecard table's rows, a department each: in the template, its
+        # cells' macros were most of the time of the 130 report pages that
+        # every build makes again (their figures are as of the build).
+        link = escape(home)
+        few = f"<br><small>{escape(t('too_few', lang))}</small>"
+        out = []
+        for dept, sc in rows:
+            note = few if sc.received < min_cases else f"<br><small>#{escape(sc.rank)}</small>" if sc.rank else ""
+            out.append(f'\n<tr><td><a href="{link}d/{escape(dept)}/">{escape(dn(dept, lang))}</a>{note}</td>'
+                       f'<td>{escape(sc.received)}</td>{rate_cell(sc.reply_rate)}{rate_cell(sc.on_time_rate)}'
+                       f'{rate_cell(sc.completion_rate)}{rate_cell(sc.satisfaction_rate)}'
+                       f'<td>{escape(sc.overdue_now)}</td></tr>')
+        return Markup("".join(out))
+
     env.globals.update(dn=dn, badge=badge, case_rows=case_rows, timeline=timeline, stage_rows=stage_rows,
-                       stage_steps=stage_steps, depts=depts)
+                       stage_steps=stage_steps, score_rows=score_rows, depts=depts)
 
 
 # The code that turns views into pages: a change to it rewrites every page.
@@ -320,6 +342,11 @@ class PetitionFiles:
         if manifest.get(zh) == zh_key and manifest.get(en) == en_key and manifest.get(feed) == feed_key:
             return keyed
         return None
+
+    def unchanged(self, p: Any) -> bool:
+        """Return True when the last build wrote every file of ``p`` from the same
+        inputs and they are still there: :meth:`write` would write none."""
+        return all(self.site.writer.has(path, key) for path, key in self.keys(p))
 
     def write(self, p: Any, view: dict[str, Any], departments: r.Departments) -> list[str]:
         """Write the files of ``p`` (its full page ``view``) whose inputs changed

@@ -28,12 +28,12 @@ import orjson
 
 from generator import export as ex
 from generator import records as r
-from generator.evaluate import evaluate_case
+from generator.evaluate import CaseState, evaluate_case
 from generator.load import replace_file
 from generator.metrics import case_facts
 from generator.render import search
 from generator.render.pages import dept_label, pack_feed_text
-from generator.render.view import case_view
+from generator.render.view import case_view, days_overdue, shown_events
 from generator.render.writer import fast_digest
 from generator.rules import Rules
 from generator.settled import is_settled, last_event_at
@@ -84,6 +84,7 @@ class Products(NamedTuple):
     sources: str
     settled_last: datetime | None  # the last event's time when settled, else None
     files: tuple = ()  # (tag, page keys, feed key) of its own files as written (PetitionFiles.kept)
+    reuse_key: str = ""  # an open case's: what its products are made from (reuse_key())
 
 
 def month_of(folder: str) -> str:
@@ -197,9 +198,11 @@ ROW_FIELDS = ("id", "title", "holder", "status", "escalation", "days_overdue", "
 
 
 def make(case: r.Case, rules: Rules, departments: r.Departments, now: datetime,
-         commits: Mapping[str, str]) -> tuple[Products, dict[str, Any]]:
-    """Return the products of ``case`` as of ``now`` and its full page view."""
-    state = evaluate_case(case, rules, now)
+         commits: Mapping[str, str], state: CaseState | None = None) -> tuple[Products, dict[str, Any]]:
+    """Return the products of ``case`` as of ``now`` (``state``: its state
+    then, when evaluated already) and its full page view."""
+    if state is None:
+        state = evaluate_case(case, rules, now)
     view = case_view(case, rules, now, commits, state)
     holder = (dept_label(departments, view["holder"], "zh"), dept_label(departments, view["holder"], "en"))
     lite = {k: view[k] for k in LITE_FIELDS}
@@ -232,14 +235,74 @@ def make(case: r.Case, rules: Rules, departments: r.Departments, now: datetime,
     return products, view
 
 
+def reuse_key(case: r.Case, state: CaseState, now: datetime, commits: Mapping[str, str]) -> str:
+    """Return a digest of everything an open case's products are made from,
+    besides the config and the code: its records (their blobs), the commits
+    that added them, its state as of ``now``, and what its view takes from
+    ``now`` itself (:func:`generator.render.view.days_overdue` and
+    :func:`~generator.render.view.shown_events`)."""
+    paths = [case.petition.source] + [e.source for e in case.events]
+    return fast_digest((case.folder, [(s.path, s.blob, commits.get(s.path, "")) for s in paths], state,
+                        days_overdue(state, now), len(shown_events(case, now))))
+
+
 def make_and_write(case: r.Case, rules: Rules, departments: r.Departments, now: datetime,
-                   commits: Mapping[str, str], files: Any) -> tuple[Products, list[str]]:
+                   commits: Mapping[str, str], files: Any,
+                   previous: Mapping[str, tuple[str, Products]] | None = None) -> tuple[Products, list[str]]:
     """Return the products of ``case`` as of ``now`` and the paths of its own
     files that :meth:`files.write <generator.render.pages.PetitionFiles.write>`
-    wrote (those whose inputs changed)."""
-    products, view = make(case, rules, departments, now, commits)
-    products = products._replace(files=files.kept(products))
+    wrote (those whose inputs changed).
+
+    ``previous``: the last build's products of the open cases, by folder
+    (:class:`OpenProducts`), made under the same config and code. An open
+    case is evaluated again as of ``now``, but when its :func:`reuse_key`
+    is the one its kept products were made from and the site holds its
+    files as made from them, those products are taken as they are: most of
+    an open case's state does not change between two builds minutes apart,
+    and making its view, export record, CSV rows and search record again
+    cost three quarters of its time (about 2.5 of 3.5 CPU s for the 2,100
+    open cases of 100,000 petitions)."""
+    state = evaluate_case(case, rules, now)
+    key = ""
+    if previous is not None and not is_settled(case, state, now):
+        key = reuse_key(case, state, now, commits)
+        got = previous.get(case.folder)
+        if got is not None and got[0] == key:
+            products = got[1]._replace(files=files.kept(got[1]))
+            if files.unchanged(products):
+                return products, []
+    products, view = make(case, rules, departments, now, commits, state)
+    products = products._replace(files=files.kept(products), reuse_key=key)
     return products, files.write(products, view, departments)
+
+
+class OpenProducts:
+    """The products of the last build's open cases, by folder, with the
+    :func:`reuse_key` each was made from, kept in one file per config and code
+    (``directory/open-products-<inputs>.pickle``; about 6 KB a case, their
+    search record and download lines included)."""
+
+    def __init__(self, directory: Path, inputs: str):
+        self.path = directory / f"open-products-{inputs}.pickle"
+        try:
+            loaded = pickle.loads(self.path.read_bytes())
+        except (OSError, pickle.UnpicklingError, EOFError, AttributeError, ValueError, TypeError):
+            loaded = {}  # none yet, damaged, or of another version: every open case is made
+        self.entries: dict[str, tuple[str, Products]] = loaded if isinstance(loaded, dict) else {}
+
+    def save(self, made: Sequence[Products]) -> None:
+        """Keep the open cases among ``made`` (those with a reuse key) in place
+        of the last build's; remove the files of other configs and code."""
+        now_kept = {p.lite["folder"]: (p.reuse_key, p) for p in made if p.settled_last is None and p.reuse_key}
+        old = self.entries
+        if now_kept.keys() != old.keys() or any(old[f][0] != k or old[f][1].files != p.files
+                                               for f, (k, p) in now_kept.items()):
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            replace_file(self.path, pickle.dumps(now_kept, protocol=pickle.HIGHEST_PROTOCOL))
+        self.entries = now_kept
+        for other in self.path.parent.glob("open-products-*.pickle"):
+            if other != self.path:
+                other.unlink(missing_ok=True)
 
 
 def unsettled(made: tuple[Products, Any]) -> bool:

@@ -52,6 +52,22 @@ def status_of(state: CaseState) -> str:
     return "open"
 
 
+def days_overdue(state: CaseState, now: datetime) -> int:
+    """Return the whole days since the earliest missed due time of a case
+    overdue as of ``now``, else 0: with :func:`shown_events`, all that its view
+    takes from ``now`` besides its state."""
+    if status_of(state) != "overdue":
+        return 0
+    dues = [s.deadline.due_at for s in state.stages
+            if s.status == "overdue" and s.deadline.due_at is not None]
+    return (now - min(dues)).days if dues else 0
+
+
+def shown_events(case: r.Case, now: datetime) -> list[r.Event]:
+    """Return the events of ``case`` its view shows as of ``now``: those up to ``now``."""
+    return [e for e in case.events if e.at <= now]
+
+
 def case_view(case: r.Case, rules: Rules, now: datetime, commits: Mapping[str, str],
               state: CaseState | None = None) -> dict[str, Any]:
     """Return the view of ``case`` as of ``now``; ``commits`` maps record paths to
@@ -61,19 +77,16 @@ def case_view(case: r.Case, rules: Rules, now: datetime, commits: Mapping[str, s
         state = evaluate_case(case, rules, now)
     rs = rules.rule_set_for(p.received_at)
     local = rs.clock.local
-    events = [e for e in case.events if e.at <= now]
+    events = shown_events(case, now)
     status = status_of(state)
 
     stages = []
-    worst_due = None
     for s in state.stages:
         if s.status == "void":
             continue
         rule = rs.stage(s.stage)
         label = (rule.label_zh, rule.label_en) if rule else (s.stage, s.stage)
         due = s.deadline.due_at
-        if s.status == "overdue" and due is not None and (worst_due is None or due < worst_due):
-            worst_due = due
         stages.append({
             "name": s.stage, "label": label, "department": s.department, "round": s.round,
             "start": local(s.deadline.start).strftime(TIME_FMT),
@@ -84,7 +97,6 @@ def case_view(case: r.Case, rules: Rules, now: datetime, commits: Mapping[str, s
             "lines": (tuple(s.deadline.lines("zh")), tuple(s.deadline.lines("en"))),
             "provisional": s.deadline.provisional,
         })
-    days_overdue = (now - worst_due).days if status == "overdue" and worst_due else 0
 
     replies = [e for e in events if e.kind == "reply"]
     timeline = [{
@@ -108,7 +120,7 @@ def case_view(case: r.Case, rules: Rules, now: datetime, commits: Mapping[str, s
         "year": received_local.year, "month": received_local.strftime("%Y-%m"),
         "holder": state.holder, "status": status,
         "escalation": state.escalation if status in ("open", "due_soon", "overdue") else None,
-        "days_overdue": days_overdue, "stages": tuple(stages), "timeline": tuple(timeline),
+        "days_overdue": days_overdue(state, now), "stages": tuple(stages), "timeline": tuple(timeline),
         "replies": tuple({"at": local(e.at).strftime(TIME_FMT), "by": e.by,
                           "final": bool(e.get("final")), "resolution": e.get("resolution"),
                           "body": str(e.get("body") or "")} for e in replies),
