@@ -262,8 +262,9 @@ def test_an_open_case_is_made_again_only_when_what_it_is_made_from_changed(tmp_p
     the site is the one a build with nothing kept makes, byte for byte."""
     from datetime import timedelta
 
-    from generator.render import products
     from site_util import event_file, petition
+
+    from generator.render import products
 
     repo = small_archive(tmp_path / "repo")
     f4 = "petitions/2026/11/2026-000004"  # assigned at 09:30: to be accepted by 12:30, not due yet at 10:00
