@@ -277,7 +277,8 @@ def _build_site(repo: Path, rev: str, now: datetime, out: Path, base_url: str,
     link_base = base_url if "://" in base_url else base_path  # feed links are absolute when it is
     # The shell's dates (sitemap) are days, in the city's time zone: the start
     # of today keeps mkdocs from rerunning on every build of the same day.
-    today = now.astimezone(_city_zone(repo, rev))
+    config = _config_text(repo, rev)
+    today = now.astimezone(_city_zone(config["rules.yaml"]))
     epoch = int(today.replace(hour=0, minute=0, second=0, microsecond=0).timestamp())
     outs, frames, report.shell_rebuilt = build_shell(site_config, _shell_nav(), TEMPLATES / "overrides",
                                                      base_url, epoch, cache)
@@ -331,7 +332,7 @@ def _build_site(repo: Path, rev: str, now: datetime, out: Path, base_url: str,
 
         # The open cases are evaluated again; those whose products would come out
         # the same are taken from the last build's (products.make_and_write).
-        open_kept = products.OpenProducts(cache, digest(_config_text(repo, rev), kept.code_digest)[:16])
+        open_kept = products.OpenProducts(cache, digest(config, kept.code_digest)[:16])
         archive = check_archive(repo, rev, skip_case=kept.skipper(now, still_valid), keep_case=products.unsettled,
                                 transform=functools.partial(products.make_and_write, now=now, commits=commits,
                                                             files=files, previous=open_kept.entries),
@@ -529,16 +530,16 @@ def _site_config(repo: Path, rev: str) -> dict[str, Any]:
     return yaml.safe_load(text) or {}
 
 
-def _config_text(repo: Path, rev: str) -> tuple[bytes | None, ...]:
-    """Return departments.yaml and rules.yaml at ``rev`` (None for one missing)."""
-    return tuple(gitio.read_file_at(repo, rev, name) for name in load.CONFIG_FILES)
+def _config_text(repo: Path, rev: str) -> dict[str, bytes | None]:
+    """Return departments.yaml and rules.yaml at ``rev`` by name (None for one missing)."""
+    return {name: gitio.read_file_at(repo, rev, name) for name in load.CONFIG_FILES}
 
 
-def _city_zone(repo: Path, rev: str) -> tzinfo:
-    """Return the time zone rules.yaml names (read before the check, which
-    reports a bad one; until then, China Standard Time)."""
+def _city_zone(rules_text: bytes | None) -> tzinfo:
+    """Return the time zone rules.yaml (``rules_text``) names (read before the
+    check, which reports a bad one; until then, China Standard Time)."""
     try:
-        data = yaml.safe_load(gitio.read_file_at(repo, rev, "rules.yaml") or b"") or {}
+        data = yaml.safe_load(rules_text or b"") or {}
         return ZoneInfo(str(data.get("timezone", DEFAULT_TIMEZONE)))
     except Exception:  # noqa: BLE001 - the check reports the problem and stops the build
         return ZoneInfo(DEFAULT_TIMEZONE)

@@ -88,6 +88,11 @@ def environment(templates: Path, cache: Path | None = None) -> jinja2.Environmen
     return env
 
 
+def pct(rate: Any) -> str:
+    """Return a rate as a percentage to a tenth (``—`` without a denominator)."""
+    return f"{100 * rate.numerator / rate.denominator:.1f}%" if rate.denominator else "—"
+
+
 def install_names(env: jinja2.Environment, depts: r.Departments) -> None:
     """Give templates ``dn(id, lang)`` (an actor's name) and ``badge(view, lang)``
     as plain functions: jinja2 macros cost milliseconds per page at this volume."""
@@ -163,10 +168,9 @@ def install_names(env: jinja2.Environment, depts: r.Departments) -> None:
 
     def rate_cell(rate: Any) -> str:
         # A rate, its numerator and denominator, and its interval when there is one.
-        value = f"{100 * rate.numerator / rate.denominator:.1f}%" if rate.denominator else "—"
         interval = (f" [{100 * rate.wilson_low:.0f}–{100 * rate.wilson_high:.0f}%]"
                     if rate.wilson_low is not None else "")
-        return f"<td>{value}<br><small>{escape(rate.numerator)}/{escape(rate.denominator)}{interval}</small></td>"
+        return f"<td>{pct(rate)}<br><small>{escape(rate.numerator)}/{escape(rate.denominator)}{interval}</small></td>"
 
     def score_rows(rows: Sequence[tuple[str, Any]], lang: str, home: str, min_cases: int) -> Markup:
         # A scorecard table's rows, a department each: in the template, its
@@ -184,7 +188,7 @@ def install_names(env: jinja2.Environment, depts: r.Departments) -> None:
         return Markup("".join(out))
 
     env.globals.update(dn=dn, badge=badge, case_rows=case_rows, timeline=timeline, stage_rows=stage_rows,
-                       stage_steps=stage_steps, score_rows=score_rows, depts=depts)
+                       stage_steps=stage_steps, score_rows=score_rows, pct=pct, depts=depts)
 
 
 # The code that turns views into pages: a change to it rewrites every page.
