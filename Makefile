@@ -6,12 +6,13 @@ PY := $(VENV)/bin/python
 # The demo archive is judged as of this moment, so the demo looks the same on every machine.
 DEMO_NOW ?= 2026-11-22T10:00:00+08:00
 
-.PHONY: install browser-deps demo test bench clean
+.PHONY: install browser-deps demo test bench lock clean
 
-$(VENV)/.installed: pyproject.toml
+# Installed at the versions in constraints.txt (refreshed by `make lock`).
+$(VENV)/.installed: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[test]'
+	$(PY) -m pip install --quiet -c constraints.txt -e '.[test]'
 	touch $@
 
 install: $(VENV)/.installed
@@ -32,6 +33,17 @@ test: install browser-deps
 
 bench: install browser-deps
 	$(PY) bench/run.py
+
+# The newest versions pyproject.toml allows, written to constraints.txt; then
+# `make test` (a golden-file diff there shows what the new versions change).
+lock:
+	rm -rf .venv-lock
+	$(PYTHON) -m venv .venv-lock
+	.venv-lock/bin/python -m pip install --quiet --upgrade pip
+	.venv-lock/bin/python -m pip install --quiet -e '.[test]'
+	{ sed -n '/^#/p' constraints.txt; .venv-lock/bin/python -m pip freeze --exclude-editable; } > constraints.txt.new
+	mv constraints.txt.new constraints.txt
+	rm -rf .venv-lock
 
 clean:
 	rm -rf $(VENV) site .pytest_cache .hypothesis

@@ -58,7 +58,7 @@ def test_actions_workflows_have_the_documented_triggers_and_jobs(files):
         runs = " ".join(s.get("run", "") for s in steps(doc))
         # nothing is downloaded at run time beyond the package install
         assert "curl" not in runs and "wget" not in runs
-        assert "pip install ." in runs
+        assert "pip install -c constraints.txt ." in runs  # the versions make test ran with
     cache = next(s for s in steps(publish) if s.get("uses", "").startswith("actions/cache"))
     assert set(cache["with"]["path"].split()) == {".git/wenzheng-cache", "site"}
     assert cache["with"]["restore-keys"].startswith("wenzheng-site-")
