@@ -621,7 +621,8 @@ def _shell_bodies(site: pg.Site, views, city, dept_cards, periods, shard_sizes: 
         "supervision": body("supervision.html", levels=levels, overdue_total=len(overdue), as_of=as_of),
         "reports": body("reports.html", groups=[(k, periods[k]) for k in ("year", "month", "week")]),
         "rules": rulespage.bodies(site, rules, min_cases),
-        "search": body("search.html", choices=search.choices(shard_sizes)),
+        "search": body("search.html", choices=search.choices(shard_sizes),
+                       labels={lang: search.ui_labels(site.depts, lang) for lang in LANGS}),
         "open-data": body("open_data.html", as_of=as_of, files=[
             ("export.json", "JSON", "与 wenzheng export 相同：全部诉求及其状态、全部考核指标 / the same as `wenzheng export`"),
             ("cases.jsonl", "JSON Lines", "一行一件诉求 / one petition per line"),

@@ -114,6 +114,69 @@ def test_search_a_chinese_phrase_from_a_reply_lands_on_its_petition(served, brow
     page.close()
 
 
+def search(page, url: str, query: str) -> dict:
+    """Search ``query`` on the search page at ``url``; return what the reader
+    sees of the filters and the first results, the filters' panel opened."""
+    page.goto(url)
+    page.wait_for_selector(".pagefind-ui__search-input")
+    page.fill(".pagefind-ui__search-input", query)
+    page.wait_for_selector(".pagefind-ui__result-link")
+    page.wait_for_selector(".pagefind-ui__filter-name")
+    page.click(".pagefind-ui__filter-name >> nth=2")  # the statuses
+    texts = "els => els.map(e => e.textContent.trim())"
+    return {"filters": page.eval_on_selector_all(".pagefind-ui__filter-name", texts),
+            "values": page.eval_on_selector_all(".pagefind-ui__filter-label", texts),
+            "tags": page.eval_on_selector_all(".pagefind-ui__result-tag", texts),
+            "links": page.eval_on_selector_all(".pagefind-ui__result-link", "els => els.map(e => e.getAttribute('href'))")}
+
+
+def test_search_speaks_the_page_language_and_leads_to_the_page_in_it(served, browser):
+    _, url = served
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    zh = search(page, url + "/search/", "井盖")
+    assert zh["filters"] == ["类别", "承办部门", "状态", "年份"]
+    assert any(v.startswith("已逾期") for v in zh["values"]) and zh["tags"][0].startswith("受理时间: 2026-11-10")
+    assert zh["links"][0] == "/p/2026-000002.html"
+    # The filters are Pagefind's own disclosure widgets, not the theme's note boxes.
+    assert page.evaluate("getComputedStyle(document.querySelector('.pagefind-ui__filter-panel')).borderTopStyle") == "none"
+    assert page.evaluate("getComputedStyle(document.querySelector('.pagefind-ui__filter-name'), '::after').maskImage") \
+        == "none"
+    en = search(page, url + "/en/search/", "井盖")
+    assert en["filters"] == ["Category", "Department", "Status", "Year"]
+    assert any(v.startswith("Overdue") for v in en["values"]) and not any(v.startswith("已逾期") for v in en["values"])
+    assert en["tags"][0].startswith("Received: 2026-11-10")
+    shot(page, "search-english")
+    page.click(".pagefind-ui__result-link >> nth=0")
+    page.wait_for_url("**/en/p/2026-000002.html")
+    assert REPLY_PHRASE in page.content() and page.evaluate("document.documentElement.lang").startswith("en")
+    page.close()
+
+
+def test_search_results_link_within_a_site_published_under_a_path(tmp_path_factory, browser):
+    base = tmp_path_factory.mktemp("under-a-path")
+    repo = small_archive(base / "repo")
+    add_reply(repo)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr("generator.render.search.SPLIT_ABOVE", 1)  # the reply's shard is merged into the first
+        build_site(repo, "HEAD", datetime.fromisoformat(NOW), base / "www" / "wenzheng", base_url="/wenzheng/")
+    server = http.server.ThreadingHTTPServer(
+        ("127.0.0.1", 0), functools.partial(QuietHandler, directory=str(base / "www")))
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}"
+        page = browser.new_page()
+        for home in ("/wenzheng/", "/wenzheng/en/"):
+            found = search(page, url + home + "search/", "井盖")
+            assert found["links"][0] == home + "p/2026-000002.html"
+            page.click(".pagefind-ui__result-link >> nth=0")
+            page.wait_for_url("**" + home + "p/2026-000002.html")
+            assert REPLY_PHRASE in page.content()
+        page.close()
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
 def test_language_switch_keeps_the_page(served, browser):
     _, url = served
     page = browser.new_page(viewport={"width": 1280, "height": 900})

@@ -94,6 +94,7 @@ LABELS: dict[str, tuple[str, str]] = {
     "address": ("地点", "Place"),
     "status": ("状态", "Status"),
     "received_at": ("受理时间", "Received"),
+    "search_year": ("年份", "Year"),
     "petitioner_name": ("诉求人", "Petitioner"),
     "timeline": ("办理过程", "Timeline"),
     "deadlines": ("办理时限", "Deadlines"),

@@ -42,6 +42,7 @@ from typing import Any, Callable, Mapping, Sequence
 
 import pagefind_bin_extended
 
+from generator.records import CATEGORIES
 from generator.render.i18n import t
 
 BINARY = Path(pagefind_bin_extended.__file__).parent / "pagefind_extended"
@@ -93,6 +94,27 @@ def record(view: dict[str, Any], dept_name: Callable[[str | None], str]) -> str:
         parts.extend(f"<p>{escape(para)}</p>" for para in rp["body"].split("\n") if para.strip())
     parts.append("</body></html>")
     return "".join(parts)
+
+
+# The site's statuses (generator.render.view.status_of), for the filter labels.
+STATUSES = ("open", "due_soon", "overdue", "closed", "rejected", "withdrawn", "unassigned")
+
+
+def ui_labels(departments: Any, lang: str) -> dict[str, dict[str, str]]:
+    """Return what the search page in ``lang`` shows for the names in the index:
+    ``names``, each filter's and the date's (:func:`record` names them in
+    English, as keys); ``values``, on the English page, the English of each
+    filter value, which the one index both languages search holds in Chinese
+    (statuses, categories, departments). ``departments``: the archive's
+    :class:`generator.records.Departments`."""
+    names = {"category": t("category", lang), "department": t("department", lang), "status": t("status", lang),
+             "year": t("search_year", lang), "date": t("received_at", lang)}
+    values: dict[str, str] = {}
+    if lang != "zh":
+        values.update((t(key, "zh"), t(key, lang)) for key in STATUSES + CATEGORIES)
+        for d in (departments.centre, *departments.departments.values()):
+            values[d.name.zh] = d.name.en
+    return {"names": names, "values": values}
 
 
 @dataclass(frozen=True)
