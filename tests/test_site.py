@@ -106,6 +106,33 @@ def test_petition_page_has_timeline_deadlines_and_commits(built):
     assert 'href="/p/2026-000002.html"' in en and 'href="/en/p/2026-000002.html"' in page
 
 
+def test_reports_name_as_best_only_cases_handled_well_and_as_worst_only_cases_handled_badly(built):
+    _, out = built
+    cases = {c["id"]: c for c in map(json.loads, (out / "data" / "cases.jsonl").read_text(encoding="utf-8").split("\n")[:-1])}
+
+    def late(c):
+        return any(s["status"] in ("late", "overdue") for s in c["stages"])
+
+    reports = sorted(out.glob("r/*/*/index.html"))
+    assert reports
+    for page in reports:
+        html = page.read_text(encoding="utf-8")
+        _, best_part, rest = re.split(r"<h2>办理较好的诉求</h2>|<h2>办理较差的诉求</h2>", html)
+        worst_part = rest.split("<h2>", 1)[0]
+        best, worst = (re.findall(r'href="/p/(\d{4}-\d{6})\.html"', part) for part in (best_part, worst_part))
+        assert not set(best) & set(worst), page
+        for pid in best:
+            c = cases[pid]
+            assert c["status"] == "closed" and not late(c) and c["rating"] != "dissatisfied", (page, pid)
+        for pid in worst:
+            assert late(cases[pid]) or cases[pid]["rating"] == "dissatisfied", (page, pid)
+        if page.parent.name == "2026-11":  # every petition of the archive was received in 2026-11
+            assert sorted(worst) == sorted(pid for pid, c in cases.items() if late(c) or c["rating"] == "dissatisfied")
+            assert sorted(best) == sorted(pid for pid, c in cases.items()
+                                          if c["status"] == "closed" and not late(c) and c["rating"] != "dissatisfied")
+            assert worst and (best or "<p>无</p>" in best_part)
+
+
 def test_listings_feeds_and_open_data(built):
     _, out = built
     assert "2026-000003" in (out / "l" / "status" / "overdue" / "index.html").read_text(encoding="utf-8")

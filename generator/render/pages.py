@@ -557,13 +557,19 @@ def report_pages(site: Site, views: Sequence[dict[str, Any]], cards, as_of: str,
     """Write a report per week, month and year with petitions; return the periods."""
     # Each case once with its sort keys (best handled, worst handled, most
     # overdue), grouped by day (of receipt in the city's time, as the
-    # scorecards count it), then by period.
+    # scorecards count it), then by period. A case is among the best only when
+    # nothing went wrong (closed, every deadline met, not rated dissatisfied)
+    # and among the worst only when something did (a deadline missed, now or
+    # when done, or rated dissatisfied): a period with few cases lists fewer,
+    # never one case in both.
     by_day: dict[Any, list] = defaultdict(list)
     for v in views:
         hours = _handling_hours(v)
+        late = v["late_stages"] > 0 or v["days_overdue"] > 0
+        unhappy = v["rating"] == "dissatisfied"
         by_day[v["received"][:10]].append((
-            (v["rating"] != "satisfied", hours, v["id"]) if v["status"] == "closed" else None,
-            (-v["days_overdue"], v["rating"] != "dissatisfied", -min(hours, 1e8), v["id"]),
+            (v["rating"] != "satisfied", hours, v["id"]) if v["status"] == "closed" and not (late or unhappy) else None,
+            (-v["days_overdue"], not unhappy, -v["late_stages"], -min(hours, 1e8), v["id"]) if late or unhappy else None,
             (-v["days_overdue"], v["id"]) if v["status"] == "overdue" or v["escalation"] else None,
             v))
     by_period: dict[fg.Period, list] = defaultdict(list)
@@ -582,7 +588,7 @@ def report_pages(site: Site, views: Sequence[dict[str, Any]], cards, as_of: str,
             prev = fg.from_headline(cards.headline(prev_p.key))
             rows = sorted(fg.by_department(cards, period.key).items())
             best = [x[3] for x in heapq.nsmallest(10, (x for x in mine if x[0] is not None), key=itemgetter(0))]
-            worst = [x[3] for x in heapq.nsmallest(10, mine, key=itemgetter(1))]
+            worst = [x[3] for x in heapq.nsmallest(10, (x for x in mine if x[1] is not None), key=itemgetter(1))]
             escalated = [x[3] for x in heapq.nsmallest(50, (x for x in mine if x[2] is not None), key=itemgetter(2))]
             nxt = periods[i + 1] if i + 1 < len(periods) else None
             brief = lambda vs: [(v["id"], v["title"], v["holder"], v["status"], v["escalation"], v["days_overdue"]) for v in vs]

@@ -50,7 +50,7 @@ CODE = ("render.products", "render.view", "render.search", "render.i18n")
 # address, its closing) cost a tenth of a second each.
 FEED_TEXT = 280
 LITE_FIELDS = ("id", "title", "category", "received", "received_at", "year", "month", "holder", "status",
-               "escalation", "days_overdue", "rating", "handling_hours", "folder", "last_event_at")
+               "escalation", "days_overdue", "late_stages", "rating", "handling_hours", "folder", "last_event_at")
 
 
 class Payload(NamedTuple):

@@ -121,6 +121,8 @@ def case_view(case: r.Case, rules: Rules, now: datetime, commits: Mapping[str, s
         "holder": state.holder, "status": status,
         "escalation": state.escalation if status in ("open", "due_soon", "overdue") else None,
         "days_overdue": days_overdue(state, now), "stages": tuple(stages), "timeline": tuple(timeline),
+        # Deadlines missed, done late or still overdue (the reports' best and worst cases).
+        "late_stages": sum(1 for s in state.stages if s.status in ("late", "overdue")),
         "replies": tuple({"at": local(e.at).strftime(TIME_FMT), "by": e.by,
                           "final": bool(e.get("final")), "resolution": e.get("resolution"),
                           "body": str(e.get("body") or "")} for e in replies),
