@@ -113,7 +113,7 @@ LABELS: dict[str, tuple[str, str]] = {
     "interim_reply": ("阶段性答复", "Interim reply"),
     "rating": ("评价", "Rating"),
     "no_rating": ("尚未评价", "Not rated yet"),
-    "escalation": ("督办级别", "Escalation"),
+    "escalation": ("当前督办级别", "Escalation now"),  # a finished stage shows the level it reached in its row
     "none": ("无", "None"),
     "record": ("记录文件", "Record file"),
     "commit": ("提交", "Commit"),
