@@ -17,6 +17,7 @@ import gc
 import logging
 import marshal
 import pickle
+import re
 import shutil
 import subprocess
 import time
@@ -641,14 +642,16 @@ def _shell_bodies(site: pg.Site, views, city, dept_cards, periods, shard_sizes: 
 
 
 def _field_docs(cache: Path) -> str:
-    """Return the field documentation of the downloads (docs/export.md, and
-    docs/open-data.md when present) as HTML, kept in ``cache`` by a digest of
-    the Markdown (converting it takes a few tenths of a second per build)."""
+    """Return the field documentation of the site's downloads (docs/export.md)
+    as HTML, kept in ``cache`` by a digest of the Markdown (converting it takes
+    a few tenths of a second per build). Its links to other documents, which
+    the site does not carry, become their names in the repository."""
     texts = []
-    for name in ("export.md", "open-data.md"):
+    for name in ("export.md",):
         path = PROJECT / "docs" / name
         if path.is_file():
             text = path.read_text(encoding="utf-8")
+            text = re.sub(r"\[([^\]]+)\]\(([\w./-]+\.md)\)", r"`docs/\2`", text)
             texts.append(text.split("\n", 1)[1] if text.startswith("# ") else text)
     kept = cache / f"field-docs-{digest(texts)[:16]}.html"
     if kept.is_file():

@@ -148,6 +148,16 @@ def test_listings_feeds_and_open_data(built):
     assert (out / "feeds" / "p" / "2026-000001.xml").is_file()
     svg = (out / "d" / "housing" / "on-time.svg").read_text(encoding="utf-8")
     assert "<title" in svg and "<desc" in svg and "2026-11: 100.0" in svg
+    # The open-data page offers what the site holds, described in its language, and no link leads nowhere.
+    for page, words in ((out / "open-data" / "index.html", "一行一件诉求"),
+                        (out / "en" / "open-data" / "index.html", "one petition per line")):
+        html = page.read_text(encoding="utf-8")
+        article = html.split("<article", 1)[1].split("</article>", 1)[0]
+        links = re.findall(r'<a href="([^"#]+)"', article)
+        assert links and words in html and "一行一件诉求 /" not in html
+        for link in links:
+            assert not link.endswith(".md") and "://" not in link, (page, link)
+            assert (out / link.lstrip("/")).exists() or (out / link.lstrip("/") / "index.html").exists(), (page, link)
 
 
 def manifest(folder: Path) -> dict[str, str]:
