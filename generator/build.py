@@ -586,7 +586,7 @@ def _shell_nav() -> list[ShellPage]:
 
 
 def _shell_bodies(site: pg.Site, views, city, dept_cards, periods, shard_sizes: dict[str, int], as_of, min_cases,
-                  rules, extra, field_docs: str) -> dict[str, tuple[str, str]]:
+                  rules, extra, field_docs: dict[str, tuple[str, str]]) -> dict[str, tuple[str, str]]:
     """Return each shell page's body in both languages, by slug (``views``: newest first;
     ``shard_sizes``: the petitions in each search shard)."""
     latest = views[:10]
@@ -641,27 +641,33 @@ def _shell_bodies(site: pg.Site, views, city, dept_cards, periods, shard_sizes: 
     return pages
 
 
-def _field_docs(cache: Path) -> str:
-    """Return the field documentation of the site's downloads (docs/export.md)
-    as HTML, kept in ``cache`` by a digest of the Markdown (converting it takes
-    a few tenths of a second per build). Its links to other documents, which
-    the site does not carry, become their names in the repository."""
-    texts = []
-    for name in ("export.md",):
-        path = PROJECT / "docs" / name
-        if path.is_file():
-            text = path.read_text(encoding="utf-8")
-            text = re.sub(r"\[([^\]]+)\]\(([\w./-]+\.md)\)", r"`docs/\2`", text)
-            texts.append(text.split("\n", 1)[1] if text.startswith("# ") else text)
-    kept = cache / f"field-docs-{digest(texts)[:16]}.html"
-    if kept.is_file():
-        return kept.read_text(encoding="utf-8")
+def _field_docs(cache: Path) -> dict[str, tuple[str, str]]:
+    """Return, by page language, the field documentation of the site's
+    downloads as HTML and the language it is written in: docs/export.md, and
+    its Chinese version docs/export.zh.md for the Chinese page (the English
+    one where that is missing). Kept in ``cache`` by a digest of the Markdown
+    (converting it takes a few tenths of a second per build). Links to other
+    documents, which the site does not carry, become their names in the
+    repository."""
+    docs = PROJECT / "docs"
+    texts: dict[str, tuple[str, str]] = {}
+    for lang, name in (("zh", "export.zh.md"), ("en", "export.md")):
+        path, written_in = (docs / name, lang) if (docs / name).is_file() else (docs / "export.md", "en")
+        text = path.read_text(encoding="utf-8") if path.is_file() else ""
+        text = re.sub(r"\[([^\]]+)\]\(([\w./-]+\.md)\)", r"`docs/\2`", text)
+        texts[lang] = (text.split("\n", 1)[1] if text.startswith("# ") else text, written_in)
+    kept = cache / f"field-docs-{digest(texts)[:16]}.json"
+    try:
+        return {lang: tuple(pair) for lang, pair in orjson.loads(kept.read_bytes()).items()}
+    except (OSError, ValueError, AttributeError, TypeError):
+        pass
     import markdown
 
-    html = "\n".join(markdown.markdown(text, extensions=["tables"]) for text in texts)
-    for old in cache.glob("field-docs-*.html"):
+    html = {lang: (markdown.markdown(text, extensions=["tables"]), written_in)
+            for lang, (text, written_in) in texts.items()}
+    for old in cache.glob("field-docs-*"):
         old.unlink(missing_ok=True)
-    load.replace_file(kept, html.encode("utf-8"))
+    load.replace_file(kept, orjson.dumps(html))
     return html
 
 

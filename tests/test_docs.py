@@ -1,6 +1,9 @@
-"""Every command is documented in README and its help ends with an example."""
+"""Every command is documented in README and its help ends with an example; the
+Chinese field docs keep up with the English ones."""
 
 from __future__ import annotations
+
+import re
 
 import click
 import pytest
@@ -37,3 +40,14 @@ def test_every_command_is_in_readme(name, cmd, root):
         for opt in getattr(param, "opts", []):
             if opt.startswith("--") and opt not in ("--help",):
                 assert opt in readme, f"README does not mention {name} {opt}"
+
+
+def test_the_chinese_field_docs_name_every_field_the_english_ones_do(root):
+    """The open-data page shows docs/export.zh.md to Chinese readers: it must
+    keep up with docs/export.md, field for field."""
+    def names(doc: str) -> set[str]:
+        return set(re.findall(r"`([a-z_][a-z0-9_.\[\]]*)`", (root / "docs" / doc).read_text(encoding="utf-8")))
+
+    english, chinese = names("export.md"), names("export.zh.md")
+    assert len(english) > 60
+    assert chinese == english, f"only in export.md: {sorted(english - chinese)}; only in export.zh.md: {sorted(chinese - english)}"
