@@ -50,4 +50,5 @@ def test_the_chinese_field_docs_name_every_field_the_english_ones_do(root):
 
     english, chinese = names("export.md"), names("export.zh.md")
     assert len(english) > 60
-    assert chinese == english, f"only in export.md: {sorted(english - chinese)}; only in export.zh.md: {sorted(chinese - english)}"
+    assert chinese == english, (f"only in export.md: {sorted(english - chinese)}; "
+                                f"only in export.zh.md: {sorted(chinese - english)}")

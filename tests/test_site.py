@@ -108,7 +108,8 @@ def test_petition_page_has_timeline_deadlines_and_commits(built):
 
 def test_reports_name_as_best_only_cases_handled_well_and_as_worst_only_cases_handled_badly(built):
     _, out = built
-    cases = {c["id"]: c for c in map(json.loads, (out / "data" / "cases.jsonl").read_text(encoding="utf-8").split("\n")[:-1])}
+    lines = (out / "data" / "cases.jsonl").read_text(encoding="utf-8").splitlines()
+    cases = {c["id"]: c for c in map(json.loads, lines)}
 
     def late(c):
         return any(s["status"] in ("late", "overdue") for s in c["stages"])

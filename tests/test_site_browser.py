@@ -127,7 +127,8 @@ def search(page, url: str, query: str) -> dict:
     return {"filters": page.eval_on_selector_all(".pagefind-ui__filter-name", texts),
             "values": page.eval_on_selector_all(".pagefind-ui__filter-label", texts),
             "tags": page.eval_on_selector_all(".pagefind-ui__result-tag", texts),
-            "links": page.eval_on_selector_all(".pagefind-ui__result-link", "els => els.map(e => e.getAttribute('href'))")}
+            "links": page.eval_on_selector_all(".pagefind-ui__result-link",
+                                               "els => els.map(e => e.getAttribute('href'))")}
 
 
 def test_search_speaks_the_page_language_and_leads_to_the_page_in_it(served, browser):
@@ -138,7 +139,8 @@ def test_search_speaks_the_page_language_and_leads_to_the_page_in_it(served, bro
     assert any(v.startswith("已逾期") for v in zh["values"]) and zh["tags"][0].startswith("受理时间: 2026-11-10")
     assert zh["links"][0] == "/p/2026-000002.html"
     # The filters are Pagefind's own disclosure widgets, not the theme's note boxes.
-    assert page.evaluate("getComputedStyle(document.querySelector('.pagefind-ui__filter-panel')).borderTopStyle") == "none"
+    panel = "getComputedStyle(document.querySelector('.pagefind-ui__filter-panel')).borderTopStyle"
+    assert page.evaluate(panel) == "none"
     assert page.evaluate("getComputedStyle(document.querySelector('.pagefind-ui__filter-name'), '::after').maskImage") \
         == "none"
     en = search(page, url + "/en/search/", "井盖")

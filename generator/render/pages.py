@@ -569,7 +569,8 @@ def report_pages(site: Site, views: Sequence[dict[str, Any]], cards, as_of: str,
         unhappy = v["rating"] == "dissatisfied"
         by_day[v["received"][:10]].append((
             (v["rating"] != "satisfied", hours, v["id"]) if v["status"] == "closed" and not (late or unhappy) else None,
-            (-v["days_overdue"], not unhappy, -v["late_stages"], -min(hours, 1e8), v["id"]) if late or unhappy else None,
+            ((-v["days_overdue"], not unhappy, -v["late_stages"], -min(hours, 1e8), v["id"])
+             if late or unhappy else None),
             (-v["days_overdue"], v["id"]) if v["status"] == "overdue" or v["escalation"] else None,
             v))
     by_period: dict[fg.Period, list] = defaultdict(list)
