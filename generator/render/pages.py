@@ -565,7 +565,7 @@ def report_pages(site: Site, views: Sequence[dict[str, Any]], cards, as_of: str,
     by_day: dict[Any, list] = defaultdict(list)
     for v in views:
         hours = _handling_hours(v)
-        late = v["late_stages"] > 0 or v["days_overdue"] > 0
+        late = v["late_stages"] > 0  # an overdue case (days_overdue) has an overdue stage
         unhappy = v["rating"] == "dissatisfied"
         by_day[v["received"][:10]].append((
             (v["rating"] != "satisfied", hours, v["id"]) if v["status"] == "closed" and not (late or unhappy) else None,

@@ -44,6 +44,7 @@ import pagefind_bin_extended
 
 from generator.records import CATEGORIES
 from generator.render.i18n import t
+from generator.render.view import SITE_STATUSES
 
 BINARY = Path(pagefind_bin_extended.__file__).parent / "pagefind_extended"
 _VERSION = importlib.metadata.version("pagefind_bin_extended")  # a new Pagefind reindexes every shard
@@ -96,10 +97,6 @@ def record(view: dict[str, Any], dept_name: Callable[[str | None], str]) -> str:
     return "".join(parts)
 
 
-# The site's statuses (generator.render.view.status_of), for the filter labels.
-STATUSES = ("open", "due_soon", "overdue", "closed", "rejected", "withdrawn", "unassigned")
-
-
 def ui_labels(departments: Any, lang: str) -> dict[str, dict[str, str]]:
     """Return what the search page in ``lang`` shows for the names in the index:
     ``names``, each filter's and the date's (:func:`record` names them in
@@ -111,7 +108,7 @@ def ui_labels(departments: Any, lang: str) -> dict[str, dict[str, str]]:
              "year": t("search_year", lang), "date": t("received_at", lang)}
     values: dict[str, str] = {}
     if lang != "zh":
-        values.update((t(key, "zh"), t(key, lang)) for key in STATUSES + CATEGORIES)
+        values.update((t(key, "zh"), t(key, lang)) for key in SITE_STATUSES + CATEGORIES)
         for d in (departments.centre, *departments.departments.values()):
             values[d.name.zh] = d.name.en
     return {"names": names, "values": values}

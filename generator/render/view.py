@@ -40,6 +40,10 @@ def span_text(delta: timedelta) -> tuple[str, str]:
     return "".join(zh), " ".join(en)
 
 
+# Every status :func:`status_of` gives.
+SITE_STATUSES = ("open", "due_soon", "overdue", "closed", "rejected", "withdrawn", "unassigned")
+
+
 def status_of(state: CaseState) -> str:
     """Return the site's status of a case: open, due_soon, overdue, closed,
     rejected, withdrawn or unassigned."""
