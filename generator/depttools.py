@@ -3,7 +3,8 @@
 ``wenzheng accept|reply|transfer|extend|clarify|close ID`` find the petition's
 folder (in a sparse checkout that holds only the petitions in hand), work out
 who the user acts for (``git config wenzheng.account`` or ``user.name``, mapped
-through departments.yaml), stamp the event with the current time in the
+through departments.yaml), mask personal data in the free text (the office's
+public ``phones`` listed there stay visible), stamp the event with the current time in the
 city's time zone, and run the pull-request checks on the result before
 anything is committed. A draft that fails is removed again: nothing is left
 half-written.
@@ -23,6 +24,7 @@ from zoneinfo import ZoneInfo
 
 from generator import gitio, governance, load
 from generator import records as r
+from generator.privacy import mask_personal_data
 from generator.problems import Problem
 
 
@@ -140,6 +142,22 @@ def plan_event(command: str, case: r.Case, actor: str, options: Mapping[str, Any
     raise ToolError(f"unknown command {command!r}")
 
 
+TEXT_FIELDS = ("body", "reason", "note")
+
+
+def mask_fields(fields: Mapping[str, Any], keep: tuple[str, ...]) -> tuple[dict[str, Any], tuple[str, ...]]:
+    """Return the event's fields with personal data in its free text masked
+    (the department's public ``phones`` kept), and the kinds masked."""
+    out = dict(fields)
+    kinds: set[str] = set()
+    for key in TEXT_FIELDS:
+        if isinstance(out.get(key), str):
+            masked = mask_personal_data(out[key], keep)
+            out[key] = masked.text
+            kinds.update(masked.kinds)
+    return out, tuple(sorted(kinds))
+
+
 def needs_text(command: str, actor: str | None) -> str | None:
     """Return what the free text is for (the $EDITOR prompt), or None if optional."""
     if command == "reply":
@@ -218,6 +236,8 @@ def write_event(root: Path, command: str, petition_id: str, account: str, now: d
                         "`git config wenzheng.account <your forge account>` or ask the centre "
                         "to add it")
     kind, fields = plan_event(command, case, actor, options)
+    office = departments.get(actor)
+    fields, masked = mask_fields(fields, office.phones if office else ())
     at = now.astimezone(city_tz(rules)).replace(microsecond=0)
     seq = 1
     while (root / folder / r.event_file_name(kind, at, seq)).exists():
@@ -232,6 +252,13 @@ def write_event(root: Path, command: str, petition_id: str, account: str, now: d
         target.unlink()
         raise
     problems = [p for p in result.problems if p.path.startswith(folder)]
+    if masked:
+        problems.append(Problem(draft.path, None, "personal-data-masked",
+                                f"文中的个人信息已隐去 / personal data in the text was masked before "
+                                f"writing ({', '.join(masked)})",
+                                "无需处理；办公电话如需公开，请列入 departments.yaml 中本部门的 `phones:` / "
+                                "nothing to do; to show an office number, list it under the department's "
+                                "`phones:` in departments.yaml", "warning"))
     if any(p.severity == "error" for p in problems):
         target.unlink()
         return draft, problems

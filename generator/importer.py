@@ -657,18 +657,22 @@ def parse_source_time(value: Any, formats: Sequence[str], tz: ZoneInfo) -> datet
     raise ValueError(f"{text!r} is not a time in any of the formats {', '.join(formats)}")
 
 
-def _mask(text: str, mapping: ImportMapping) -> str:
+def _mask(text: str, mapping: ImportMapping, keep: Sequence[str] = ()) -> str:
     for pattern, marker in mapping.extra_patterns:
         text = pattern.sub(marker, text)
-    return mask_personal_data(text).text
+    return mask_personal_data(text, keep).text
 
 
 def _clip(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
-def convert_row(row: RawRow, mapping: ImportMapping, source_name: str) -> tuple[SourceRow | None, list[Problem]]:
+def convert_row(row: RawRow, mapping: ImportMapping, source_name: str,
+                phones: Mapping[str, Sequence[str]] | None = None) -> tuple[SourceRow | None, list[Problem]]:
     """Return the row in our terms, or None with every reason it cannot be used.
+
+    ``phones`` maps department ids to their public phone numbers
+    (departments.yaml), which stay visible in that department's reply.
 
     Each problem names the source file and row (``line`` is the row number,
     the header being row 1) and the column at fault.
@@ -766,7 +770,7 @@ def convert_row(row: RawRow, mapping: ImportMapping, source_name: str) -> tuple[
         body = title
 
     reply_raw, _ = _first(row, mapping, "reply_text")
-    reply_text = _mask(str(reply_raw).strip(), mapping) or None
+    reply_text = _mask(str(reply_raw).strip(), mapping, (phones or {}).get(department or "", ())) or None
     res_raw, _ = _first(row, mapping, "resolution")
     res_text = str(res_raw or reply_raw or "").casefold()
     resolution = mapping.resolution_default
@@ -1032,6 +1036,7 @@ def plan_import(rows: Iterable[RawRow], mapping: ImportMapping, existing: Existi
     edited).
     """
     plan = Plan()
+    phones = {d.id: d.phones for d in departments.departments.values()} if departments else {}
     good: list[SourceRow] = []
     for raw in rows:
         plan.rows_read += 1
@@ -1039,7 +1044,7 @@ def plan_import(rows: Iterable[RawRow], mapping: ImportMapping, existing: Existi
         if reason is not None:
             plan.skipped.append((raw.number, reason))
             continue
-        row, problems = convert_row(raw, mapping, source_name)
+        row, problems = convert_row(raw, mapping, source_name, phones)
         plan.problems.extend(problems)
         if row is not None and departments is not None and row.department not in departments.departments:
             plan.problems.append(Problem(

@@ -1,47 +1,75 @@
-"""Masking personal data in public text, shared by the bridge and the importer.
+"""Masking personal data in public text: the one implementation.
 
-Git cannot forget, so phone numbers, e-mail addresses, ID-card numbers (with a
-valid GB 11643 check character) and bank-card numbers (Luhn-valid) in any text
-bound for the archive are replaced by a marker before anything is written.
-The bridge (:mod:`generator.bridge.privacy`) adds the sealing of contact
-details; the importer needs only this masking half.
+Git cannot forget, so every text bound for the archive passes through
+:func:`mask_personal_data` before anything is written: the bridge (petitions
+and ratings), the importer (titles, texts, replies, addresses) and the
+department tools (replies, requests, notes) all call it.
+
+The masking errs towards masking. The text is first *normalised for finding*
+(NFKC, so full-width digits, letters, ``＠`` and ``．`` become ASCII; the
+ideographic full stop ``。`` counts as a dot; zero-width characters are
+ignored), and runs of digits are read across the separators people type
+between them (spaces, hyphens of any width, dots, slashes, brackets). What is
+found there is replaced in the *original* text, through an index map, so the
+rest of the text (full-width Chinese punctuation included) stays as typed.
+
+Masked: mobile numbers (11 digits from 13x–19x, with or without +86),
+landlines with an area code (and without one right after a word such as 电话),
+resident ID numbers of 15 and 18 characters whatever their check character,
+bank cards (16–19 digits; spaced ones when their Luhn check holds), any
+unbroken run of 20 or more digits, e-mail addresses, and QQ/WeChat ids that
+follow their name. Flagged for a moderator without masking (the place is
+the substance of many petitions): street addresses with house numbers.
+
+Dates (2026-11-22, 20261122), times, amounts, petition ids (2026-000123) and
+other short numbers are left alone. Public phone numbers of offices may be
+kept visible by passing them as ``keep`` (departments.yaml ``phones:``).
 """
 
 from __future__ import annotations
 
 import re
+import unicodedata
 from dataclasses import dataclass
+from typing import Iterable
 
 PHONE = "phone"
 EMAIL = "email"
 ID_CARD = "id_card"
 BANK_CARD = "bank_card"
+NUMBER = "number"
+IM_ID = "im_id"
+ADDRESS = "address"  # a flag only: the text is not masked
 
 MARKERS = {
     PHONE: "[手机号已隐去]",
     EMAIL: "[邮箱已隐去]",
     ID_CARD: "[身份证号已隐去]",
     BANK_CARD: "[银行卡号已隐去]",
+    NUMBER: "[号码已隐去]",
+    IM_ID: "[QQ/微信号已隐去]",
 }
 LANDLINE_MARKER = "[电话号码已隐去]"
 
-# Full-width digits, Latin letters and the at sign are folded to ASCII so that
-# "１３８…" is caught like "138…"; Chinese full-width punctuation is kept.
-_FOLD = {cp: cp - 0xFEE0 for cp in range(0xFF10, 0xFF1A)}
-_FOLD.update({cp: cp - 0xFEE0 for cp in range(0xFF21, 0xFF3B)})
-_FOLD.update({cp: cp - 0xFEE0 for cp in range(0xFF41, 0xFF5B)})
-_FOLD[0xFF20] = ord("@")
-
-_EMAIL_RE = re.compile(r"[A-Za-z0-9._%+\-]+\s*@\s*[A-Za-z0-9\-]+(?:\.[A-Za-z0-9\-]+)*\.[A-Za-z]{2,}")
-_ID_RE = re.compile(
-    r"(?<![0-9A-Za-z])[1-9]\d{5}(?:18|19|20)\d{2}(?:0[1-9]|1[0-2])(?:0[1-9]|[12]\d|3[01])\d{3}[0-9Xx](?![0-9A-Za-z])"
-)
-_DIGIT_RUN_RE = re.compile(r"(?<![0-9])\d(?:[ \-]?\d){15,18}(?![0-9])")
-_MOBILE_RE = re.compile(r"(?<![0-9])(?:(?:\+|00)?86[ \-]?)?1[3-9]\d(?:[ \-]?\d{4}){2}(?![0-9])")
-_LANDLINE_RE = re.compile(r"(?<![0-9])(?:\(0\d{2,3}\)|0\d{2,3}[ \-])\s?\d{7,8}(?![0-9])")
-
 _ID_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
 _ID_CHECK = "10X98765432"
+
+# Characters people put between the digits of one number (after NFKC).
+_SEPARATORS = " \t-‐‑‒–—―−.·・_/()"
+_CHAIN_RE = re.compile(r"\d+(?:[" + re.escape(_SEPARATORS) + r"]{1,3}\d+)*(?:[Xx](?![A-Za-z]))?")
+_EMAIL_RE = re.compile(
+    r"[A-Za-z0-9][A-Za-z0-9._%+\-]*\s*(?:@|\(at\)|\[at\])\s*"
+    r"[A-Za-z0-9\-]+(?:\s*\.\s*[A-Za-z0-9\-]+)*\s*\.\s*[A-Za-z]{2,}", re.IGNORECASE)
+_IM_RE = re.compile(
+    r"(?<![A-Za-z])(?:qq|扣扣|微信|wechat|weixin|vx|wx|v信)(?:公众号|号码|号|id)?"
+    r"\s*(?::|是|为)?\s*([A-Za-z0-9][A-Za-z0-9_\-]{4,19})(?![A-Za-z0-9_\-])", re.IGNORECASE)
+# A word just before a short number that says it is a telephone number.
+_PHONE_WORD_RE = re.compile(r"(?:电话|座机|固话|来电|致电|拨打|号码|tel|phone)\s*(?::|是|为)?\s*$", re.IGNORECASE)
+_ADDRESS_RE = re.compile(
+    r"[\u4e00-\u9fff](?:路|街|大道|道|巷|弄|胡同|里|村)\s*\d+\s*(?:号|弄|栋|幢|座)"
+    r"|\d+\s*(?:栋|幢|号楼|座)\s*(?:\d+\s*单元\s*)?\d+\s*(?:室|号|户)?"
+    r"|\d+\s*单元\s*\d+\s*室?"
+    r"|\d{3,4}\s*室")
 
 
 def id_card_checksum_ok(number: str) -> bool:
@@ -68,45 +96,172 @@ def luhn_ok(digits: str) -> bool:
 
 @dataclass(frozen=True)
 class Masked:
-    """Text with personal data replaced, and how many of each kind were found."""
+    """Text with personal data replaced, how many of each kind were masked,
+    and what a moderator should look at although it was not masked."""
 
     text: str
     found: tuple[tuple[str, int], ...]
+    review: tuple[str, ...] = ()
 
     @property
     def kinds(self) -> tuple[str, ...]:
+        """The kinds of personal data masked, sorted."""
         return tuple(kind for kind, _ in self.found)
 
+    @property
+    def flags(self) -> tuple[str, ...]:
+        """Everything a moderator should know of: masked kinds and review flags, sorted."""
+        return tuple(sorted(set(self.kinds) | set(self.review)))
 
-def mask_personal_data(text: str) -> Masked:
-    """Return ``text`` with phone, e-mail, ID-card and bank-card numbers masked."""
-    text = text.translate(_FOLD)
+
+def _normalise(text: str) -> tuple[str, list[int]]:
+    """Return the text as searched (NFKC, 。 as a dot, no zero-width characters)
+    and, for each of its characters, the index of the original character."""
+    chars: list[str] = []
+    where: list[int] = []
+    for i, ch in enumerate(text):
+        if ch.isascii():
+            chars.append(ch)
+            where.append(i)
+            continue
+        if unicodedata.category(ch) == "Cf":
+            continue
+        folded = unicodedata.normalize("NFKC", ch)
+        for out in folded:
+            chars.append("." if out in "。｡" else out)
+            where.append(i)
+    return "".join(chars), where
+
+
+def _date_ok(yymmdd: str, century: bool) -> bool:
+    if century and yymmdd[:2] not in ("18", "19", "20"):
+        return False
+    mm, dd = int(yymmdd[-4:-2]), int(yymmdd[-2:])
+    return 1 <= mm <= 12 and 1 <= dd <= 31
+
+
+def _classify(groups: list[str], whole_chain_start: bool, before: str) -> str | None:
+    """Return the kind of number the digit groups form together, or None.
+
+    One group is a number typed without separators; several are one typed with
+    them, which is held to stricter shapes (a date range is digit groups too)."""
+    digits = "".join(groups)
+    single = len(groups) == 1
+    if not digits[:-1].isdigit():
+        return None
+    last_x = not digits[-1].isdigit()
+    n = len(digits)
+    if not last_x:
+        national = digits
+        if single and n in (13, 15) and digits.startswith(("86", "0086")):
+            national = digits[-11:]
+        elif not single and groups[0] in ("86", "0086"):
+            national = "".join(groups[1:])
+            groups = groups[1:]
+        if len(national) == 11 and re.fullmatch(r"1[3-9]\d{9}", national) and (
+                single or len(groups) == 1 or len(groups[0]) >= 3):
+            return "mobile"
+        if single and re.fullmatch(r"0[1-9]\d{8,10}", digits):
+            return "landline"
+        if not single and re.fullmatch(r"0[1-9]\d{1,2}", groups[0]):
+            rest = "".join(groups[1:])
+            if 7 <= len(rest) <= 8 and rest[0] != "0":
+                return "landline"
+        if whole_chain_start and 7 <= n <= 8 and digits[0] not in "01" and _PHONE_WORD_RE.search(before):
+            return "local"
+    card_like = all(len(g) == 4 for g in groups[:-1]) or (len(groups) == 2 and len(groups[0]) == 6)
+    if n == 18:
+        id_like = last_x or id_card_checksum_ok(digits) or _date_ok(digits[6:14], True)
+        if id_like or (single and not luhn_ok(digits)):
+            return ID_CARD
+        return BANK_CARD if single or (card_like and luhn_ok(digits)) else None
+    if last_x:
+        return None
+    if n == 15 and (single or _date_ok(digits[6:12], False)):
+        return ID_CARD
+    if 16 <= n <= 19:
+        if single or (card_like and luhn_ok(digits)):
+            return BANK_CARD
+        return None
+    if n >= 20 and single:
+        return NUMBER
+    return None
+
+
+def _kept(kind: str, digits: str, keep: set[str]) -> bool:
+    """Return whether a phone number is one of the public numbers kept visible."""
+    if digits in keep:
+        return True
+    if kind == "mobile":
+        return digits[-11:] in keep
+    if kind == "local":
+        return any(k.startswith("0") and k.endswith(digits) for k in keep)
+    return False
+
+
+def mask_personal_data(text: str, keep: Iterable[str] = ()) -> Masked:
+    """Return ``text`` with personal data masked, the rest as typed.
+
+    ``keep`` lists public phone numbers (any punctuation) to leave visible,
+    such as the numbers of the office that replies."""
+    kept = {re.sub(r"\D", "", unicodedata.normalize("NFKC", k)) for k in keep}
+    kept.discard("")
+    norm, where = _normalise(text)
+    spans: list[tuple[int, int, str]] = []  # (start, end) in ``norm``, marker
     counts: dict[str, int] = {}
+    blanked = list(norm)
 
-    def replace_with(kind: str, marker: str):
-        def sub(match: re.Match) -> str:
-            counts[kind] = counts.get(kind, 0) + 1
-            return marker
-        return sub
+    def take(start: int, end: int, kind: str, marker: str) -> None:
+        spans.append((start, end, marker))
+        counts[kind] = counts.get(kind, 0) + 1
+        blanked[start:end] = "\uffff" * (end - start)
 
-    text = _EMAIL_RE.sub(replace_with(EMAIL, MARKERS[EMAIL]), text)
+    for m in _EMAIL_RE.finditer(norm):
+        take(m.start(), m.end(), EMAIL, MARKERS[EMAIL])
+    for m in _IM_RE.finditer("".join(blanked)):
+        take(m.start(1), m.end(1), IM_ID, MARKERS[IM_ID])
 
-    def id_card(match: re.Match) -> str:
-        if id_card_checksum_ok(match.group(0)):
-            counts[ID_CARD] = counts.get(ID_CARD, 0) + 1
-            return MARKERS[ID_CARD]
-        return match.group(0)
+    searched = "".join(blanked)
+    for chain in _CHAIN_RE.finditer(searched):
+        groups = [(g.group(0), chain.start() + g.start(), chain.start() + g.end())
+                  for g in re.finditer(r"\d+[Xx]?", chain.group(0))]
+        i = 0
+        while i < len(groups):
+            for j in range(len(groups) - 1, i - 1, -1):
+                digits_len = sum(len(g[0]) for g in groups[i:j + 1])
+                if digits_len > 24 and j > i:
+                    continue
+                start, end = groups[i][1], groups[j][2]
+                kind = _classify([g[0] for g in groups[i:j + 1]], i == 0, searched[max(0, start - 12):start])
+                if kind is None:
+                    continue
+                digits = "".join(g[0] for g in groups[i:j + 1])
+                if kind in ("mobile", "landline", "local"):
+                    if _kept(kind, digits, kept):
+                        break
+                    if start > 0 and searched[start - 1] == "+":
+                        start -= 1
+                    if start > 0 and searched[start - 1] == "(" and ")" in searched[start:end]:
+                        start -= 1
+                    marker = MARKERS[PHONE] if kind == "mobile" else LANDLINE_MARKER
+                    take(start, end, PHONE, marker)
+                else:
+                    take(start, end, kind, MARKERS[kind])
+                i = j
+                break
+            i += 1
 
-    text = _ID_RE.sub(id_card, text)
-
-    def bank_card(match: re.Match) -> str:
-        digits = re.sub(r"[ \-]", "", match.group(0))
-        if 16 <= len(digits) <= 19 and luhn_ok(digits):
-            counts[BANK_CARD] = counts.get(BANK_CARD, 0) + 1
-            return MARKERS[BANK_CARD]
-        return match.group(0)
-
-    text = _DIGIT_RUN_RE.sub(bank_card, text)
-    text = _MOBILE_RE.sub(replace_with(PHONE, MARKERS[PHONE]), text)
-    text = _LANDLINE_RE.sub(replace_with(PHONE, LANDLINE_MARKER), text)
-    return Masked(text, tuple(sorted(counts.items())))
+    review = (ADDRESS,) if _ADDRESS_RE.search("".join(blanked)) else ()
+    if not spans:
+        return Masked(text, (), review)
+    out: list[str] = []
+    pos = 0
+    for start, end, marker in sorted(spans):
+        o_start, o_end = where[start], where[end - 1] + 1
+        if o_start < pos:  # cannot happen: spans in ``norm`` never overlap
+            continue
+        out.append(text[pos:o_start])
+        out.append(marker)
+        pos = o_end
+    out.append(text[pos:])
+    return Masked("".join(out), tuple(sorted(counts.items())), review)

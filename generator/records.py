@@ -165,6 +165,7 @@ class Department:
     categories: tuple[str, ...]
     members: tuple[str, ...]
     signing_keys: tuple[str, ...] = ()
+    phones: tuple[str, ...] = ()  # public office numbers, kept visible in its replies
 
 
 @dataclass(frozen=True)

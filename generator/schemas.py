@@ -90,6 +90,8 @@ def departments_schema() -> dict[str, Any]:
     name = {"type": "object", "required": ["zh", "en"], "additionalProperties": False,
             "properties": {"zh": {"type": "string"}, "en": {"type": "string"}}}
     accounts = {"type": "array", "items": {"type": "string", "minLength": 1}}
+    phones = {"type": "array", "minItems": 1, "items": {"type": "string", "pattern": "[0-9]"},
+              "description": "Public phone numbers of the office, kept visible in its replies."}
     dept = {
         "type": "object",
         "required": ["id", "name", "level"],
@@ -101,6 +103,7 @@ def departments_schema() -> dict[str, Any]:
             "categories": {"type": "array", "items": {"enum": list(r.CATEGORIES)}},
             "members": accounts,
             "signing_keys": {"type": "array", "items": {"type": "string"}},
+            "phones": phones,
         },
     }
     return {
@@ -113,7 +116,7 @@ def departments_schema() -> dict[str, Any]:
             "city": name,
             "centre": {"type": "object", "required": ["name", "members"], "properties": {
                 "id": {"const": "centre"}, "name": name, "members": accounts,
-                "signing_keys": {"type": "array", "items": {"type": "string"}}}},
+                "signing_keys": {"type": "array", "items": {"type": "string"}}, "phones": phones}},
             "bridge_accounts": accounts,
             "bot_accounts": accounts,
             "departments": {"type": "array", "minItems": 1, "items": dept},

@@ -438,6 +438,19 @@ def check_departments(report: Report, file: str, data: Any) -> r.Departments | N
             return ()
         return tuple(value)
 
+    def phones(value: Any, where: KeyPath) -> tuple[str, ...]:
+        if value is None:
+            return ()
+        bad = (not isinstance(value, list) or not value
+               or [p for p in value if not isinstance(p, str) or not 5 <= sum(c.isdigit() for c in p) <= 15])
+        if bad:
+            report.add(file, where, "bad-phones",
+                       f"{'.'.join(map(str, where))} must be a list of public phone numbers as strings"
+                       + (f"; {bad[0]!r} is not one" if isinstance(bad, list) else ""),
+                       "write it as ['0527-84561234', '12345'], quoted, with the area code")
+            return ()
+        return tuple(value)
+
     city = name_of(data.get("city"), ("city",))
     centre_raw = data.get("centre")
     centre = None
@@ -455,7 +468,8 @@ def check_departments(report: Report, file: str, data: Any) -> r.Departments | N
                        "list the centre's forge accounts under centre.members")
         if cname:
             centre = r.Department(r.CENTRE, cname, "city", None, (), members,
-                                  tuple(centre_raw.get("signing_keys") or ()))
+                                  tuple(centre_raw.get("signing_keys") or ()),
+                                  phones(centre_raw.get("phones"), ("centre", "phones")))
     bridge = accounts(data.get("bridge_accounts"), ("bridge_accounts",))
     bots = accounts(data.get("bot_accounts"), ("bot_accounts",))
 
@@ -466,7 +480,7 @@ def check_departments(report: Report, file: str, data: Any) -> r.Departments | N
                    "departments.yaml must list at least one department",
                    "add a `departments:` list")
         raw_list = []
-    known_keys = ("id", "name", "level", "parent", "categories", "members", "signing_keys")
+    known_keys = ("id", "name", "level", "parent", "categories", "members", "signing_keys", "phones")
     parents: list[tuple[int, str, str]] = []
     for i, d in enumerate(raw_list):
         where: KeyPath = ("departments", i)
@@ -502,12 +516,13 @@ def check_departments(report: Report, file: str, data: Any) -> r.Departments | N
                        f"{did!r} lists unknown categories {bad_cats}",
                        f"use: {', '.join(r.CATEGORIES)}")
         members = accounts(d.get("members"), where + ("members",))
+        office_phones = phones(d.get("phones"), where + ("phones",))
         parent = d.get("parent")
         if parent is not None:
             parents.append((i, did, parent))
         if name and level in r.DEPARTMENT_LEVELS and not bad_cats:
             depts[did] = r.Department(did, name, level, parent, tuple(cats), members,
-                                      tuple(d.get("signing_keys") or ()))
+                                      tuple(d.get("signing_keys") or ()), office_phones)
     for i, did, parent in parents:
         if parent not in depts:
             report.add(file, ("departments", i, "parent"), "unknown-parent",

@@ -254,8 +254,8 @@ class Bridge:
         key = check.token.key
         title = mask_personal_data(form.title)
         body = mask_personal_data(form.body)
-        district = mask_personal_data(form.district).text if form.district else None
-        flags = sorted(set(title.kinds) | set(body.kinds))
+        district = mask_personal_data(form.district) if form.district else None
+        flags = sorted(set(title.flags) | set(body.flags) | set(district.flags if district else ()))
         if not check.proof_of_work:
             flags.append("no_pow")
         received_at = datetime.fromtimestamp(int(now), self.tz)
@@ -264,7 +264,7 @@ class Bridge:
 
         def render(petition_id: str):
             path, content = petition_record(petition_id, received_at, form.category, title.text, body.text,
-                                            display_name, district)
+                                            display_name, district.text if district else None)
             return (path.rsplit("/", 1)[0], path, content, title.text, form.category, flags,
                     received_at.isoformat())
 
@@ -329,7 +329,7 @@ class Bridge:
                                         names or [])
         try:
             self.outbox.add_feedback(petition_id=receipt.petition_id, folder=receipt.folder, path=path,
-                                     content=content, flags=comment.kinds if comment else (),
+                                     content=content, flags=comment.flags if comment else (),
                                      created_at=at.isoformat(), now=now)
         except AlreadyExists:
             return Outcome(409, errors=(FieldError("rating", "already_rated", "您已评价过这件诉求，谢谢。",

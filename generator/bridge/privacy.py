@@ -1,9 +1,11 @@
 """Personal data in the bridge: mask it in public text, seal contact details at rest.
 
-Git cannot forget, so phone numbers, e-mail addresses, ID-card numbers and
-bank-card numbers that a citizen types into a title or text are replaced by a
-marker (:mod:`generator.privacy`, shared with the importer) before anything is
-written to git, and the pull request is labelled for a moderator. Contact
+Git cannot forget, so phone numbers, e-mail addresses, ID-card numbers,
+bank-card numbers and QQ/WeChat ids that a citizen types into a title, text,
+district or rating comment are replaced by a marker (:mod:`generator.privacy`,
+the one implementation, shared with the importer and the department tools)
+before anything is written to git; the pull request is labelled for a
+moderator, who also sees a flag for street addresses with house numbers. Contact
 details for follow-up never go to git at all: they are sealed to an age
 recipient and kept only in the bridge's database.
 """
@@ -14,8 +16,8 @@ import pyrage
 from pyrage import x25519
 
 from generator.privacy import (  # noqa: F401 - the bridge's public names
-    BANK_CARD, EMAIL, ID_CARD, MARKERS, PHONE, Masked, id_card_checksum_ok, luhn_ok,
-    mask_personal_data,
+    ADDRESS, BANK_CARD, EMAIL, ID_CARD, IM_ID, MARKERS, NUMBER, PHONE, Masked, id_card_checksum_ok,
+    luhn_ok, mask_personal_data,
 )
 
 
