@@ -8,7 +8,8 @@ department tools (replies, requests, notes) all call it.
 The masking errs towards masking. The text is first *normalised for finding*
 (NFKC, so full-width digits, letters, ``＠`` and ``．`` become ASCII; the
 ideographic full stop ``。`` counts as a dot; zero-width characters are
-ignored), and runs of digits are read across the separators people type
+ignored; seven or more Chinese digits in a row are read as digits), and runs
+of digits are read across the separators people type
 between them (spaces, hyphens of any width, dots, slashes, brackets). What is
 found there is replaced in the *original* text, through an index map, so the
 rest of the text (full-width Chinese punctuation included) stays as typed.
@@ -58,18 +59,18 @@ _ID_CHECK = "10X98765432"
 _SEPARATORS = " \t-‐‑‒–—―−.·・_/()"
 _CHAIN_RE = re.compile(r"\d+(?:[" + re.escape(_SEPARATORS) + r"]{1,3}\d+)*(?:[Xx](?![A-Za-z]))?")
 _EMAIL_RE = re.compile(
-    r"[A-Za-z0-9][A-Za-z0-9._%+\-]*\s*(?:@|\(at\)|\[at\])\s*"
+    r"(?<![A-Za-z0-9._%+\-])[A-Za-z0-9][A-Za-z0-9._%+\-]*\s*(?:@|\(at\)|\[at\])\s*"
     r"[A-Za-z0-9\-]+(?:\s*\.\s*[A-Za-z0-9\-]+)*\s*\.\s*[A-Za-z]{2,}", re.IGNORECASE)
 _IM_RE = re.compile(
-    r"(?<![A-Za-z])(?:qq|扣扣|微信|wechat|weixin|vx|wx|v信)(?:公众号|号码|号|id)?"
-    r"\s*(?::|是|为)?\s*([A-Za-z0-9][A-Za-z0-9_\-]{4,19})(?![A-Za-z0-9_\-])", re.IGNORECASE)
+    r"(?<![A-Za-z0-9/._\-])(qq|扣扣|微信|wechat|weixin|vx|wx|v信)([ \t]*(?:号码|号|id|账号)?[ \t]*(?::|是|为)?[ \t]*)"
+    r"([A-Za-z0-9][A-Za-z0-9_\-]{4,19})(?![A-Za-z0-9_\-])", re.IGNORECASE)
 # A word just before a short number that says it is a telephone number.
 _PHONE_WORD_RE = re.compile(r"(?:电话|座机|固话|来电|致电|拨打|号码|tel|phone)\s*(?::|是|为)?\s*$", re.IGNORECASE)
 _ADDRESS_RE = re.compile(
     r"[\u4e00-\u9fff](?:路|街|大道|道|巷|弄|胡同|里|村)\s*\d+\s*(?:号|弄|栋|幢|座)"
-    r"|\d+\s*(?:栋|幢|号楼|座)\s*(?:\d+\s*单元\s*)?\d+\s*(?:室|号|户)?"
-    r"|\d+\s*单元\s*\d+\s*室?"
-    r"|\d{3,4}\s*室")
+    r"|(?<!\d)\d+\s*(?:栋|幢|号楼|座)\s*(?:\d+\s*单元\s*)?\d+\s*(?:室|号|户)?"
+    r"|(?<!\d)\d+\s*单元\s*\d+\s*室?"
+    r"|(?<!\d)\d{3,4}\s*室")
 
 
 def id_card_checksum_ok(number: str) -> bool:
@@ -114,12 +115,25 @@ class Masked:
         return tuple(sorted(set(self.kinds) | set(self.review)))
 
 
+_CHINESE_DIGITS = {"〇": "0", "零": "0", "一": "1", "幺": "1", "二": "2", "三": "3", "四": "4", "五": "5",
+                   "六": "6", "七": "7", "八": "8", "九": "9"}
+# Seven or more in a row are a number read out digit by digit (一三八一二三四五六七八),
+# not a date (二〇二六年) or a count.
+_CHINESE_RUN_RE = re.compile("[" + "".join(_CHINESE_DIGITS) + "]{7,}")
+
+
 def _normalise(text: str) -> tuple[str, list[int]]:
-    """Return the text as searched (NFKC, 。 as a dot, no zero-width characters)
-    and, for each of its characters, the index of the original character."""
+    """Return the text as searched (NFKC, 。 as a dot, no zero-width characters,
+    long runs of Chinese digits as digits) and, for each of its characters, the
+    index of the original character."""
     chars: list[str] = []
     where: list[int] = []
+    spelled = {i for m in _CHINESE_RUN_RE.finditer(text) for i in range(m.start(), m.end())}
     for i, ch in enumerate(text):
+        if i in spelled:
+            chars.append(_CHINESE_DIGITS[ch])
+            where.append(i)
+            continue
         if ch.isascii():
             chars.append(ch)
             where.append(i)
@@ -140,36 +154,45 @@ def _date_ok(yymmdd: str, century: bool) -> bool:
     return 1 <= mm <= 12 and 1 <= dd <= 31
 
 
-def _classify(groups: list[str], whole_chain_start: bool, before: str) -> str | None:
+def _classify(groups: list[str], whole_chain_start: bool, before: str, fraction: bool,
+              dotted: bool) -> str | None:
     """Return the kind of number the digit groups form together, or None.
 
     One group is a number typed without separators; several are one typed with
-    them, which is held to stricter shapes (a date range is digit groups too)."""
+    them, which is held to stricter shapes (a date range is digit groups too),
+    as is a ``fraction``, one group right after a decimal point (40.8379371025…).
+    Groups joined by a dot (``dotted``) or after one may form a phone number
+    (188.1234.5678), never an ID or card number: those are decimals
+    (37.8046840108425, 1.116423611111111)."""
     digits = "".join(groups)
-    single = len(groups) == 1
+    single = len(groups) == 1 and not fraction
     if not digits[:-1].isdigit():
         return None
     last_x = not digits[-1].isdigit()
     n = len(digits)
     if not last_x:
         national = digits
+        parts = groups
         if single and n in (13, 15) and digits.startswith(("86", "0086")):
             national = digits[-11:]
-        elif not single and groups[0] in ("86", "0086"):
-            national = "".join(groups[1:])
-            groups = groups[1:]
+        elif len(groups) > 1 and groups[0] in ("86", "0086"):
+            parts = groups[1:]
+            national = "".join(parts)
         if len(national) == 11 and re.fullmatch(r"1[3-9]\d{9}", national) and (
-                single or len(groups) == 1 or len(groups[0]) >= 3):
+                len(parts) == 1 or len(parts[0]) >= 3):
             return "mobile"
         if single and re.fullmatch(r"0[1-9]\d{8,10}", digits):
             return "landline"
-        if not single and re.fullmatch(r"0[1-9]\d{1,2}", groups[0]):
+        if len(groups) > 1 and re.fullmatch(r"0[1-9]\d{1,2}", groups[0]):
             rest = "".join(groups[1:])
             if 7 <= len(rest) <= 8 and rest[0] != "0":
                 return "landline"
         if whole_chain_start and 7 <= n <= 8 and digits[0] not in "01" and _PHONE_WORD_RE.search(before):
             return "local"
-    card_like = all(len(g) == 4 for g in groups[:-1]) or (len(groups) == 2 and len(groups[0]) == 6)
+    if dotted or fraction or (len(groups) > 1 and min(len(g) for g in groups[:-1]) < 3):
+        return None
+    card_like = len(groups) > 1 and (all(len(g) == 4 for g in groups[:-1])
+                                     or (len(groups) == 2 and len(groups[0]) == 6))
     if n == 18:
         id_like = last_x or id_card_checksum_ok(digits) or _date_ok(digits[6:14], True)
         if id_like or (single and not luhn_ok(digits)):
@@ -185,6 +208,34 @@ def _classify(groups: list[str], whole_chain_start: bool, before: str) -> str | 
         return None
     if n >= 20 and single:
         return NUMBER
+    return None
+
+
+_MAX_DIGITS = 24  # no number masked here is longer, once its separators are gone
+
+
+def _number_at(groups: list[tuple[str, int, int]], i: int, searched: str) -> tuple[int, str] | None:
+    """Return (last group, kind) of the longest number that starts at digit
+    group ``i`` of a chain, or None."""
+    first = groups[i][0]
+    last, total = i, len(first)
+    # Several groups make one number only if the first has 3 digits or more
+    # (138 1234 5678, 0577 6588 7777, 330302 1990…) or is the country code.
+    if len(first) >= 3 or first in ("86", "0086"):
+        while last + 1 < len(groups) and total + len(groups[last + 1][0]) <= _MAX_DIGITS:
+            last += 1
+            total += len(groups[last][0])
+    start = groups[i][1]
+    fraction = i > 0 and searched[start - 1] == "."
+    before = searched[max(0, start - 12):start]
+    for j in range(last, i - 1, -1):
+        if j > i and total < 7:
+            break
+        dotted = any("." in searched[groups[k][2]:groups[k + 1][1]] for k in range(i, j))
+        kind = _classify([g[0] for g in groups[i:j + 1]], i == 0, before, fraction, dotted)
+        if kind is not None:
+            return j, kind
+        total -= len(groups[j][0])
     return None
 
 
@@ -218,8 +269,17 @@ def mask_personal_data(text: str, keep: Iterable[str] = ()) -> Masked:
 
     for m in _EMAIL_RE.finditer(norm):
         take(m.start(), m.end(), EMAIL, MARKERS[EMAIL])
+    review: set[str] = set()
     for m in _IM_RE.finditer("".join(blanked)):
-        take(m.start(1), m.end(1), IM_ID, MARKERS[IM_ID])
+        # "微信号 abc123", "QQ：wangwu", "QQ123456" are ids; "qqzxm04" in a file name is not
+        # one, and "wechat today" may be a word: flagged only.
+        word, between, ident = m.group(1), m.group(2), m.group(3)
+        if word.isascii() and not between and not ident.isdigit():
+            continue
+        if re.search(r"[^ \t]", between) or re.search(r"[0-9_\-]", ident):
+            take(m.start(3), m.end(3), IM_ID, MARKERS[IM_ID])
+        else:
+            review.add(IM_ID)
 
     searched = "".join(blanked)
     for chain in _CHAIN_RE.finditer(searched):
@@ -227,33 +287,28 @@ def mask_personal_data(text: str, keep: Iterable[str] = ()) -> Masked:
                   for g in re.finditer(r"\d+[Xx]?", chain.group(0))]
         i = 0
         while i < len(groups):
-            for j in range(len(groups) - 1, i - 1, -1):
-                digits_len = sum(len(g[0]) for g in groups[i:j + 1])
-                if digits_len > 24 and j > i:
-                    continue
-                start, end = groups[i][1], groups[j][2]
-                kind = _classify([g[0] for g in groups[i:j + 1]], i == 0, searched[max(0, start - 12):start])
-                if kind is None:
-                    continue
-                digits = "".join(g[0] for g in groups[i:j + 1])
-                if kind in ("mobile", "landline", "local"):
-                    if _kept(kind, digits, kept):
-                        break
+            found = _number_at(groups, i, searched)
+            if found is None:
+                i += 1
+                continue
+            j, kind = found
+            start, end = groups[i][1], groups[j][2]
+            digits = "".join(g[0] for g in groups[i:j + 1])
+            if kind in ("mobile", "landline", "local"):
+                if not _kept(kind, digits, kept):
                     if start > 0 and searched[start - 1] == "+":
                         start -= 1
                     if start > 0 and searched[start - 1] == "(" and ")" in searched[start:end]:
                         start -= 1
-                    marker = MARKERS[PHONE] if kind == "mobile" else LANDLINE_MARKER
-                    take(start, end, PHONE, marker)
-                else:
-                    take(start, end, kind, MARKERS[kind])
-                i = j
-                break
-            i += 1
+                    take(start, end, PHONE, MARKERS[PHONE] if kind == "mobile" else LANDLINE_MARKER)
+            else:
+                take(start, end, kind, MARKERS[kind])
+            i = j + 1
 
-    review = (ADDRESS,) if _ADDRESS_RE.search("".join(blanked)) else ()
+    if _ADDRESS_RE.search("".join(blanked)):
+        review.add(ADDRESS)
     if not spans:
-        return Masked(text, (), review)
+        return Masked(text, (), tuple(sorted(review)))
     out: list[str] = []
     pos = 0
     for start, end, marker in sorted(spans):
@@ -264,4 +319,4 @@ def mask_personal_data(text: str, keep: Iterable[str] = ()) -> Masked:
         out.append(marker)
         pos = o_end
     out.append(text[pos:])
-    return Masked("".join(out), tuple(sorted(counts.items())), review)
+    return Masked("".join(out), tuple(sorted(counts.items())), tuple(sorted(review - set(counts))))

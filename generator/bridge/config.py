@@ -67,7 +67,7 @@ OPTIONS: tuple[Option, ...] = (
     Option("forge.provider", str, "local", "Where pull requests go.", choices=PROVIDERS),
     Option("forge.base_branch", str, "main", "The archive's main branch."),
     Option("forge.branch_prefix", str, "bridge/", "Prefix of the branches the bridge creates; only these are ever cleaned up."),
-    Option("forge.moderation_label", str, "needs-moderation", "Label put on pull requests whose text had personal data masked or came without proof of work."),
+    Option("forge.moderation_label", str, "needs-moderation", "Label put on pull requests whose text had personal data masked or a street address flagged, or came without proof of work."),
     Option("forge.label", str, "petition", "Label put on every pull request the bridge opens."),
     Option("forge.min_interval_seconds", float, 1.0, "Least time between two requests to the forge (one request at a time)."),
     Option("forge.max_backoff_seconds", float, 300.0, "Longest wait after forge errors before trying again."),

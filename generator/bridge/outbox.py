@@ -30,7 +30,7 @@ CREATE TABLE IF NOT EXISTS items (
     content BLOB NOT NULL,              -- the masked YAML written to git, exactly
     title TEXT NOT NULL,                -- masked public title, for pull-request text
     category TEXT NOT NULL,
-    flags TEXT NOT NULL DEFAULT '',     -- comma-separated: masked kinds, no_pow
+    flags TEXT NOT NULL DEFAULT '',     -- comma-separated: masked kinds, review flags (address), no_pow
     created_at TEXT NOT NULL,
     accepted_unix REAL NOT NULL,        -- when the outbox accepted it (batch wait)
     batch_id INTEGER REFERENCES batches(id),
