@@ -785,7 +785,7 @@ def convert_row(row: RawRow, mapping: ImportMapping, source_name: str,
     if mapping.strip_house_numbers:
         address = _HOUSE_NUMBER_RE.sub("", address)
     address = _mask(" ".join(address.split()), mapping)
-    district = " ".join(str(district).split())
+    district = _mask(" ".join(str(district).split()), mapping)
 
     if problems:
         return None, problems

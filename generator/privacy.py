@@ -8,7 +8,7 @@ department tools (replies, requests, notes) all call it.
 The masking errs towards masking. The text is first *normalised for finding*
 (NFKC, so full-width digits, letters, ``＠`` and ``．`` become ASCII; the
 ideographic full stop ``。`` counts as a dot; zero-width characters are
-ignored; seven or more Chinese digits in a row are read as digits), and runs
+ignored, as are combining marks; seven or more Chinese digits in a row are read as digits), and runs
 of digits are read across the separators people type
 between them (spaces, hyphens of any width, dots, slashes, brackets). What is
 found there is replaced in the *original* text, through an index map, so the
@@ -59,8 +59,8 @@ _ID_CHECK = "10X98765432"
 _SEPARATORS = " \t-‐‑‒–—―−.·・_/()"
 _CHAIN_RE = re.compile(r"\d+(?:[" + re.escape(_SEPARATORS) + r"]{1,3}\d+)*(?:[Xx](?![A-Za-z]))?")
 _EMAIL_RE = re.compile(
-    r"(?<![A-Za-z0-9._%+\-])[A-Za-z0-9][A-Za-z0-9._%+\-]*\s*(?:@|\(at\)|\[at\])\s*"
-    r"[A-Za-z0-9\-]+(?:\s*\.\s*[A-Za-z0-9\-]+)*\s*\.\s*[A-Za-z]{2,}", re.IGNORECASE)
+    r"(?<![A-Za-z0-9._%+\-])[A-Za-z0-9][A-Za-z0-9._%+\-]*\s*(?:@|#|艾特|\(at\)|\[at\])\s*"
+    r"[A-Za-z0-9\-]+(?:\s*(?:\.|点)\s*[A-Za-z0-9\-]+)*\s*(?:\.|点)\s*[A-Za-z]{2,}(?![A-Za-z])", re.IGNORECASE)
 _IM_RE = re.compile(
     r"(?<![A-Za-z0-9/._\-])(qq|扣扣|微信|wechat|weixin|vx|wx|v信)([ \t]*(?:号码|号|id|账号)?[ \t]*(?::|是|为)?[ \t]*)"
     r"([A-Za-z0-9][A-Za-z0-9_\-]{4,19})(?![A-Za-z0-9_\-])", re.IGNORECASE)
@@ -138,7 +138,7 @@ def _normalise(text: str) -> tuple[str, list[int]]:
             chars.append(ch)
             where.append(i)
             continue
-        if unicodedata.category(ch) == "Cf":
+        if unicodedata.category(ch) in ("Cf", "Mn", "Me"):  # zero-width, combining, keycaps
             continue
         folded = unicodedata.normalize("NFKC", ch)
         for out in folded:

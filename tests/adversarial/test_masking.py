@@ -179,7 +179,7 @@ def test_the_importer_keeps_every_example_out_of_git(tmp_path):
         rows.append(",".join(_csv_cell(c) for c in (
             f"M{i}", "2025-11-03 09:00:00", "投诉", "电话", "住建局", f"路灯坏了 {typed}",
             f"市民来电称路灯坏了，联系方式 {typed}。", f"已修复。如有疑问请联系{typed}。",
-            "2025-11-06 16:00:00", "已办结", "东湖区", f"东湖区湖滨路 {typed}")))
+            "2025-11-06 16:00:00", "已办结", f"东湖区{typed}", f"东湖区湖滨路 {typed}")))
     source = tmp_path / "src.csv"
     source.write_text("\n".join(rows) + "\n", encoding="utf-8")
     mapping = tmp_path / "mapping.yaml"
@@ -258,3 +258,13 @@ def test_the_importer_keeps_office_numbers_in_replies_not_in_petitions(tmp_path)
     [reply] = [t for n, t in files.items() if n.endswith("-reply.yaml")]
     assert OFFICE_PHONE not in petition and "[电话号码已隐去]" in petition
     assert OFFICE_PHONE in reply
+
+
+def test_bad_office_phones_are_reported_where_they_are(make_repo):
+    text = departments_with_phones().replace(f"['{OFFICE_PHONE}', '12345']", "[0527, '电话']")
+    repo = make_repo({"departments.yaml": text})
+    result = CliRunner().invoke(main, ["check", "--repo", str(repo), "--no-cache"])
+    assert result.exit_code != 0
+    line = text.splitlines().index("    phones: [0527, '电话']") + 1
+    assert f"departments.yaml:{line}: error:" in result.output and "[bad-phones]" in result.output, result.output
+    assert "departments.0.phones" in result.output and "0527-84561234" in result.output

@@ -59,6 +59,8 @@ def test_masking(text, expected, kinds):
     ("卡号6222021234567890128", "卡号[银行卡号已隐去]", ("bank_card",)),
     ("电话１３８\u200b１２３４\u200b５６７８", "电话[手机号已隐去]", ("phone",)),
     ("电话一三八一二三四五六七八，", "电话[手机号已隐去]，", ("phone",)),
+    ("电话1\u030138 1234 5678\ufe0f。", "电话[手机号已隐去]\ufe0f。", ("phone",)),
+    ("邮箱 zhang#qq.com 或 wang艾特163点com。", "邮箱 [邮箱已隐去] 或 [邮箱已隐去]。", ("email",)),
     ("QQ号：123456789，微信 zhang_wei88", "QQ号：[QQ/微信号已隐去]，微信 [QQ/微信号已隐去]", ("im_id",)),
 ])
 def test_masking_how_people_type(text, expected, kinds):
