@@ -62,10 +62,12 @@ _EMAIL_RE = re.compile(
     r"(?<![A-Za-z0-9._%+\-])[A-Za-z0-9][A-Za-z0-9._%+\-]*\s*(?:@|#|艾特|\(at\)|\[at\])\s*"
     r"[A-Za-z0-9\-]+(?:\s*(?:\.|点)\s*[A-Za-z0-9\-]+)*\s*(?:\.|点)\s*[A-Za-z]{2,}(?![A-Za-z])", re.IGNORECASE)
 _IM_RE = re.compile(
-    r"(?<![A-Za-z0-9/._\-])(qq|扣扣|微信|wechat|weixin|vx|wx|v信)([ \t]*(?:号码|号|id|账号)?[ \t]*(?::|是|为)?[ \t]*)"
+    r"(?<![A-Za-z0-9/._\-])(qq|扣扣|微信|wechat|weixin|vx|wx|v信)"
+    r"([ \t]*(?:号码|号|id|账号)?[ \t]*(?::|是|为)?[ \t]*)"
     r"([A-Za-z0-9][A-Za-z0-9_\-]{4,19})(?![A-Za-z0-9_\-])", re.IGNORECASE)
 # A word just before a short number that says it is a telephone number.
-_PHONE_WORD_RE = re.compile(r"(?:电话|座机|固话|来电|致电|拨打|号码|tel|phone)\s*(?::|是|为)?\s*$", re.IGNORECASE)
+_PHONE_WORD_RE = re.compile(r"(?:电话|座机|固话|来电|致电|拨打|号码|tel|phone)\s*(?::|是|为)?\s*$",
+                            re.IGNORECASE)
 _ADDRESS_RE = re.compile(
     r"[\u4e00-\u9fff](?:路|街|大道|道|巷|弄|胡同|里|村)\s*\d+\s*(?:号|弄|栋|幢|座)"
     r"|(?<!\d)\d+\s*(?:栋|幢|号楼|座)\s*(?:\d+\s*单元\s*)?\d+\s*(?:室|号|户)?"

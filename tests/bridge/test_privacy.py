@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from generator.bridge.privacy import (ContactSealer, id_card_checksum_ok, luhn_ok, mask_personal_data,
                                       new_key_pair, open_contact)
@@ -156,3 +158,57 @@ def test_a_full_body_of_pathological_text_is_masked_quickly(text):
     started = time.perf_counter()
     mask_personal_data(text)
     assert time.perf_counter() - started < 1.0
+
+
+# -- properties: any typed form of a number is masked; ordinary numbers never are -----------------------
+
+SEPARATORS = [" ", "-", "－", ".", "—", " - ", "\u3000", "_", "/"]
+WIDTHS = [lambda s: s, lambda s: "".join(chr(ord(c) + 0xFEE0) if c.isdigit() else c for c in s)]
+CONTEXT = st.sampled_from(["", "电话", "请拨", "联系我：", "Tel ", "（", "家住东湖区，"])
+AFTER = st.sampled_from(["", "。", "，谢谢", "）", " 张先生", "\n"])
+
+
+def typed(digits: str, cuts: list[int], sep: str, width) -> str:
+    parts, last = [], 0
+    for c in sorted(set(cuts)):
+        parts.append(digits[last:c])
+        last = c
+    parts.append(digits[last:])
+    return width(sep.join(p for p in parts if p))
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.from_regex(r"1[3-9][0-9]{9}", fullmatch=True), st.lists(st.sampled_from([3, 4, 7]), max_size=2),
+       st.sampled_from(SEPARATORS), st.sampled_from(WIDTHS), CONTEXT, AFTER)
+def test_any_typed_mobile_is_masked(number, cuts, sep, width, before, after):
+    text = before + typed(number, cuts, sep, width) + after
+    masked = mask_personal_data(text)
+    assert masked.kinds == ("phone",), (text, masked.text)
+    assert masked.text.startswith(before.rstrip("（")) and masked.text.endswith(after)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.from_regex(r"0[1-9][0-9]{2}", fullmatch=True), st.from_regex(r"[2-8][0-9]{7}", fullmatch=True),
+       st.sampled_from(SEPARATORS + [""]), st.sampled_from(WIDTHS), CONTEXT, AFTER)
+def test_any_typed_landline_with_area_code_is_masked(area, local, sep, width, before, after):
+    text = before + width(area + sep + local[:4] + (sep if sep != "." else "") + local[4:]) + after
+    assert mask_personal_data(text).kinds == ("phone",), text
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.from_regex(r"[1-6][0-9]{5}(19[5-9][0-9]|200[0-9])(0[1-9]|1[0-2])(0[1-9]|[12][0-9])[0-9]{3}[0-9X]",
+                     fullmatch=True), st.lists(st.sampled_from([6, 10, 14]), max_size=3),
+       st.sampled_from([" ", "-", "\u3000", ""]), st.sampled_from(WIDTHS), CONTEXT, AFTER)
+def test_any_typed_id_number_is_masked(number, cuts, sep, width, before, after):
+    text = before + typed(number, cuts, sep, width) + after
+    assert mask_personal_data(text).kinds == ("id_card",), text
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.dates(), st.times(), st.integers(0, 10 ** 7), st.integers(0, 99), st.integers(1, 999999),
+       st.sampled_from(["-", "/", ".", "年"]))
+def test_dates_times_amounts_and_case_ids_stay(day, time_of_day, yuan, fen, seq, sep):
+    text = (f"{day.year}{sep}{day.month:02d}{sep}{day.day:02d} {time_of_day:%H:%M}，"
+            f"{day:%Y%m%d} 又去了一次，花费 {yuan:,}.{fen:02d} 元（{yuan}.{fen:02d}），"
+            f"诉求 {day.year}-{seq:06d}、{day.year}-{seq:06d} 已办结。")
+    assert mask_personal_data(text).kinds == (), text
