@@ -185,8 +185,8 @@ def _classify(groups: list[str], whole_chain_start: bool, before: str, fraction:
             return "mobile"
         if single and re.fullmatch(r"0[1-9]\d{8,10}", digits):
             return "landline"
-        if len(groups) > 1 and re.fullmatch(r"0[1-9]\d{1,2}", groups[0]):
-            rest = "".join(groups[1:])
+        if len(parts) > 1 and re.fullmatch(r"0[1-9]\d{1,2}" if parts is groups else r"[1-9]\d{1,2}", parts[0]):
+            rest = "".join(parts[1:])
             if 7 <= len(rest) <= 8 and rest[0] != "0":
                 return "landline"
         if whole_chain_start and 7 <= n <= 8 and digits[0] not in "01" and _PHONE_WORD_RE.search(before):
@@ -315,7 +315,8 @@ def mask_personal_data(text: str, keep: Iterable[str] = ()) -> Masked:
     pos = 0
     for start, end, marker in sorted(spans):
         o_start, o_end = where[start], where[end - 1] + 1
-        if o_start < pos:  # cannot happen: spans in ``norm`` never overlap
+        if o_start < pos:  # two finds within one original character (NFKC expands some)
+            pos = max(pos, o_end)
             continue
         out.append(text[pos:o_start])
         out.append(marker)
