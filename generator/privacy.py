@@ -111,6 +111,19 @@ class Masked:
         """The kinds of personal data masked, sorted."""
         return tuple(kind for kind, _ in self.found)
 
+    def clipped(self, limit: int) -> str:
+        """Return the text cut to ``limit`` characters if its markers, longer
+        than what they replace, made it longer; a marker is never cut through."""
+        if len(self.text) <= limit:
+            return self.text
+        head = self.text[:limit - 1]
+        for marker in set(MARKERS.values()) | {LANDLINE_MARKER}:
+            for cut in range(1, len(marker)):
+                if head.endswith(marker[:cut]):
+                    head = head[:-cut]
+                    break
+        return head + "…"
+
     @property
     def flags(self) -> tuple[str, ...]:
         """Everything a moderator should know of: masked kinds and review flags, sorted."""

@@ -258,14 +258,16 @@ class Bridge:
         flags = sorted(set(title.flags) | set(body.flags) | set(district.flags if district else ()))
         if not check.proof_of_work:
             flags.append("no_pow")
+        title_text, body_text = title.clipped(self.limits.title), body.clipped(self.limits.body)
+        district_text = district.clipped(self.limits.district) if district else None
         received_at = datetime.fromtimestamp(int(now), self.tz)
         display_name = f"网友 {pseudonym(self.secret, key)}"
         sealed = self.sealer.seal(form.contact) if form.contact else None
 
         def render(petition_id: str):
-            path, content = petition_record(petition_id, received_at, form.category, title.text, body.text,
-                                            display_name, district.text if district else None)
-            return (path.rsplit("/", 1)[0], path, content, title.text, form.category, flags,
+            path, content = petition_record(petition_id, received_at, form.category, title_text, body_text,
+                                            display_name, district_text)
+            return (path.rsplit("/", 1)[0], path, content, title_text, form.category, flags,
                     received_at.isoformat())
 
         token = self.receipt_token(key)
@@ -325,7 +327,8 @@ class Bridge:
                                                    "A petition can be rated once it is closed."),))
         comment = mask_personal_data(form.comment) if form.comment else None
         at = datetime.fromtimestamp(int(now), self.tz)
-        path, content = feedback_record(receipt.folder, at, form.rating, comment.text if comment else None,
+        path, content = feedback_record(receipt.folder, at, form.rating,
+                                        comment.clipped(self.limits.comment) if comment else None,
                                         names or [])
         try:
             self.outbox.add_feedback(petition_id=receipt.petition_id, folder=receipt.folder, path=path,

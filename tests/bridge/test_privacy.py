@@ -213,3 +213,12 @@ def test_dates_times_amounts_and_case_ids_stay(day, time_of_day, yuan, fen, seq,
             f"{day:%Y%m%d} 又去了一次，花费 {yuan:,}.{fen:02d} 元（{yuan}.{fen:02d}），"
             f"诉求 {day.year}-{seq:06d}、{day.year}-{seq:06d} 已办结。")
     assert mask_personal_data(text).kinds == (), text
+
+
+def test_clipped_text_keeps_to_the_limit_and_never_cuts_a_marker():
+    masked = mask_personal_data("QQ 86420 " * 12)
+    assert len(masked.text) > 100
+    clipped = masked.clipped(100)
+    assert len(clipped) <= 100 and clipped.endswith("…")
+    assert clipped[:-1].rstrip().endswith("[QQ/微信号已隐去]") or clipped[:-1].endswith("QQ ")
+    assert mask_personal_data("短文本 13812345678").clipped(100) == "短文本 [手机号已隐去]"
