@@ -12,10 +12,13 @@ It also proves that history was not rewritten: a report of the previous audit
 (the ``audit.json`` the site publishes) names the last commit it proved; if
 that commit is no longer an ancestor of the branch, history was rewritten.
 
-Signatures (``--verify-signatures``) are checked in the same log pass: every
-commit must carry a good signature whose key is listed under ``signing_keys``
-of the unit its account acts for (the centre's keys for the bridge and bot
-accounts, which the centre runs), as departments.yaml stood at its parent.
+Every violation of the previous report stays open until a centre record
+under ``audit/acknowledgements/`` acknowledges it, so an incremental run
+cannot turn a failed audit into a passed one.
+
+Signatures are checked in the same log pass whenever departments.yaml lists
+``signing_keys``: the key that signed a commit names the account it is judged
+as, as departments.yaml stood at its parent; the author name is only a claim.
 
 The design is explained in docs/audit.md.
 """

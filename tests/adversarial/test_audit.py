@@ -238,3 +238,29 @@ def test_the_bridge_bot_and_department_tools_commits_pass(make_repo, keyed, tmp_
     report = audit_history(repo, now=NOW, merge_window=WINDOW)
     assert report.violations == [], "\n".join(v.render() for v in report.violations)
     assert report.signatures == ("verified" if signed else "not checked")
+
+
+def test_the_merger_the_forge_recorded_is_compared_with_the_claimed_author(make_repo):
+    repo = make_repo(open_case())
+    # housing's branch claims the centre's duty officer closed the case ...
+    git(repo, "checkout", "-q", "-b", "close-it")
+    path, text = event_file("closed", "2026-11-19T09:00:00+08:00", "centre")
+    commit_files(repo, {path: text}, author="mh-centre-duty <mh-centre-duty@example.org>")
+    git(repo, "checkout", "-q", "main")
+    # ... and housing merged it on the forge, which wrote its login as the merger
+    git(repo, "-c", "user.name=mh-housing", "-c", "user.email=4242+mh-housing@users.noreply.github.com",
+        "merge", "-q", "--no-ff", "-m", "Merge pull request #7", "close-it")
+    merge = git(repo, "rev-parse", "HEAD").strip()
+    report = audit_history(repo, now=NOW, merge_window=WINDOW)
+    assert (merge, "merger-mismatch") in {(v.commit, v.code) for v in report.violations}
+    # the centre merging a department's change is the ordinary case
+    git(repo, "reset", "-q", "--hard", "HEAD~1")
+    git(repo, "checkout", "-q", "-b", "reply")
+    path, text = event_file("reply", "2026-11-20T09:00:00+08:00", "housing", final=False,
+                            body="补充说明。")
+    commit_files(repo, {path: text}, author="mh-housing <mh-housing@example.org>")
+    git(repo, "checkout", "-q", "main")
+    git(repo, "-c", "user.name=mh-centre-duty",
+        "-c", "user.email=77+mh-centre-duty@users.noreply.github.com",
+        "merge", "-q", "--no-ff", "-m", "Merge pull request #8", "reply")
+    assert audit_history(repo, now=NOW, merge_window=WINDOW).violations == []
