@@ -540,6 +540,11 @@ def audit_history(repo: str | Path, branch: str = "main", *, now: datetime,
     _parse_all(root, blobs, needed)
 
     config = _read_config(state, blobs, fingerprints) if state.config else None
+    if start is not None and (config is None or config.problems):
+        # the config at the previous head has errors: only a full replay knows the
+        # last good one to judge the new commits by
+        return audit_history(root, branch, now=now, previous=previous, incremental=False,
+                             merge_window=merge_window)
     # the last departments.yaml and rules.yaml without errors: a broken config
     # commit is reported once, and later commits are still judged by these
     good = config if config is not None and not config.problems else None

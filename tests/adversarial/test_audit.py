@@ -264,3 +264,22 @@ def test_the_merger_the_forge_recorded_is_compared_with_the_claimed_author(make_
         "-c", "user.email=77+mh-centre-duty@users.noreply.github.com",
         "merge", "-q", "--no-ff", "-m", "Merge pull request #8", "reply")
     assert audit_history(repo, now=NOW, merge_window=WINDOW).violations == []
+
+
+def test_an_incremental_audit_after_a_bad_config_commit_still_judges_by_the_last_good_one(
+        make_repo, tmp_path):
+    files = open_case()
+    reply = next(p for p in files if p.endswith("-reply.yaml"))
+    repo = make_repo(files)
+    depts = (ROOT / "departments.yaml").read_text(encoding="utf-8")
+    commit_files(repo, {"departments.yaml": depts.replace("level: city", "level: planet", 1)},
+                 author="mh-centre-duty <mh-centre-duty@example.org>")
+    site = tmp_path / "site"
+    assert audit(repo, "--first", "--site", str(site)).exit_code == 1
+    edit = commit_files(repo, {reply: files[reply].replace("已修复。", "已妥善处理。")},
+                        author="mh-housing <mh-housing@example.org>")
+    result = audit(repo, "--previous", str(site / "audit.json"), "--incremental",
+                   "--site", str(site))
+    assert result.exit_code == 1
+    published = json.loads((site / "audit.json").read_text())
+    assert (edit, "append-only") in {(v["commit"], v["code"]) for v in published["violations"]}
