@@ -66,8 +66,7 @@ class Commit:
     time: datetime
     changes: tuple[RawChange, ...]
     signature: str = "N"  # git's %G? letter: G good, N none, B bad, U/X/Y/R/E see git-log(1)
-    signing_key: str = ""  # git's %GK (SSH: SHA256 fingerprint; OpenPGP: key id)
-    signer_fingerprint: str = ""  # git's %GF (OpenPGP primary fingerprint)
+    signing_key: str = ""  # git's %GK (an SSH key's SHA256 fingerprint)
 
 
 @dataclass(frozen=True)
@@ -131,8 +130,8 @@ def account_of(name: str, email: str) -> str:
 # -- reading history --------------------------------------------------------------
 
 
-_FORMAT = "%x01%H %P%x00%an%x00%ae%x00%ct%x00%G?%x00%GK%x00%GF%x00"
-_FORMAT_PLAIN = "%x01%H %P%x00%an%x00%ae%x00%ct%x00N%x00%x00%x00"
+_FORMAT = "%x01%H %P%x00%an%x00%ae%x00%ct%x00%G?%x00%GK%x00"
+_FORMAT_PLAIN = "%x01%H %P%x00%an%x00%ae%x00%ct%x00N%x00%x00"
 
 
 def read_history(repo: str | Path, branch: str, since: str | None = None,
@@ -149,9 +148,9 @@ def read_history(repo: str | Path, branch: str, since: str | None = None,
     out = gitio.git(repo, *prefix, *args, rng, env=gitio.OBJECTS_ONLY_ENV)
     commits = []
     for chunk in out.split(b"\x01")[1:]:
-        parts = chunk.split(b"\0", 7)
+        parts = chunk.split(b"\0", 6)
         ids = parts[0].decode().split()
-        raw = parts[7] if len(parts) > 7 else b""
+        raw = parts[6] if len(parts) > 6 else b""
         commits.append(Commit(
             oid=ids[0], parents=tuple(ids[1:]),
             author_name=parts[1].decode("utf-8", "replace"),
@@ -159,7 +158,6 @@ def read_history(repo: str | Path, branch: str, since: str | None = None,
             time=datetime.fromtimestamp(int(parts[3]), tz=timezone.utc),
             changes=tuple(_raw_changes(raw)),
             signature=parts[4].decode() or "N", signing_key=parts[5].decode(),
-            signer_fingerprint=parts[6].decode(),
         ))
     return commits
 
@@ -757,7 +755,7 @@ def _allowed_signers(root: Path, branch: str) -> tuple[Path, dict[str, str]]:
         if not isinstance(listed, dict):
             continue
         for account_keys in listed.values():
-            for key in account_keys if isinstance(account_keys, list) else [account_keys]:
+            for key in account_keys if isinstance(account_keys, list) else ():
                 if isinstance(key, str) and v.SSH_KEY_RE.match(key.strip()):
                     key = key.strip()
                     fp = keys.get(key) or _ssh_fingerprint(key)

@@ -566,8 +566,6 @@ def _signing_keys(report: Report, file: str, value: Any,
             report.add(file, where, "unknown-signer",
                        f"signing_keys lists account {account!r}, which is no member, bridge "
                        "or bot account", "list the account as a member first, or remove its keys")
-        if isinstance(listed, str):
-            listed = [listed]
         if not isinstance(listed, list) or not listed:
             report.add(file, where, "bad-signing-keys",
                        f"the keys of {account!r} must be a non-empty list",
