@@ -213,6 +213,20 @@ def _merged_heads(repo: str | Path, commits: list[Commit], signatures: bool,
     return {c.oid: found[c.parents[1]] for c in commits if len(c.parents) > 1}
 
 
+def _clean_merge(root: Path, commit: Commit) -> bool:
+    """Whether a merge commit's tree is exactly the merge of its parents.
+
+    The signature that identifies a merge is its merged head's; a merge commit
+    that adds changes of its own (an "evil merge") would pass them off under it.
+    """
+    proc = subprocess.run(["git", "-C", str(root), "merge-tree", "--write-tree",
+                           *commit.parents[:2]], capture_output=True, text=True)
+    if proc.returncode != 0:  # conflicts: the merge commit resolved them by hand
+        return False
+    merged = proc.stdout.split("\n", 1)[0].strip()
+    return merged == gitio.git(root, "rev-parse", f"{commit.oid}^{{tree}}").decode().strip()
+
+
 def forge_merger(commit: Commit) -> str | None:
     """Return the account the forge recorded as having merged ``commit``, or None.
 
@@ -591,6 +605,12 @@ def audit_history(repo: str | Path, branch: str = "main", *, now: datetime,
             keyed_commits += judge.keyed
             account, problems = _identity(commit, claimed, signature, signing_key, judge)
             add(problems)
+            if merged and judge.keyed and not _clean_merge(root, commit):
+                add([Problem("(merge)", None, "merge-adds-changes",
+                             "the merge commit holds changes of its own besides the branch it "
+                             "merged; nobody's signature covers them",
+                             "merge on the forge (or with a plain `git merge`) and make every "
+                             "change a signed commit on the branch")])
             merger = forge_merger(commit)
             merger_actor = judge.departments.actor_of(merger) if merger else None
             actor = judge.departments.actor_of(account)

@@ -283,3 +283,24 @@ def test_an_incremental_audit_after_a_bad_config_commit_still_judges_by_the_last
     assert result.exit_code == 1
     published = json.loads((site / "audit.json").read_text())
     assert (edit, "append-only") in {(v["commit"], v["code"]) for v in published["violations"]}
+
+
+def test_a_merge_commit_cannot_carry_changes_under_the_merged_branchs_signature(keyed):
+    repo, keys = keyed
+    git(repo, "checkout", "-q", "-b", "reply")
+    path, text = event_file("reply", "2026-11-20T09:00:00+08:00", "housing", final=False,
+                            body="补充说明。")
+    signed_commit(repo, {path: text}, "mh-housing", keys["mh-housing"])
+    git(repo, "checkout", "-q", "main")
+    # whoever merges by hand slips in a second reply that housing never signed,
+    # which would pass as housing's under the merged head's signature
+    git(repo, "-c", "commit.gpgsign=false", "merge", "-q", "--no-ff", "--no-commit", "reply")
+    extra, text = event_file("reply", "2026-11-20T09:10:00+08:00", "housing", final=False,
+                             body="此事已无须处理。")
+    (repo / extra).write_text(text, encoding="utf-8")
+    git(repo, "add", extra)
+    git(repo, "-c", "user.name=mh-centre-duty", "-c", "user.email=mh-centre-duty@example.org",
+        "-c", "commit.gpgsign=false", "commit", "-q", "-m", "Merge")
+    merge = git(repo, "rev-parse", "HEAD").strip()
+    report = audit_history(repo, now=NOW, merge_window=WINDOW)
+    assert (merge, "merge-adds-changes") in {(v.commit, v.code) for v in report.violations}
