@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 # The demo archive is judged as of this moment, so the demo looks the same on every machine.
 DEMO_NOW ?= 2026-11-22T10:00:00+08:00
 
-.PHONY: install browser-deps demo test bench lock clean
+.PHONY: install browser-deps audit-deps demo test bench lock clean
 
 # Installed at the versions in constraints.txt (refreshed by `make lock`).
 $(VENV)/.installed: pyproject.toml constraints.txt
@@ -28,7 +28,11 @@ browser-deps:
 	@test -x /usr/bin/chromium || (apt-get update && apt-get install -y chromium fonts-noto-cjk)
 	@test -f tests/browser/node_modules/axe-core/axe.min.js || (cd tests/browser && npm ci --no-audit --no-fund)
 
-test: install browser-deps
+# The audit verifies SSH commit signatures with ssh-keygen (docs/audit.md).
+audit-deps:
+	@command -v ssh-keygen >/dev/null || (apt-get update && apt-get install -y openssh-client)
+
+test: install browser-deps audit-deps
 	$(PY) -m pytest -q -n 2
 
 bench: install browser-deps

@@ -12,10 +12,13 @@ It also proves that history was not rewritten: a report of the previous audit
 (the ``audit.json`` the site publishes) names the last commit it proved; if
 that commit is no longer an ancestor of the branch, history was rewritten.
 
-Signatures (``--verify-signatures``) are checked in the same log pass: every
-commit must carry a good signature whose key is listed under ``signing_keys``
-of the unit its account acts for (the centre's keys for the bridge and bot
-accounts, which the centre runs), as departments.yaml stood at its parent.
+Every violation of the previous report stays open until a centre record
+under ``audit/acknowledgements/`` acknowledges it, so an incremental run
+cannot turn a failed audit into a passed one.
+
+Signatures are checked in the same log pass whenever departments.yaml lists
+``signing_keys``: the key that signed a commit names the account it is judged
+as, as departments.yaml stood at its parent; the author name is only a claim.
 
 The design is explained in docs/audit.md.
 """
@@ -63,8 +66,7 @@ class Commit:
     time: datetime
     changes: tuple[RawChange, ...]
     signature: str = "N"  # git's %G? letter: G good, N none, B bad, U/X/Y/R/E see git-log(1)
-    signing_key: str = ""  # git's %GK (SSH: SHA256 fingerprint; OpenPGP: key id)
-    signer_fingerprint: str = ""  # git's %GF (OpenPGP primary fingerprint)
+    signing_key: str = ""  # git's %GK (an SSH key's SHA256 fingerprint)
 
 
 @dataclass(frozen=True)
@@ -77,6 +79,7 @@ class Violation:
     message: str
     hint: str
     account: str = ""
+    acknowledged_by: str = ""  # the centre's acknowledgement record, once there is one
 
     def render(self) -> str:
         return (f"{self.commit[:12]} {self.path}: {self.message} [{self.code}]"
@@ -95,8 +98,9 @@ class AuditReport:
     commits: int  # first-parent commits from the first one to head
     commits_checked: int
     checked_at: str
-    signatures: str  # "verified" | "not checked"
-    violations: list[Violation] = field(default_factory=list)
+    signatures: str  # "verified" | "partly verified" | "not checked"
+    violations: list[Violation] = field(default_factory=list)  # open, carried until acknowledged
+    acknowledged: list[Violation] = field(default_factory=list)
     seconds: float = 0.0
 
     @property
@@ -126,8 +130,8 @@ def account_of(name: str, email: str) -> str:
 # -- reading history --------------------------------------------------------------
 
 
-_FORMAT = "%x01%H %P%x00%an%x00%ae%x00%ct%x00%G?%x00%GK%x00%GF%x00"
-_FORMAT_PLAIN = "%x01%H %P%x00%an%x00%ae%x00%ct%x00N%x00%x00%x00"
+_FORMAT = "%x01%H %P%x00%an%x00%ae%x00%ct%x00%G?%x00%GK%x00"
+_FORMAT_PLAIN = "%x01%H %P%x00%an%x00%ae%x00%ct%x00N%x00%x00"
 
 
 def read_history(repo: str | Path, branch: str, since: str | None = None,
@@ -144,9 +148,9 @@ def read_history(repo: str | Path, branch: str, since: str | None = None,
     out = gitio.git(repo, *prefix, *args, rng, env=gitio.OBJECTS_ONLY_ENV)
     commits = []
     for chunk in out.split(b"\x01")[1:]:
-        parts = chunk.split(b"\0", 7)
+        parts = chunk.split(b"\0", 6)
         ids = parts[0].decode().split()
-        raw = parts[7] if len(parts) > 7 else b""
+        raw = parts[6] if len(parts) > 6 else b""
         commits.append(Commit(
             oid=ids[0], parents=tuple(ids[1:]),
             author_name=parts[1].decode("utf-8", "replace"),
@@ -154,7 +158,6 @@ def read_history(repo: str | Path, branch: str, since: str | None = None,
             time=datetime.fromtimestamp(int(parts[3]), tz=timezone.utc),
             changes=tuple(_raw_changes(raw)),
             signature=parts[4].decode() or "N", signing_key=parts[5].decode(),
-            signer_fingerprint=parts[6].decode(),
         ))
     return commits
 
@@ -180,21 +183,61 @@ def _raw_changes(raw: bytes) -> Iterator[RawChange]:
             i += 2
 
 
-def _merged_accounts(repo: str | Path, commits: list[Commit]) -> dict[str, str]:
-    """Return, for each merge commit, the account of the merged branch's head.
+@dataclass(frozen=True)
+class _Head:
+    """The head of a branch a merge commit merged: who claims it, who signed it."""
+
+    account: str
+    signature: str
+    signing_key: str
+
+
+def _merged_heads(repo: str | Path, commits: list[Commit], signatures: bool,
+                  signers_file: Path | None) -> dict[str, _Head]:
+    """Return, for each merge commit, the head of the branch it merged.
 
     A merge commit's author is whoever pressed the button; the change belongs
-    to the author of the branch it merged.
+    to the author (or, with keys listed, the signer) of the merged branch's head.
     """
     tips = [c.parents[1] for c in commits if len(c.parents) > 1]
     if not tips:
         return {}
-    out = gitio.git(repo, "show", "-s", "--no-walk=unsorted", "--format=%H%x00%an%x00%ae", *tips)
+    prefix = ["-c", f"gpg.ssh.allowedSignersFile={signers_file}"] if signers_file else []
+    fmt = "%H%x00%an%x00%ae%x00" + ("%G?%x00%GK" if signatures else "N%x00")
+    out = gitio.git(repo, *prefix, "show", "-s", "--no-walk=unsorted", f"--format={fmt}", *tips,
+                    env=gitio.OBJECTS_ONLY_ENV)
     found = {}
     for line in out.decode("utf-8", "replace").splitlines():
-        oid, name, email = line.split("\0")
-        found[oid] = account_of(name, email)
+        oid, name, email, sig, key = line.split("\0")
+        found[oid] = _Head(account_of(name, email), sig or "N", key)
     return {c.oid: found[c.parents[1]] for c in commits if len(c.parents) > 1}
+
+
+def _clean_merge(root: Path, commit: Commit) -> bool:
+    """Whether a merge commit's tree is exactly the merge of its parents.
+
+    The signature that identifies a merge is its merged head's; a merge commit
+    that adds changes of its own (an "evil merge") would pass them off under it.
+    """
+    proc = subprocess.run(["git", "-C", str(root), "merge-tree", "--write-tree",
+                           *commit.parents[:2]], capture_output=True, text=True)
+    if proc.returncode != 0:  # conflicts: the merge commit resolved them by hand
+        return False
+    merged = proc.stdout.split("\n", 1)[0].strip()
+    return merged == gitio.git(root, "rev-parse", f"{commit.oid}^{{tree}}").decode().strip()
+
+
+def forge_merger(commit: Commit) -> str | None:
+    """Return the account the forge recorded as having merged ``commit``, or None.
+
+    A merge made on the forge's web page or API is written by the forge with
+    the merger as author under the forge's no-reply address; a merge made
+    elsewhere records nothing the forge vouches for.
+    """
+    if len(commit.parents) < 2:
+        return None
+    m = _NOREPLY_RE.match(commit.author_email)
+    return m["login"] if m else None
 
 
 # -- the replay -------------------------------------------------------------------
@@ -264,33 +307,46 @@ class _Blobs:
 class _Config:
     departments: r.Departments | None
     tolerance: timedelta
-    keys: dict[str, set[str]]  # actor -> accepted key ids/fingerprints
+    keys: dict[str, str]  # SSH key fingerprint -> the account that holds the key
+    problems: list[Problem]  # what is wrong with departments.yaml or rules.yaml, if anything
+
+    @property
+    def keyed(self) -> bool:
+        """Whether identities come from signatures (departments.yaml lists keys)."""
+        return bool(self.keys)
 
 
 def _read_config(state: _State, blobs: _Blobs, fingerprints: Mapping[str, str]) -> _Config:
     departments = None
-    text = blobs.read(state.config["departments.yaml"]) if "departments.yaml" in state.config else None
-    if text is not None:
+    problems: list[Problem] = []
+    name = "departments.yaml"
+    text = blobs.read(state.config[name]) if name in state.config else None
+    if text is None:
+        problems.append(Problem(name, None, "missing-config", "departments.yaml is missing",
+                                "restore departments.yaml"))
+    else:
+        report = v.Report()
         try:
-            report = v.Report()
-            departments = v.check_departments(report, "departments.yaml", parse(text))
-        except YamlError:
-            departments = None
+            departments = v.check_departments(report, name, parse(text))
+        except YamlError as exc:
+            report.add(name, ("#line", exc.line or 1), "yaml", f"not valid YAML: {exc}",
+                       "fix the YAML syntax at that line")
+        problems += [p for p in report.resolve(lambda _: name, lambda _: text)
+                     if p.severity == "error"]
     tolerance = governance.DEFAULT_TOLERANCE
     rules_text = blobs.read(state.config["rules.yaml"]) if "rules.yaml" in state.config else None
     if rules_text is not None:
         from generator.rules import load_rules
 
-        rules, _ = load_rules(rules_text, "rules.yaml", cross_check=False)
+        rules, found = load_rules(rules_text, "rules.yaml", cross_check=False)
+        problems += [p for p in found if p.severity == "error"]
         tolerance = governance.tolerance_of(rules)
-    keys: dict[str, set[str]] = {}
+    keys: dict[str, str] = {}
     if departments is not None:
-        units = [departments.centre, *departments.departments.values()]
-        for unit in units:
-            keys[unit.id] = {fingerprints.get(k, k.strip()) for k in unit.signing_keys}
-        # The bridge and the bot are services the centre runs, with its keys.
-        keys[r.PETITIONER] = keys[r.SYSTEM] = keys.get(r.CENTRE, set())
-    return _Config(departments, tolerance, keys)
+        for account, listed in departments.signing_keys.items():
+            for key in listed:
+                keys[fingerprints.get(key, key)] = account
+    return _Config(departments, tolerance, keys, problems)
 
 
 class _Records:
@@ -349,23 +405,110 @@ def _folder_problems(folder: str, files: Mapping[str, str], departments: r.Depar
     return problems
 
 
+ACK_FOLDER = "audit/acknowledgements/"
+_ACK_FIELDS = ("commit", "code", "path", "reason")
+_OID_RE = re.compile(r"^(?:[0-9a-f]{40}|[0-9a-f]{64})$")
+
+
+def _violations_of(previous: Mapping[str, Any] | None) -> list[Violation]:
+    """Return the open violations an earlier report carries."""
+    if previous is None:
+        return []
+    return [Violation(**{k: d.get(k, "") for k in ("commit", "path", "code", "message", "hint",
+                                                   "account")})
+            for d in previous.get("violations") or ()]
+
+
+def _acknowledgement(path: str, blob: str, blobs: _Blobs) -> tuple[tuple[str, str, str] | None,
+                                                                   list[Problem]]:
+    """Return the violation an acknowledgement record names as (commit, path, code),
+    and every problem with the record."""
+    data, error = blobs.data(blob)
+    report = v.Report()
+    key = None
+    if error is not None:
+        report.add(path, ("#line", error[1] or 1), "yaml", f"not valid YAML: {error[0]}",
+                   "fix the YAML syntax at that line")
+    elif not isinstance(data, dict):
+        report.add(path, (), "bad-acknowledgement", "an acknowledgement must be a mapping",
+                   "write commit:, code:, path: and reason: (docs/audit.md)")
+    else:
+        for name in _ACK_FIELDS:
+            value = data.get(name)
+            if not isinstance(value, str) or not value.strip():
+                report.add(path, (name,) if name in data else (), "bad-acknowledgement",
+                           f"the acknowledgement needs `{name}:` as text",
+                           "copy commit, code and path from the violation on the audit page, "
+                           "and say in reason what the centre did about it")
+        for name in data:
+            if name not in _ACK_FIELDS:
+                report.add(path, (name,), "bad-acknowledgement", f"unknown key {name!r}",
+                           f"use only: {', '.join(_ACK_FIELDS)}")
+        if isinstance(data.get("commit"), str) and not _OID_RE.match(data["commit"]):
+            report.add(path, ("commit",), "bad-acknowledgement",
+                       f"commit {data['commit']!r} is not a full commit id",
+                       "copy the whole 40-character id from audit.json")
+        if not report.has_errors:
+            key = (data["commit"], data["path"], data["code"])
+    problems = report.resolve(lambda _: path, lambda _: blobs.read(blob)) if report.pending else []
+    return key, problems
+
+
+def _identity(commit: Commit, claimed: str, signature: str, signing_key: str,
+              config: _Config) -> tuple[str, list[Problem]]:
+    """Return the account a commit is judged as, and the signature's problems.
+
+    With no keys listed the claimed account (the author's) is all there is.
+    With keys listed the signature says who made the commit: an author name
+    that is not the signer's is reported and ignored.
+    """
+    if not config.keyed:
+        return claimed, []
+    if signature == "N":
+        return claimed, [Problem("(commit)", None, "unsigned",
+                                 "the commit carries no signature, and departments.yaml lists "
+                                 "signing keys",
+                                 "sign commits with your key listed under signing_keys "
+                                 "(git config commit.gpgsign true; docs/audit.md)")]
+    if signature == "B":
+        return claimed, [Problem("(commit)", None, "bad-signature",
+                                 "the commit's signature does not verify",
+                                 "the commit was altered after it was signed; restore the "
+                                 "signed commit")]
+    owner = config.keys.get(signing_key) if signature in ("G", "U") else None
+    if owner is None:
+        return claimed, [Problem("(commit)", None, "unknown-key",
+                                 f"signed with key {signing_key or '?'}, which departments.yaml "
+                                 "did not list for any account before this commit",
+                                 "sign with your key listed under signing_keys, or ask the "
+                                 "centre to list your key first")]
+    if owner != claimed:
+        return owner, [Problem("(commit)", None, "author-not-signer",
+                               f"the commit names {claimed!r} as its author but was signed with "
+                               f"the key of {owner!r}; it is judged as {owner!r}",
+                               "commit under your own account name (git config user.name "
+                               "<your forge account>)")]
+    return owner, []
+
+
 def audit_history(repo: str | Path, branch: str = "main", *, now: datetime,
                   previous: Mapping[str, Any] | None = None, incremental: bool = False,
-                  verify_signatures: bool = False,
                   merge_window: timedelta = DEFAULT_MERGE_WINDOW) -> AuditReport:
     """Return the audit of ``branch``: every violation of the pull-request rules
     in its first-parent history, judged by the rules of each commit's parent.
 
-    ``previous`` is an earlier report: its head must still be an ancestor of
-    the branch (else history was rewritten). With ``incremental`` the replay
-    starts after that head instead of at the first commit.
+    ``previous`` is an earlier report (None: this is the first audit): its
+    head must still be an ancestor of the branch (else history was rewritten),
+    and its violations stay open until a centre record acknowledges them.
+    With ``incremental`` the replay starts after that head instead of at the
+    first commit. Signatures are verified whenever departments.yaml lists keys.
     """
     import time
 
     started = time.perf_counter()
     root = Path(repo)
     head = gitio.rev_parse(root, branch)
-    violations: list[Violation] = []
+    violations: list[Violation] = _violations_of(previous)
     start: str | None = None
     if previous is not None:
         prev_head = previous.get("head")
@@ -380,21 +523,19 @@ def audit_history(repo: str | Path, branch: str = "main", *, now: datetime,
             start = prev_head
     if head is None:
         return AuditReport(branch, None, None, start, 0, 0, now.isoformat(),
-                           "not checked", violations, time.perf_counter() - started)
+                           "not checked", _dedupe(violations), [],
+                           time.perf_counter() - started)
 
-    fingerprints: dict[str, str] = {}
-    signers_file = None
-    if verify_signatures:
-        signers_file, fingerprints = _allowed_signers(root, branch)
+    signers_file, fingerprints = _allowed_signers(root, branch)
+    signatures = bool(fingerprints)
     try:
-        commits = read_history(root, branch, since=start, signatures=verify_signatures,
+        commits = read_history(root, branch, since=start, signatures=signatures,
                                signers_file=signers_file)
+        merged_heads = _merged_heads(root, commits, signatures, signers_file)
     finally:
-        if signers_file is not None:
-            signers_file.unlink()
+        signers_file.unlink()
     total = int(gitio.git(root, "rev-list", "--first-parent", "--count", head).decode())
     first = gitio.git(root, "rev-list", "--first-parent", "--max-parents=0", head).decode().split()
-    merged_accounts = _merged_accounts(root, commits)
 
     state = _State()
     blobs = _Blobs(root)
@@ -411,9 +552,22 @@ def audit_history(repo: str | Path, branch: str = "main", *, now: datetime,
     _parse_all(root, blobs, needed)
 
     config = _read_config(state, blobs, fingerprints) if state.config else None
+    if start is not None and (config is None or config.problems):
+        # the config at the previous head has errors: only a full replay knows the
+        # last good one to judge the new commits by
+        return audit_history(root, branch, now=now, previous=previous, incremental=False,
+                             merge_window=merge_window)
+    # the last departments.yaml and rules.yaml without errors: a broken config
+    # commit is reported once, and later commits are still judged by these
+    good = config if config is not None and not config.problems else None
+    acknowledgements: dict[tuple[str, str, str], str] = {}
+    keyed_commits = 0
     for commit in commits:
-        account = merged_accounts.get(commit.oid) or account_of(commit.author_name,
-                                                                commit.author_email)
+        merged = merged_heads.get(commit.oid)
+        claimed = merged.account if merged else account_of(commit.author_name,
+                                                           commit.author_email)
+        signature = merged.signature if merged else commit.signature
+        signing_key = merged.signing_key if merged else commit.signing_key
         base_names = {}
         changed_folders: set[str] = set()
         for ch in commit.changes:
@@ -426,25 +580,47 @@ def audit_history(repo: str | Path, branch: str = "main", *, now: datetime,
         base_ids = dict(state.ids)
         for ch in commit.changes:
             state.apply(ch)
-        if any(ch.path in load.CONFIG_FILES or ch.old_path in load.CONFIG_FILES
-               for ch in commit.changes) or config is None:
+        config_changed = any(ch.path in load.CONFIG_FILES or ch.old_path in load.CONFIG_FILES
+                             for ch in commit.changes)
+        if config_changed or config is None:
             head_config = _read_config(state, blobs, fingerprints)
         else:
             head_config = config
         found: list[Violation] = []
+        account = claimed
 
         def add(problems: Iterable[Problem]) -> None:
             for p in problems:
                 if p.severity == "error":
                     found.append(Violation(commit.oid, p.path, p.code, p.message, p.hint, account))
 
+        judge = good if config is not None and config.problems else config
         if config is None:
             pass  # the founding commit: whoever owns the repository made it
-        elif config.departments is None:
+        elif judge is None or judge.departments is None:
             add([Problem("departments.yaml", None, "base-config",
-                         "departments.yaml had errors before this commit, so no right could "
-                         "be judged", "the centre must fix departments.yaml")])
+                         "departments.yaml and rules.yaml have had errors since the first "
+                         "commit, so no right could be judged", "the centre must fix them")])
         else:
+            keyed_commits += judge.keyed
+            account, problems = _identity(commit, claimed, signature, signing_key, judge)
+            add(problems)
+            if merged and judge.keyed and not _clean_merge(root, commit):
+                add([Problem("(merge)", None, "merge-adds-changes",
+                             "the merge commit holds changes of its own besides the branch it "
+                             "merged; nobody's signature covers them",
+                             "merge on the forge (or with a plain `git merge`) and make every "
+                             "change a signed commit on the branch")])
+            merger = forge_merger(commit)
+            merger_actor = judge.departments.actor_of(merger) if merger else None
+            actor = judge.departments.actor_of(account)
+            if merger and merger_actor != r.CENTRE and merger_actor != actor:
+                add([Problem("(merge)", None, "merger-mismatch",
+                             f"the forge recorded {merger!r} ({merger_actor or 'no unit'}) as "
+                             f"merging this change, which {account!r} ({actor or 'no unit'}) "
+                             "is said to have made",
+                             "a unit merges only its own changes (the centre may merge any); "
+                             "the centre must review this change")])
             added = {}
             for ch in commit.changes:
                 if ch.status in "AR" and ch.new_blob and r.FOLDER_RE.match(ch.path):
@@ -454,13 +630,26 @@ def audit_history(repo: str | Path, branch: str = "main", *, now: datetime,
             cs = governance.ChangeSet(
                 tuple(gitio.Change(ch.status, ch.path, ch.old_path) for ch in commit.changes),
                 base_names, added)
-            add(governance.check_pull_request(cs, config.departments,
-                                              config.tolerance + merge_window, account,
+            add(governance.check_pull_request(cs, judge.departments,
+                                              judge.tolerance + merge_window, account,
                                               commit.time))
-            if verify_signatures:
-                found.extend(_signature_violations(commit, account, config))
+            for ch in commit.changes:
+                for p in (ch.path, ch.old_path):
+                    if p and p.startswith(ACK_FOLDER) and ch.status != "A":
+                        add([Problem(p, None, "append-only",
+                                     f"{p} is a merged acknowledgement and was changed",
+                                     "acknowledgements are never edited or deleted; add a "
+                                     "new one")])
+                if ch.status == "A" and ch.path.startswith(ACK_FOLDER):
+                    key, problems = _acknowledgement(ch.path, ch.new_blob, blobs)
+                    add(problems)
+                    if key and actor == r.CENTRE:
+                        acknowledgements.setdefault(key, ch.path)
+        if config_changed and head_config.problems:
+            before = {(p.path, p.code, p.message) for p in (config.problems if config else ())}
+            add(p for p in head_config.problems if (p.path, p.code, p.message) not in before)
         # the record checks, on the folders this commit touched
-        departments = head_config.departments
+        departments = (head_config if not head_config.problems else good or head_config).departments
         paths = {ch.path for ch in commit.changes if ch.new_blob}
         if departments is not None:
             for folder in sorted(changed_folders):
@@ -483,12 +672,37 @@ def audit_history(repo: str | Path, branch: str = "main", *, now: datetime,
                              "records live in petitions/<YYYY>/<MM>/<id>/")])
         violations.extend(found)
         config = head_config
+        if not head_config.problems:
+            good = head_config
 
+    judged = len(commits) - (start is None)  # the founding commit is not judged
+    if not keyed_commits:
+        signed = "not checked"
+    elif keyed_commits >= judged:
+        signed = "verified"
+    else:
+        signed = "partly verified"
+    open_: list[Violation] = []
+    acknowledged: list[Violation] = []
+    for found_v in _dedupe(violations):
+        ack = acknowledgements.get((found_v.commit, found_v.path, found_v.code))
+        if ack:
+            acknowledged.append(Violation(**{**asdict(found_v), "acknowledged_by": ack}))
+        else:
+            open_.append(found_v)
     return AuditReport(
         branch=branch, head=head, first=first[0] if first else None, start=start,
         commits=total, commits_checked=len(commits), checked_at=now.isoformat(),
-        signatures="verified" if verify_signatures else "not checked",
-        violations=violations, seconds=round(time.perf_counter() - started, 3))
+        signatures=signed, violations=open_, acknowledged=acknowledged,
+        seconds=round(time.perf_counter() - started, 3))
+
+
+def _dedupe(violations: Iterable[Violation]) -> list[Violation]:
+    """Return the violations once each, by (commit, path, code), first seen first."""
+    seen: dict[tuple[str, str, str], Violation] = {}
+    for found in violations:
+        seen.setdefault((found.commit, found.path, found.code), found)
+    return list(seen.values())
 
 
 def _parse_all(root: Path, blobs: _Blobs, oids: list[str]) -> None:
@@ -546,9 +760,8 @@ def _allowed_signers(root: Path, branch: str) -> tuple[Path, dict[str, str]]:
     """Return an allowed-signers file holding every SSH key any departments.yaml
     in the history of ``branch`` lists, and each key's fingerprint.
 
-    git only tells whether a signature is good and by which key; which key may
-    sign which commit is decided per commit against the departments.yaml of
-    its parent.
+    git only tells whether a signature is good and by which key; which account
+    a key belongs to is decided per commit by the departments.yaml of its parent.
     """
     out = gitio.git(root, "log", "--first-parent", "--format=%H", branch, "--", "departments.yaml")
     keys: dict[str, str] = {}
@@ -558,45 +771,21 @@ def _allowed_signers(root: Path, branch: str) -> tuple[Path, dict[str, str]]:
             data = parse(text) if text else None
         except YamlError:
             continue
-        if not isinstance(data, dict):
+        listed = data.get("signing_keys") if isinstance(data, dict) else None
+        if not isinstance(listed, dict):
             continue
-        units = [data.get("centre") or {}] + list(data.get("departments") or [])
-        for unit in units:
-            if not isinstance(unit, dict):
-                continue
-            for key in unit.get("signing_keys") or ():
-                if isinstance(key, str) and key.startswith(("ssh-", "ecdsa-", "sk-")):
-                    fp = _ssh_fingerprint(key)
+        for account_keys in listed.values():
+            for key in account_keys if isinstance(account_keys, list) else ():
+                if isinstance(key, str) and v.SSH_KEY_RE.match(key.strip()):
+                    key = key.strip()
+                    fp = keys.get(key) or _ssh_fingerprint(key)
                     if fp:
                         keys[key] = fp
     fd, name = tempfile.mkstemp(prefix="wenzheng-signers-")
     with os.fdopen(fd, "w") as fh:
         for key, fp in keys.items():
-            fh.write(f"{fp} {key.strip()}\n")
+            fh.write(f"{fp} {' '.join(key.split()[:2])}\n")
     return Path(name), keys
-
-
-def _signature_violations(commit: Commit, account: str, config: _Config) -> list[Violation]:
-    actor = config.departments.actor_of(account) if config.departments else None
-    allowed = config.keys.get(actor or "", set())
-    if commit.signature == "N":
-        return [Violation(commit.oid, "(commit)", "unsigned",
-                          "the commit carries no signature",
-                          "sign commits (git config commit.gpgsign true) with a key listed "
-                          "under your unit's signing_keys", account)]
-    if commit.signature in ("B", "E"):
-        return [Violation(commit.oid, "(commit)", "bad-signature",
-                          "the commit's signature does not verify",
-                          "the commit was altered after signing or signed with an unknown "
-                          "key; restore the signed commit", account)]
-    key_ids = {commit.signing_key, commit.signer_fingerprint} - {""}
-    if not key_ids & allowed:
-        return [Violation(commit.oid, "(commit)", "wrong-key",
-                          f"signed with key {commit.signing_key or '?'}, which is not one of "
-                          f"the signing_keys of {actor or account!r} at that time",
-                          "sign with a key your unit lists in departments.yaml, or ask the "
-                          "centre to add your key first", account)]
-    return []
 
 
 # -- rebuilding the published products ----------------------------------------------
@@ -617,22 +806,32 @@ def compare_trees(expected: Path, actual: Path) -> list[str]:
     return out
 
 
-def read_previous(path: Path | None) -> dict[str, Any] | None:
-    """Return a previous audit report, or None when there is none yet.
+def read_previous(path: Path) -> dict[str, Any]:
+    """Return a previous audit report.
 
-    A report that exists but cannot be read is an error, never ignored: a
-    damaged proof must not pass as "no proof yet".
+    A report that is missing or cannot be read is an error, never ignored: a
+    lost or damaged proof must not pass as "no proof yet" (a first audit says
+    so with ``--first``).
     """
-    if path is None or not path.is_file():
-        return None
+    if not path.is_file():
+        raise ValueError(f"--previous {path}: no such file. Give the audit.json published "
+                         "by the last audit (the site's audit.json); only the very first audit "
+                         "of an archive runs without one, with --first instead of --previous")
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except ValueError as exc:
-        raise ValueError(f"{path}: the previous audit report is not valid JSON ({exc}); "
-                         "restore it from the published site") from None
+        raise ValueError(f"--previous {path}: the previous audit report is not valid JSON "
+                         f"({exc}); restore it from the published site") from None
     if not isinstance(data, dict) or not isinstance(data.get("head"), (str, type(None))):
-        raise ValueError(f"{path}: this is not an audit report (no `head`); "
+        raise ValueError(f"--previous {path}: this is not an audit report (no `head`); "
                          "restore it from the published site")
+    listed = data.get("violations", [])
+    fields = ("commit", "path", "code", "message", "hint")
+    if not isinstance(listed, list) or not all(
+            isinstance(d, dict) and all(isinstance(d.get(k), str) for k in fields)
+            for d in listed):
+        raise ValueError(f"--previous {path}: `violations` is damaged (each needs "
+                         f"{', '.join(fields)} as text); restore it from the published site")
     return data
 
 

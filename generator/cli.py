@@ -521,12 +521,13 @@ def import_cmd(source: Path, mapping_path: Path, repo: Path, branch: str, batch_
 @click.option("--branch", default="main", show_default=True, help="The branch whose history is audited.")
 @click.option("--previous", type=click.Path(dir_okay=False, path_type=Path),
               help="The previous audit's report (the site's audit.json): its last commit must "
-                   "still be in the history, else history was rewritten.")
+                   "still be in the history, else history was rewritten; its violations stay "
+                   "open until the centre acknowledges them.")
+@click.option("--first", is_flag=True,
+              help="This is the archive's first audit: there is no previous report. Every "
+                   "later audit needs --previous.")
 @click.option("--incremental", is_flag=True,
               help="With --previous: replay only the commits after the previously proved one.")
-@click.option("--verify-signatures", is_flag=True,
-              help="Require every commit to be signed (SSH or OpenPGP) with a key its unit lists "
-                   "under signing_keys in departments.yaml.")
 @click.option("--merge-window", default=72.0, show_default=True, metavar="HOURS",
               help="How long a checked pull request may wait before it is merged; widens the "
                    "notarised-time tolerance when a commit's time is used as the check's time.")
@@ -541,19 +542,23 @@ def import_cmd(source: Path, mapping_path: Path, repo: Path, branch: str, batch_
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text",
               show_default=True)
 @now_option
-def audit(repo: Path, branch: str, previous: Path | None, incremental: bool,
-          verify_signatures: bool, merge_window: float, report: Path | None, site: Path | None,
+def audit(repo: Path, branch: str, previous: Path | None, first: bool, incremental: bool,
+          merge_window: float, report: Path | None, site: Path | None,
           rebuild_at: str | None, published: Path | None, fmt: str, now_text: str | None) -> None:
     """Replay the history of main and prove every commit obeyed the rules.
 
     Each first-parent commit is judged as the pull-request check would have
-    judged it, with departments.yaml and rules.yaml as they stood before it.
-    Every violation names the commit, the file and the rule. Exits 1 on any
-    violation or difference.
+    judged it, with departments.yaml and rules.yaml as they stood before it;
+    when departments.yaml lists signing keys, who made a commit is read from
+    its signature. Every violation names the commit, the file and the rule;
+    the previous report's violations stay open until the centre acknowledges
+    them. Exits 1 on any open violation or difference, 2 when it cannot audit
+    (a missing or damaged --previous report, wrong options).
 
     \b
     Example:
-      wenzheng audit --previous site/audit.json --site site --verify-signatures
+      wenzheng audit --previous site/audit.json --site site
+      wenzheng audit --first --site site      # the archive's very first audit
     """
     import json
     from datetime import timedelta
@@ -562,13 +567,20 @@ def audit(repo: Path, branch: str, previous: Path | None, incremental: bool,
 
     if (rebuild_at is None) != (published is None):
         raise click.UsageError("--rebuild-at and --published go together")
+    if first == (previous is not None):
+        raise click.UsageError("give --previous <the published audit.json>, or --first for the "
+                               "archive's very first audit (not both)")
+    if incremental and first:
+        raise click.UsageError("--incremental replays from the previous audit; the first "
+                               "audit replays everything (drop --incremental)")
     now = read_now(now_text)
     try:
-        prev = au.read_previous(previous)
+        prev = au.read_previous(previous) if previous is not None else None
     except ValueError as exc:
-        raise click.ClickException(str(exc)) from None
+        error = click.ClickException(str(exc))
+        error.exit_code = 2  # not a finding: workflows tell it from violations (exit 1)
+        raise error from None
     result = au.audit_history(repo, branch, now=now, previous=prev, incremental=incremental,
-                              verify_signatures=verify_signatures,
                               merge_window=timedelta(hours=merge_window))
     if report is not None:
         report.parent.mkdir(parents=True, exist_ok=True)

@@ -265,5 +265,8 @@ def write_event(root: Path, command: str, petition_id: str, account: str, now: d
     if commit:
         gitio.git(root, "add", "--", draft.path)
         # Only the kind and the id: commit messages never carry personal data.
-        gitio.git(root, "commit", "-q", "-m", f"{kind} {petition_id}", "--", draft.path)
+        # The author is the forge account, as the audit reads it, not the person's
+        # name; the commit is signed when git is set up to (commit.gpgsign).
+        gitio.git(root, "-c", f"user.name={account}", "commit", "-q", "-m",
+                  f"{kind} {petition_id}", "--", draft.path)
     return draft, problems

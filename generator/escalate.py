@@ -151,7 +151,7 @@ def run(repo: str | Path, now: datetime, *, branch: str = "main", commit: bool =
     crossed rungs in one commit by the bot ``account`` on the branch; with
     ``digest_dir`` write one digest per department there."""
     from generator.check import check_archive
-    from generator.gitio import ArchiveWriter, GitError
+    from generator.gitio import ArchiveWriter, GitError, git, sign_commit, signing_on
 
     archive = check_archive(repo, branch)
     if archive.departments is None or archive.rules is None:
@@ -174,6 +174,10 @@ def run(repo: str | Path, now: datetime, *, branch: str = "main", commit: bool =
             made = writer.commit(files, f"Escalations as of {at.isoformat()} ({len(files)} step(s))",
                                  int(at.astimezone(timezone.utc).timestamp()),
                                  f"{bot} <{bot}@localhost>")
+        if signing_on(repo):  # the bot signs with its key (docs/audit.md)
+            signed = sign_commit(repo, made)
+            git(repo, "update-ref", f"refs/heads/{branch}", signed, made)
+            made = signed
     digests = {}
     for dept in archive.departments.departments.values():
         digests[dept.id] = department_digest(dept, states.values(), now)

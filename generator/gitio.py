@@ -41,6 +41,35 @@ def git(repo: str | Path, *args: str, input: bytes | None = None,
     return proc.stdout
 
 
+def signing_on(repo: str | Path) -> bool:
+    """Whether git in ``repo`` is set up to sign commits (``commit.gpgsign``)."""
+    proc = subprocess.run(["git", "-C", str(repo), "config", "--bool", "commit.gpgsign"],
+                          capture_output=True, text=True)
+    return proc.stdout.strip() == "true"
+
+
+def sign_commit(repo: str | Path, oid: str) -> str:
+    """Return a signed copy of commit ``oid`` (same tree, parents, author,
+    committer, times and message), signed with git's configured key."""
+    raw = git(repo, "cat-file", "commit", oid).decode("utf-8")
+    header, _, message = raw.partition("\n\n")
+    args, env = [], dict(os.environ)
+    for line in header.splitlines():
+        field, _, value = line.partition(" ")
+        if field == "tree":
+            args.insert(0, value)
+        elif field == "parent":
+            args += ["-p", value]
+        elif field in ("author", "committer"):
+            ident, _, when = value.rpartition("> ")
+            name, _, email = ident.partition(" <")
+            who = "AUTHOR" if field == "author" else "COMMITTER"
+            env.update({f"GIT_{who}_NAME": name, f"GIT_{who}_EMAIL": email,
+                        f"GIT_{who}_DATE": "@" + when})
+    return git(repo, "commit-tree", "-S", *args, input=message.encode("utf-8"),
+               env=env).decode().strip()
+
+
 def rev_parse(repo: str | Path, rev: str) -> str | None:
     """Return the full object id of ``rev``, or None if it does not exist."""
     proc = subprocess.run(

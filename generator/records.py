@@ -164,7 +164,6 @@ class Department:
     parent: str | None
     categories: tuple[str, ...]
     members: tuple[str, ...]
-    signing_keys: tuple[str, ...] = ()
     phones: tuple[str, ...] = ()  # public office numbers, kept visible in its replies
 
 
@@ -178,6 +177,9 @@ class Departments:
     bridge_accounts: tuple[str, ...]
     bot_accounts: tuple[str, ...]
     source: Source = field(default=Source("departments.yaml"))
+    # account -> its SSH public key lines; when any are listed, the audit takes
+    # each commit's identity from its signature (docs/audit.md)
+    signing_keys: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
 
     def get(self, dept_id: str) -> Department | None:
         if dept_id == CENTRE:

@@ -12,6 +12,9 @@ from typing import Any, Sequence
 
 from generator import fields as f
 from generator import records as r
+from generator.validate import SSH_KEY_RE
+
+SSH_KEY_PATTERN = SSH_KEY_RE.pattern
 
 SCHEMA_DIR = Path(__file__).parent / "schemas"
 BASE = "https://wenzheng.invalid/schemas/"
@@ -102,7 +105,6 @@ def departments_schema() -> dict[str, Any]:
             "parent": {"type": "string"},
             "categories": {"type": "array", "items": {"enum": list(r.CATEGORIES)}},
             "members": accounts,
-            "signing_keys": {"type": "array", "items": {"type": "string"}},
             "phones": phones,
         },
     }
@@ -115,10 +117,16 @@ def departments_schema() -> dict[str, Any]:
         "properties": {
             "city": name,
             "centre": {"type": "object", "required": ["name", "members"], "properties": {
-                "id": {"const": "centre"}, "name": name, "members": accounts,
-                "signing_keys": {"type": "array", "items": {"type": "string"}}, "phones": phones}},
+                "id": {"const": "centre"}, "name": name, "members": accounts, "phones": phones}},
             "bridge_accounts": accounts,
             "bot_accounts": accounts,
+            "signing_keys": {
+                "type": "object",
+                "description": "Each account's SSH public keys (whole .pub lines); when any "
+                               "are listed, the audit takes each commit's identity from its "
+                               "signature.",
+                "additionalProperties": {"type": "array", "minItems": 1, "items": {
+                    "type": "string", "pattern": SSH_KEY_PATTERN}}},
             "departments": {"type": "array", "minItems": 1, "items": dept},
         },
     }

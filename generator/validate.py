@@ -18,6 +18,7 @@ and warnings in configuration (:func:`check_departments`).
 from __future__ import annotations
 
 import difflib
+import re
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any, Callable, Iterable, Mapping, Sequence
@@ -409,7 +410,7 @@ def check_departments(report: Report, file: str, data: Any) -> r.Departments | N
         report.add(file, (), "not-a-mapping", "departments.yaml must be a mapping",
                    "start from the shipped departments.yaml")
         return None
-    top = ("city", "centre", "departments", "bridge_accounts", "bot_accounts")
+    top = ("city", "centre", "departments", "bridge_accounts", "bot_accounts", "signing_keys")
     for key in data:
         if key not in top:
             report.add(file, (key,), "unknown-key", f"unknown key {key!r}{_suggest(key, top)}",
@@ -468,8 +469,8 @@ def check_departments(report: Report, file: str, data: Any) -> r.Departments | N
                        "list the centre's forge accounts under centre.members")
         if cname:
             centre = r.Department(r.CENTRE, cname, "city", None, (), members,
-                                  tuple(centre_raw.get("signing_keys") or ()),
                                   phones(centre_raw.get("phones"), ("centre", "phones")))
+        _unit_keys_moved(report, file, centre_raw, ("centre", "signing_keys"))
     bridge = accounts(data.get("bridge_accounts"), ("bridge_accounts",))
     bots = accounts(data.get("bot_accounts"), ("bot_accounts",))
 
@@ -480,7 +481,7 @@ def check_departments(report: Report, file: str, data: Any) -> r.Departments | N
                    "departments.yaml must list at least one department",
                    "add a `departments:` list")
         raw_list = []
-    known_keys = ("id", "name", "level", "parent", "categories", "members", "signing_keys", "phones")
+    known_keys = ("id", "name", "level", "parent", "categories", "members", "phones")
     parents: list[tuple[int, str, str]] = []
     for i, d in enumerate(raw_list):
         where: KeyPath = ("departments", i)
@@ -488,8 +489,9 @@ def check_departments(report: Report, file: str, data: Any) -> r.Departments | N
             report.add(file, where, "not-a-mapping", "each department must be a mapping",
                        "see the shipped departments.yaml")
             continue
+        _unit_keys_moved(report, file, d, where + ("signing_keys",))
         for key in d:
-            if key not in known_keys:
+            if key not in known_keys and key != "signing_keys":
                 report.add(file, where + (key,), "unknown-key",
                            f"unknown key {key!r} in a department{_suggest(key, known_keys)}",
                            f"use one of: {', '.join(known_keys)}", "warning")
@@ -521,8 +523,7 @@ def check_departments(report: Report, file: str, data: Any) -> r.Departments | N
         if parent is not None:
             parents.append((i, did, parent))
         if name and level in r.DEPARTMENT_LEVELS and not bad_cats:
-            depts[did] = r.Department(did, name, level, parent, tuple(cats), members,
-                                      tuple(d.get("signing_keys") or ()), office_phones)
+            depts[did] = r.Department(did, name, level, parent, tuple(cats), members, office_phones)
     for i, did, parent in parents:
         if parent not in depts:
             report.add(file, ("departments", i, "parent"), "unknown-parent",
@@ -538,8 +539,65 @@ def check_departments(report: Report, file: str, data: Any) -> r.Departments | N
                            f"account {m!r} is a member of both {seen[m]!r} and {owner!r}",
                            "an account acts for one unit only; give it one membership")
             seen[m] = owner
+    keys = _signing_keys(report, file, data.get("signing_keys"),
+                         set(seen) | set(bridge) | set(bots))
     if report.has_errors or city is None or centre is None:
         return None
     return r.Departments(city=city, centre=centre, departments=depts,
                          bridge_accounts=bridge, bot_accounts=bots,
-                         source=r.Source(file))
+                         source=r.Source(file), signing_keys=keys)
+
+
+# An SSH public key line: type, base64 blob, optional comment.
+SSH_KEY_RE = re.compile(r"^(ssh-ed25519|ssh-rsa|ecdsa-sha2-nistp(?:256|384|521)"
+                        r"|sk-ssh-ed25519@openssh\.com|sk-ecdsa-sha2-nistp256@openssh\.com)"
+                        r" [A-Za-z0-9+/]+={0,3}(?: [^\n]*)?$")
+
+
+def _unit_keys_moved(report: Report, file: str, unit: Mapping[str, Any], where: KeyPath) -> None:
+    if "signing_keys" in unit:
+        report.add(file, where, "unit-signing-keys",
+                   "signing keys belong to accounts, not to units: a unit's key would not tell "
+                   "which member signed",
+                   "move the keys to the top-level `signing_keys:` mapping, under the account "
+                   "that holds each key (`signing_keys: {mh-housing: ['ssh-ed25519 AAAA...']}`)")
+
+
+def _signing_keys(report: Report, file: str, value: Any,
+                  accounts: set[str]) -> dict[str, tuple[str, ...]]:
+    """Return the top-level ``signing_keys`` (account -> SSH public keys)."""
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        report.add(file, ("signing_keys",), "bad-signing-keys",
+                   "signing_keys must map each account to its SSH public keys",
+                   "write it as `signing_keys: {mh-housing: ['ssh-ed25519 AAAA... clerk-1']}`")
+        return {}
+    keys: dict[str, tuple[str, ...]] = {}
+    owner_of: dict[str, str] = {}
+    for account, listed in value.items():
+        where: KeyPath = ("signing_keys", account)
+        if account not in accounts:
+            report.add(file, where, "unknown-signer",
+                       f"signing_keys lists account {account!r}, which is no member, bridge "
+                       "or bot account", "list the account as a member first, or remove its keys")
+        if not isinstance(listed, list) or not listed:
+            report.add(file, where, "bad-signing-keys",
+                       f"the keys of {account!r} must be a non-empty list",
+                       "write them as ['ssh-ed25519 AAAA... comment']")
+            continue
+        for i, key in enumerate(listed):
+            if not isinstance(key, str) or not SSH_KEY_RE.match(key.strip()):
+                report.add(file, where + (i,), "bad-signing-key",
+                           f"key {i + 1} of {account!r} is not an SSH public key line",
+                           "paste the whole line of the .pub file, e.g. "
+                           "'ssh-ed25519 AAAAC3Nza... clerk-1' (ssh-keygen -t ed25519)")
+                continue
+            blob = key.split()[1]
+            if blob in owner_of and owner_of[blob] != account:
+                report.add(file, where + (i,), "shared-signing-key",
+                           f"key {i + 1} of {account!r} is also listed for {owner_of[blob]!r}",
+                           "a key identifies one account; give each account its own key")
+            owner_of[blob] = account
+        keys[str(account)] = tuple(k.strip() for k in listed if isinstance(k, str))
+    return keys

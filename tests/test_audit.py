@@ -58,7 +58,7 @@ def test_a_clean_history_passes_and_the_cli_publishes_the_result(tmp_path):
     assert planted == []
     site = tmp_path / "site"
     result = CliRunner().invoke(main, ["audit", "--repo", str(repo), "--site", str(site),
-                                       "--now", "2026-12-01T08:00:00+08:00"])
+                                       "--first", "--now", "2026-12-01T08:00:00+08:00"])
     assert result.exit_code == 0, result.output
     assert f"0 violation(s) in {commits} commit(s)" in result.output
     data = json.loads((site / "audit.json").read_text(encoding="utf-8"))
@@ -73,7 +73,7 @@ def test_rewriting_history_is_caught_by_the_next_audit(tmp_path):
     build_history(repo, 120, batch=30, plant=False)
     site = tmp_path / "site"
     runner = CliRunner()
-    assert runner.invoke(main, ["audit", "--repo", str(repo), "--site", str(site),
+    assert runner.invoke(main, ["audit", "--repo", str(repo), "--site", str(site), "--first",
                                 "--now", "2026-12-01T08:00:00+08:00"]).exit_code == 0
     proved = json.loads((site / "audit.json").read_text())["head"]
 
@@ -122,7 +122,8 @@ def test_a_damaged_previous_report_is_an_error_not_a_fresh_start(tmp_path):
     bad.write_text("{not json", encoding="utf-8")
     with pytest.raises(ValueError, match="not valid JSON"):
         read_previous(bad)
-    assert read_previous(tmp_path / "missing.json") is None
+    with pytest.raises(ValueError, match="--previous .*no such file.*--first"):
+        read_previous(tmp_path / "missing.json")
 
 
 # -- signatures ---------------------------------------------------------------------
@@ -148,25 +149,25 @@ def _signed_commit(repo: Path, files: dict[str, str], account: str, key: Path | 
 
 def test_signatures_must_come_from_the_units_listed_keys(tmp_path):
     centre_key, centre_pub = _key(tmp_path, "centre")
+    duty_key, duty_pub = _key(tmp_path, "duty")
+    bridge_key, bridge_pub = _key(tmp_path, "bridge")
     housing_key, housing_pub = _key(tmp_path, "housing")
     transport_key, _ = _key(tmp_path, "transport")
     depts = (ROOT / "departments.yaml").read_text(encoding="utf-8")
-    depts = depts.replace("  members: [mh-centre-duty, mh-centre-lead]",
-                          f"  members: [mh-centre-duty, mh-centre-lead]\n"
-                          f"  signing_keys: ['{centre_pub}']")
-    depts = depts.replace("    members: [mh-housing]",
-                          f"    members: [mh-housing]\n    signing_keys: ['{housing_pub}']")
+    depts += (f"\nsigning_keys:\n  mh-centre-lead: ['{centre_pub}']\n"
+              f"  mh-centre-duty: ['{duty_pub}']\n  wenzheng-bridge: ['{bridge_pub}']\n"
+              f"  mh-housing: ['{housing_pub}']\n")
     repo = tmp_path / "archive"
     repo.mkdir()
     git(repo, "init", "-q", "-b", "main")
     _signed_commit(repo, {"departments.yaml": depts,
                           "rules.yaml": (ROOT / "rules.yaml").read_text(encoding="utf-8")},
                    "mh-centre-lead", centre_key)
-    # the bridge runs with the centre's key
+    # every account signs with its own key, the bridge too
     _signed_commit(repo, {f"{FOLDER}/petition.yaml": petition(received_at="2026-11-16T09:00:00+08:00")},
-                   "wenzheng-bridge", centre_key)
+                   "wenzheng-bridge", bridge_key)
     path, text = event_file("assigned", "2026-11-16T09:30:00+08:00", "centre", to="housing")
-    _signed_commit(repo, {path: text}, "mh-centre-duty", centre_key)
+    _signed_commit(repo, {path: text}, "mh-centre-duty", duty_key)
     path, text = event_file("accepted", "2026-11-16T10:00:00+08:00", "housing")
     good = _signed_commit(repo, {path: text}, "mh-housing", housing_key)
     path, text = event_file("reply", "2026-11-16T11:00:00+08:00", "housing", final=False,
@@ -178,15 +179,33 @@ def test_signatures_must_come_from_the_units_listed_keys(tmp_path):
 
     # commit times are the clock's; the records' times are judged against them, so
     # give the notarised check a window wide enough for this test's fixed record times
-    report = audit_history(repo, now=NOW, verify_signatures=True,
+    # keys are listed, so signatures are verified without being asked for
+    report = audit_history(repo, now=NOW,
                            merge_window=datetime.now(timezone.utc) - datetime(2026, 11, 1, tzinfo=timezone.utc))
     assert report.signatures == "verified"
-    assert {(v.commit, v.code) for v in report.violations} == {(wrong, "wrong-key"),
+    assert {(v.commit, v.code) for v in report.violations} == {(wrong, "unknown-key"),
                                                                (unsigned, "unsigned")}
     assert good not in {v.commit for v in report.violations}
-    plain = audit_history(repo, now=NOW,
-                          merge_window=datetime.now(timezone.utc) - datetime(2026, 11, 1, tzinfo=timezone.utc))
-    assert plain.violations == [] and plain.signatures == "not checked"
+
+
+def test_signing_keys_are_validated_where_they_are_written(tmp_path):
+    from generator import validate as v
+    from generator.yamlio import parse
+
+    _, pub = _key(tmp_path, "one")
+    depts = (ROOT / "departments.yaml").read_text(encoding="utf-8")
+    depts += (f"\nsigning_keys:\n  mh-housing: ['{pub}']\n  mh-water: ['{pub}']\n"
+              "  mh-nobody: ['ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAI']\n"
+              "  mh-transport: ['not a key']\n")
+    report = v.Report()
+    assert v.check_departments(report, "departments.yaml", parse(depts)) is None
+    found = {(p.code, p.line) for p in report.resolve(lambda f: f, lambda _: depts)}
+    lines = depts.splitlines()
+    line = {name: next(i + 1 for i, t in enumerate(lines) if t.startswith(f"  {name}:"))
+            for name in ("mh-water", "mh-nobody", "mh-transport")}
+    assert found == {("shared-signing-key", line["mh-water"]),
+                     ("unknown-signer", line["mh-nobody"]),
+                     ("bad-signing-key", line["mh-transport"])}
 
 
 def test_compare_trees_reports_every_difference_byte_for_byte(tmp_path):

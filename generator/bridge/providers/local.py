@@ -18,7 +18,7 @@ import os
 import subprocess
 import tempfile
 
-from generator.gitio import GitError, git, ls_tree, rev_parse
+from generator.gitio import GitError, git, ls_tree, rev_parse, signing_on
 
 from . import Change, ForgeError, ForgeUnavailable, PullRequest, highest_from_names, latest
 
@@ -172,4 +172,6 @@ def commit_files(repo: Path, parent: str | None, files, message: str, author: st
         info = "".join(f"100644 {blob}\t{path}\n" for blob, (path, _) in zip(blobs, files))
         run("update-index", "--add", "--index-info", input=info.encode("utf-8"))
         tree = run("write-tree").strip()
-        return run("commit-tree", tree, *(["-p", parent] if parent else []), input=message.encode("utf-8")).strip()
+        sign = ["-S"] if signing_on(repo) else []  # the bridge's key, when git is set up to sign
+        return run("commit-tree", *sign, tree, *(["-p", parent] if parent else []),
+                   input=message.encode("utf-8")).strip()
