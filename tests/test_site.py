@@ -605,9 +605,12 @@ def test_a_build_killed_while_moving_its_files_in_is_completed_by_the_next(tmp_p
     assert journal.is_file() and pending.is_dir()
     plan = json.loads(journal.read_text())
     assert "p/2026-000002.html" in plan["write"]
+    # The new manifest waits beside the last one, moved in with the files.
+    waiting = tmp_path / ".site.manifest.json.next"
+    assert json.loads(waiting.read_text())["p/2026-000002.html"] != manifest(out)["p/2026-000002.html"]
 
     assert writer.recover(out) is True
-    assert not journal.exists() and not pending.exists()
+    assert not journal.exists() and not pending.exists() and not waiting.exists()
     clean = tmp_path / "clean"
     build_site(repo, "HEAD", now, clean)
 
