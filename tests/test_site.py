@@ -654,7 +654,7 @@ def test_a_large_file_replaced_is_freed_after_the_site_is_in_place(tmp_path, mon
     assert (out / "data" / "big.jsonl").read_bytes() == b"new\n" * 10
     assert (out / "small.html").read_bytes() == b"<p>new</p>"
     kept = [p.read_bytes() for p in second.trash.iterdir()]
-    assert b"old\n" * 10 in kept and b"<p>old</p>" not in kept  # large files only
+    assert b"old\n" * 10 in kept and b"<p>old</p>" not in kept  # large files only (the manifest is one too)
     assert len(held) == 1 and held[0][1][0] == second.trash
 
     monkeypatch.undo()

@@ -137,20 +137,25 @@ def _apply(pending: Path, out: Path, write: list[str], delete: list[str], trash:
                 os.replace(pending / folder, out / folder)
                 break
         else:
-            target = out / path
-            if trash is not None:
-                try:
-                    if target.stat().st_size >= LARGE:
-                        os.link(target, trash / f"{len(os.listdir(trash))}-{target.name}")
-                except FileNotFoundError:
-                    pass
-            os.replace(source, target)
+            _replace(source, out / path, trash)
     for path in delete:
         target = out / path
         if target.is_file():
             target.unlink()
     if _next_manifest(out).exists():
-        os.replace(_next_manifest(out), manifest_path(out))
+        _replace(_next_manifest(out), manifest_path(out), trash)  # 28 MB at 100,000 petitions
+
+
+def _replace(source: Path, target: Path, trash: Path | None) -> None:
+    """Rename ``source`` over ``target``; with ``trash``, a large ``target``
+    keeps a link there, so that its blocks are freed later (:data:`LARGE`)."""
+    if trash is not None:
+        try:
+            if target.stat().st_size >= LARGE:
+                os.link(target, trash / f"{len(os.listdir(trash))}-{target.name}")
+        except FileNotFoundError:
+            pass
+    os.replace(source, target)
 
 
 def forked(work: Callable[[], Any], running: list[int] | None = None) -> Callable[[], Any]:
