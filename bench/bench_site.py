@@ -33,6 +33,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from generator import gitio, synth  # noqa: E402
 from generator.build import build_site, release  # noqa: E402
 from generator.records import event_file_name  # noqa: E402
+from generator.render.writer import manifest_path  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 TZ = timezone(timedelta(hours=8))
@@ -163,7 +164,8 @@ def main() -> None:
     if args.reuse:
         now = NOW  # what synthesise returns
         old.mkdir(parents=True)
-        for stale in (out, repo / ".git" / "wenzheng-cache"):  # a cold build has no cache either
+        # a cold build has no cache, nor the manifest kept beside the site, either
+        for stale in (out, manifest_path(out), repo / ".git" / "wenzheng-cache"):
             if stale.exists():
                 stale.rename(old / stale.name)
     else:

@@ -25,6 +25,7 @@ The design is explained in docs/audit.md.
 
 from __future__ import annotations
 
+import difflib
 import json
 import os
 import re
@@ -855,7 +856,10 @@ def write_site(report: AuditReport, site: Path) -> None:
 
 def rebuild_and_compare(repo: Path, rev: str, now: datetime, published: Path) -> list[str]:
     """Return the differences between ``published`` and the site rebuilt from
-    ``rev`` as of ``now`` with ``wenzheng build`` (empty: byte for byte equal).
+    ``rev`` as of ``now`` with ``wenzheng build`` (empty: byte for byte equal;
+    a build gives the same bytes for the same commit, ``now`` and package
+    versions). A text file that differs is named with what differs in it
+    (:func:`describe_change`).
 
     The audit's own files are left out: they describe the audit, not the commit.
     """
@@ -869,5 +873,79 @@ def rebuild_and_compare(repo: Path, rev: str, now: datetime, published: Path) ->
         if proc.returncode != 0:
             raise RuntimeError("wenzheng build failed while rebuilding "
                                f"{rev}: {proc.stderr.strip() or proc.stdout.strip()}")
-        diffs = compare_trees(published, out)
-    return [d for d in diffs if not d.split(": ", 1)[1].startswith(("audit.json", "audit/"))]
+        diffs = []
+        for d in compare_trees(published, out):
+            kind, path = d.split(": ", 1)
+            if path.startswith(("audit.json", "audit/")):
+                continue
+            detail = describe_change(out / path, published / path) if kind == "differs" else ""
+            diffs.append(f"{d} ({detail})" if detail else d)
+    return diffs
+
+
+_TOKEN = re.compile(r"\d+(?:[.,]\d+)*|\w+|\S")  # a figure, a word, or one other character
+MAX_CHANGES = 5  # changes named per file; the rest are counted
+_DIFF_LINES = 2000  # lines compared in detail around the changes (the downloads run to millions)
+_DIFF_TOKENS = 20_000
+
+
+def describe_change(rebuilt: Path, published: Path) -> str:
+    """Return what differs between two versions of a text file, as ``line N:
+    "x" rebuilt, "y" published`` for each changed run of figures or words
+    (a figure changed by hand shows as the figure), or "" for a file that is
+    not UTF-8 text."""
+    try:
+        want = rebuilt.read_text(encoding="utf-8").splitlines()
+        got = published.read_text(encoding="utf-8").splitlines()
+    except (UnicodeDecodeError, OSError):
+        return ""
+    # The changed region: what is left once the common first and last lines are set aside.
+    start = 0
+    while start < min(len(want), len(got)) and want[start] == got[start]:
+        start += 1
+    end = 0
+    while end < min(len(want), len(got)) - start and want[-1 - end] == got[-1 - end]:
+        end += 1
+    a, b = want[start:len(want) - end], got[start:len(got) - end]
+    if not a and not b:
+        return "in line endings only"
+    if len(a) > _DIFF_LINES or len(b) > _DIFF_LINES:
+        a, b = a[:_DIFF_LINES], b[:_DIFF_LINES]
+    changes: list[str] = []
+    lines = difflib.SequenceMatcher(None, a, b, autojunk=False)
+    for op, i1, i2, j1, j2 in lines.get_opcodes():
+        if op == "equal":
+            continue
+        old, new = _tokens(a, i1, i2, start), _tokens(b, j1, j2, start)
+        if len(old) + len(new) > _DIFF_TOKENS:  # the first token that differs, not a quadratic diff
+            k = next((k for k, (x, y) in enumerate(zip(old, new)) if x[0] != y[0]), min(len(old), len(new)))
+            words: Any = [("replace", k, k + 1, k, k + 1)]
+        else:
+            words = difflib.SequenceMatcher(None, [t[0] for t in old], [t[0] for t in new],
+                                            autojunk=False).get_opcodes()
+        for top, k1, k2, l1, l2 in words:
+            if top != "equal":
+                line = new[l1][1] if l1 < l2 else old[k1][1] if k1 < k2 else start + j1 + 1
+                changes.append(f"line {line}: {_quote(old[k1:k2], a, start)} rebuilt, "
+                               f"{_quote(new[l1:l2], b, start)} published")
+    more = len(changes) - MAX_CHANGES
+    return "; ".join(changes[:MAX_CHANGES]) + (f"; and {more} more" if more > 0 else "")
+
+
+def _tokens(lines: list[str], first: int, last: int, start: int) -> list[tuple[str, int, int, int]]:
+    """Return the tokens of ``lines[first:last]``: each with its line number
+    in the file (``start`` lines come before ``lines``), where it starts and ends."""
+    return [(m[0], start + i + 1, m.start(), m.end())
+            for i in range(first, last) for m in _TOKEN.finditer(lines[i])]
+
+
+def _quote(tokens: list[tuple[str, int, int, int]], lines: list[str], start: int) -> str:
+    """Return the text of a run of tokens, quoted (as it stands when on one line)."""
+    if not tokens:
+        return "nothing"
+    if tokens[0][1] == tokens[-1][1]:
+        text = lines[tokens[0][1] - start - 1][tokens[0][2]:tokens[-1][3]]
+    else:
+        text = " ".join(t[0] for t in tokens)
+    return json.dumps(text if len(text) <= 60 else text[:57] + "...", ensure_ascii=False)
+

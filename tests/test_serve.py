@@ -77,7 +77,8 @@ def test_the_command_reports_and_exits_with_its_status_without_freeing_the_build
     assert ok.returncode == 0, ok.stderr
     assert ok.stdout.startswith(f"built {site}: 3 petitions") and ok.stdout.endswith(")\n")
     assert (site / "p" / "2026-000002.html").is_file()
-    assert not list(tmp_path.glob(".site.*"))  # nothing pending, no journal, no trash left behind
+    # nothing pending, no journal, no trash left behind; the manifest is kept beside the site
+    assert [p.name for p in tmp_path.glob(".site.*")] == [".site.manifest.json"]
 
     commit(repo, {"petitions/2026/11/2026-000002/20261121T060000Z-reply.yaml": "kind: reply\nat: nonsense\n"},
            "bad record")

@@ -162,13 +162,16 @@ def test_listings_feeds_and_open_data(built):
 
 
 def manifest(folder: Path) -> dict[str, str]:
-    return json.loads((folder / ".wenzheng-manifest.json").read_text(encoding="utf-8"))
+    """The manifest of the site ``folder``, kept beside it (build state, not published)."""
+    from generator.render.writer import manifest_path
+
+    return json.loads(manifest_path(folder).read_text(encoding="utf-8"))
 
 
 def test_same_commit_and_now_give_the_same_bytes(built, tmp_path, monkeypatch):
-    """Everything but Pagefind's shards is byte-identical. Pagefind 1.5 writes its
-    filter files in hash-map order, which changes from run to run (and with them
-    the names in pagefind-entry.json); the shards' page counts are checked instead."""
+    """Every file is byte-identical, Pagefind's shards included (Pagefind 1.5
+    writes its filters in hash-map order, which the build puts in order:
+    generator/render/pagefind_job.py), whether the cases are read or kept."""
     repo, out = built
     shutil.rmtree(repo / ".git" / "wenzheng-cache")
     # This time the cases are read and evaluated in the check's worker processes...
@@ -183,14 +186,8 @@ def test_same_commit_and_now_give_the_same_bytes(built, tmp_path, monkeypatch):
     build_site(repo, "HEAD", datetime.fromisoformat(NOW), third)
     assert list((repo / ".git" / "wenzheng-cache").glob("settled-site-*"))
 
-    def ours(folder: Path) -> dict[str, str]:
-        return {k: v for k, v in tree(folder).items()
-                if not k.startswith("pagefind/") and k != ".wenzheng-manifest.json"}
-
-    assert ours(again) == ours(out) == ours(third)
-    assert ({k: v for k, v in manifest(again).items() if not k.startswith("pagefind/")}
-            == {k: v for k, v in manifest(out).items() if not k.startswith("pagefind/")}
-            == {k: v for k, v in manifest(third).items() if not k.startswith("pagefind/")})
+    assert tree(again) == tree(out) == tree(third)
+    assert manifest(again) == manifest(out) == manifest(third)
     for folder in (out, again, third):
         entries = [json.loads(p.read_text()) for p in sorted((folder / "pagefind").glob("*/pagefind-entry.json"))]
         assert sum(e["languages"]["zh"]["page_count"] for e in entries) == 3
@@ -325,14 +322,9 @@ def test_an_open_case_is_made_again_only_when_what_it_is_made_from_changed(tmp_p
     assert sorted(made) == ["2026-000002", "2026-000003", "2026-000004"]  # the open ones; two overdue
 
     def comparable(folder: Path) -> dict[str, str]:
-        """The site's files but Pagefind's filter, metadata and entry files, whose
-        bytes change from run to run (test_same_commit_and_now_give_the_same_bytes),
-        and the manifest without their entries; its fragments (one per petition,
-        named by their content) are kept."""
-        files = {k: v for k, v in tree(folder).items() if k != ".wenzheng-manifest.json"
-                 and not (k.startswith("pagefind/") and "/fragment/" not in k)}
-        files.update({f"manifest:{k}": v for k, v in manifest(folder).items()
-                      if not k.startswith("pagefind/") or "/fragment/" in k})
+        """The site's files and its manifest."""
+        files = tree(folder)
+        files.update({f"manifest:{k}": v for k, v in manifest(folder).items()})
         return files
 
     def fresh_site(at: datetime, name: str) -> dict[str, str]:
@@ -613,24 +605,18 @@ def test_a_build_killed_while_moving_its_files_in_is_completed_by_the_next(tmp_p
     assert journal.is_file() and pending.is_dir()
     plan = json.loads(journal.read_text())
     assert "p/2026-000002.html" in plan["write"]
+    # The new manifest waits beside the last one, moved in with the files.
+    waiting = tmp_path / ".site.manifest.json.next"
+    assert json.loads(waiting.read_text())["p/2026-000002.html"] != manifest(out)["p/2026-000002.html"]
 
     assert writer.recover(out) is True
-    assert not journal.exists() and not pending.exists()
+    assert not journal.exists() and not pending.exists() and not waiting.exists()
     clean = tmp_path / "clean"
     build_site(repo, "HEAD", now, clean)
 
-    def ours(folder: Path) -> dict[str, str]:
-        return {k: v for k, v in tree(folder).items()
-                if not k.startswith("pagefind/") and k != ".wenzheng-manifest.json"}
-
-    assert ours(out) == ours(clean)
+    assert tree(out) == tree(clean)
     assert REPLY_PHRASE in (out / "p" / "2026-000002.html").read_text(encoding="utf-8")
-    assert ({k for k in manifest(out) if not k.startswith("pagefind/")}
-            == {k for k in manifest(clean) if not k.startswith("pagefind/")})
-    for folder in (out, clean):  # Pagefind's own names vary from run to run; one shard, three pages
-        assert [p.parent.name for p in (folder / "pagefind").glob("*/pagefind-entry.json")] == ["2026-11"]
-        assert json.loads((folder / "pagefind" / "2026-11" / "pagefind-entry.json").read_text()
-                          )["languages"]["zh"]["page_count"] == 3
+    assert manifest(out) == manifest(clean)
 
 
 def test_a_large_file_replaced_is_freed_after_the_site_is_in_place(tmp_path, monkeypatch):
@@ -682,9 +668,11 @@ def test_a_large_file_replaced_is_freed_after_the_site_is_in_place(tmp_path, mon
     assert not third.trash.exists() and (out / "data" / "big.jsonl").read_bytes() == b"newer\n" * 10
 
 
-def test_a_site_with_the_earlier_gzipped_manifest_is_still_built_incrementally(tmp_path):
-    """Earlier versions kept the manifest gzipped: the first build after an
-    upgrade reads it (rewriting only what changed) and deletes it."""
+@pytest.mark.parametrize("kept_as", [".wenzheng-manifest.json", ".wenzheng-manifest.json.gz"])
+def test_a_site_with_the_manifest_of_earlier_versions_is_still_built_incrementally(tmp_path, kept_as):
+    """Earlier versions kept the manifest in the site, plain or gzipped: the
+    first build after an upgrade reads it (rewriting only what changed),
+    deletes it from the site and keeps it beside the site."""
     import generator.render.writer as writer
 
     out = tmp_path / "site"
@@ -693,9 +681,11 @@ def test_a_site_with_the_earlier_gzipped_manifest_is_still_built_incrementally(t
     first.file("a.html", b"<p>a</p>")
     first.file("b.html", b"<p>b</p>")
     first.finish()
-    plain = out / writer.MANIFEST
-    (out / writer.OLD_MANIFEST).write_bytes(gzip.compress(plain.read_bytes()))
-    plain.unlink()
+    state = writer.manifest_path(out)
+    assert state == tmp_path / ".site.manifest.json" and sorted(p.name for p in out.iterdir()) == ["a.html", "b.html"]
+    data = state.read_bytes()
+    (out / kept_as).write_bytes(gzip.compress(data) if kept_as.endswith(".gz") else data)
+    state.unlink()
 
     second = writer.SiteWriter(out)
     second.start()
@@ -704,8 +694,8 @@ def test_a_site_with_the_earlier_gzipped_manifest_is_still_built_incrementally(t
     second.file("b.html", b"<p>b, changed</p>")
     second.finish()
     assert (second.written, second.skipped) == (1, 1)
-    assert not (out / writer.OLD_MANIFEST).exists()
-    assert set(json.loads(plain.read_text(encoding="utf-8"))) == {"a.html", "b.html"}
+    assert sorted(p.name for p in out.iterdir()) == ["a.html", "b.html"]
+    assert set(json.loads(state.read_text(encoding="utf-8"))) == {"a.html", "b.html"}
     assert (out / "b.html").read_bytes() == b"<p>b, changed</p>"
 
 

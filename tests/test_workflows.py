@@ -13,6 +13,7 @@ import yaml
 from click.testing import CliRunner
 
 from generator.cli import main
+from generator.render.writer import manifest_path
 from tests.conftest import ROOT, commit_files, git
 from tests.records_util import FOLDER, event_file
 from tests.test_governance import merged_case
@@ -60,7 +61,8 @@ def test_actions_workflows_have_the_documented_triggers_and_jobs(files):
         assert "curl" not in runs and "wget" not in runs
         assert "pip install -c constraints.txt ." in runs  # the versions make test ran with
     cache = next(s for s in steps(publish) if s.get("uses", "").startswith("actions/cache"))
-    assert set(cache["with"]["path"].split()) == {".git/wenzheng-cache", "site"}
+    # the build's caches, the last site and its manifest (kept beside it), for an incremental build
+    assert set(cache["with"]["path"].split()) == {".git/wenzheng-cache", "site", manifest_path(Path("site")).as_posix()}
     assert cache["with"]["restore-keys"].startswith("wenzheng-site-")
 
 
@@ -81,7 +83,8 @@ def test_gitlab_ci_has_the_same_jobs_with_rules():
     assert '"push"' in conditions["pages"] and "CI_DEFAULT_BRANCH" in conditions["pages"]
     assert '"schedule"' in conditions["pages"] and '"schedule"' in conditions["audit"]
     assert doc["pages"]["artifacts"]["paths"] == ["public"]
-    assert set(doc["pages"]["cache"]["paths"]) == {".git/wenzheng-cache", "public"}
+    assert set(doc["pages"]["cache"]["paths"]) == {".git/wenzheng-cache", "public",
+                                                   manifest_path(Path("public")).as_posix()}
     assert doc["variables"]["GIT_DEPTH"] == "0"
 
 

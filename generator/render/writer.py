@@ -21,6 +21,11 @@ always complete.
 
 The manifest maps every path to the digest of its inputs; a path whose digest
 is unchanged is not rendered at all, which is what makes a one-reply rebuild fast.
+It is build state, not part of the site: it lives beside ``out``
+(``.<out>.manifest.json``), so that what is published is only what the
+commit and ``now`` make, the same bytes on every build. It is replaced as
+part of the journalled commit (written as ``.<out>.manifest.json.next``
+before the journal, moved over the manifest after the files).
 """
 
 from __future__ import annotations
@@ -43,8 +48,18 @@ import orjson
 # Plain JSON: a manifest of every file is read and written on every build, and
 # gzip (even at level 1) took longer than everything else the manifest costs
 # (at 100,000 petitions: 0.6 s a build for 28 MB, against 0.05 s to write it plain).
-MANIFEST = ".wenzheng-manifest.json"
-OLD_MANIFEST = ".wenzheng-manifest.json.gz"  # written by earlier versions; read once, then deleted
+# Earlier versions kept it in the site, plain or gzipped: read once, then deleted.
+SITE_MANIFESTS = (".wenzheng-manifest.json", ".wenzheng-manifest.json.gz")
+
+
+def manifest_path(out: Path) -> Path:
+    """Return where the manifest of the site ``out`` is kept: beside it."""
+    return out.with_name(f".{out.name}.manifest.json")
+
+
+def _next_manifest(out: Path) -> Path:
+    manifest = manifest_path(out)
+    return manifest.with_name(manifest.name + ".next")
 
 
 def digest(*parts: object) -> str:
@@ -90,6 +105,7 @@ def recover(out: Path) -> bool:
         rolled = True
     if pending.exists():
         shutil.rmtree(pending)
+    _next_manifest(out).unlink(missing_ok=True)  # moved in by _apply if the build was committed
     return rolled
 
 
@@ -121,18 +137,25 @@ def _apply(pending: Path, out: Path, write: list[str], delete: list[str], trash:
                 os.replace(pending / folder, out / folder)
                 break
         else:
-            target = out / path
-            if trash is not None:
-                try:
-                    if target.stat().st_size >= LARGE:
-                        os.link(target, trash / f"{len(os.listdir(trash))}-{target.name}")
-                except FileNotFoundError:
-                    pass
-            os.replace(source, target)
+            _replace(source, out / path, trash)
     for path in delete:
         target = out / path
         if target.is_file():
             target.unlink()
+    if _next_manifest(out).exists():
+        _replace(_next_manifest(out), manifest_path(out), trash)  # 28 MB at 100,000 petitions
+
+
+def _replace(source: Path, target: Path, trash: Path | None) -> None:
+    """Rename ``source`` over ``target``; with ``trash``, a large ``target``
+    keeps a link there, so that its blocks are freed later (:data:`LARGE`)."""
+    if trash is not None:
+        try:
+            if target.stat().st_size >= LARGE:
+                os.link(target, trash / f"{len(os.listdir(trash))}-{target.name}")
+        except FileNotFoundError:
+            pass
+    os.replace(source, target)
 
 
 def forked(work: Callable[[], Any], running: list[int] | None = None) -> Callable[[], Any]:
@@ -237,6 +260,7 @@ class SiteWriter:
         self.pending = out.with_name(f".{out.name}.pending")
         self.journal = out.with_name(f".{out.name}.journal")
         self.trash = out.with_name(f".{out.name}.trash")
+        self.state = manifest_path(out)
         self.old_manifest: dict[str, str] = {}
         self.manifest: dict[str, str] = {}
         self.changed: list[str] = []
@@ -252,10 +276,13 @@ class SiteWriter:
         _empty_trash(self.trash)
         recover(self.out)
         self.pending.mkdir(parents=True)
-        if (self.out / MANIFEST).is_file():
-            self.old_manifest = orjson.loads((self.out / MANIFEST).read_bytes())
-        elif (self.out / OLD_MANIFEST).is_file():
-            self.old_manifest = orjson.loads(gzip.decompress((self.out / OLD_MANIFEST).read_bytes()))
+        plain, gzipped = (self.out / name for name in SITE_MANIFESTS)
+        if self.state.is_file():
+            self.old_manifest = orjson.loads(self.state.read_bytes())
+        elif plain.is_file():
+            self.old_manifest = orjson.loads(plain.read_bytes())
+        elif gzipped.is_file():
+            self.old_manifest = orjson.loads(gzip.decompress(gzipped.read_bytes()))
 
     # -- writing ----------------------------------------------------------------
 
@@ -383,13 +410,12 @@ class SiteWriter:
 
     def finish(self) -> None:
         """Commit: journal the changes, move them into ``out``, delete pages no
-        longer produced, write the manifest."""
-        (self.pending / MANIFEST).write_bytes(orjson.dumps(self.manifest, option=orjson.OPT_SORT_KEYS))
-        write = sorted(set(self.changed)) + [MANIFEST]
+        longer produced, replace the manifest (beside ``out``)."""
+        _next_manifest(self.out).write_bytes(orjson.dumps(self.manifest, option=orjson.OPT_SORT_KEYS))
+        write = sorted(set(self.changed))
         manifest = self.manifest
         delete = sorted([path for path in self.old_manifest if path not in manifest])
-        if (self.out / OLD_MANIFEST).is_file():
-            delete.append(OLD_MANIFEST)
+        delete += [name for name in SITE_MANIFESTS if (self.out / name).is_file()]
         tmp = self.journal.with_name(self.journal.name + ".tmp")
         with open(tmp, "w", encoding="utf-8") as f:
             json.dump({"write": write, "delete": delete}, f)
@@ -414,5 +440,6 @@ class SiteWriter:
             os.kill(pid, signal.SIGKILL)
             os.waitpid(pid, 0)
         self._children.clear()
-        if self.pending.exists() and not self.journal.exists():
+        if not self.journal.exists():
             shutil.rmtree(self.pending, ignore_errors=True)
+            _next_manifest(self.out).unlink(missing_ok=True)
