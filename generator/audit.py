@@ -265,6 +265,7 @@ class _Config:
     departments: r.Departments | None
     tolerance: timedelta
     keys: dict[str, set[str]]  # actor -> accepted key ids/fingerprints
+    rules: Any = None  # the rules, for the records the system wrote
 
 
 def _read_config(state: _State, blobs: _Blobs, fingerprints: Mapping[str, str]) -> _Config:
@@ -277,6 +278,7 @@ def _read_config(state: _State, blobs: _Blobs, fingerprints: Mapping[str, str]) 
         except YamlError:
             departments = None
     tolerance = governance.DEFAULT_TOLERANCE
+    rules = None
     rules_text = blobs.read(state.config["rules.yaml"]) if "rules.yaml" in state.config else None
     if rules_text is not None:
         from generator.rules import load_rules
@@ -290,7 +292,7 @@ def _read_config(state: _State, blobs: _Blobs, fingerprints: Mapping[str, str]) 
             keys[unit.id] = {fingerprints.get(k, k.strip()) for k in unit.signing_keys}
         # The bridge and the bot are services the centre runs, with its keys.
         keys[r.PETITIONER] = keys[r.SYSTEM] = keys.get(r.CENTRE, set())
-    return _Config(departments, tolerance, keys)
+    return _Config(departments, tolerance, keys, rules)
 
 
 class _Records:
@@ -324,7 +326,7 @@ class _Records:
 
 
 def _folder_problems(folder: str, files: Mapping[str, str], departments: r.Departments,
-                     records: _Records, blobs: _Blobs) -> list[Problem]:
+                     records: _Records, blobs: _Blobs, rules: Any = None) -> list[Problem]:
     """Return the problems of one folder as ``wenzheng check`` finds them."""
     problems: list[Problem] = []
     petition = None
@@ -342,7 +344,11 @@ def _folder_problems(folder: str, files: Mapping[str, str], departments: r.Depar
                                 f"folder {folder} has no petition.yaml",
                                 "every petition folder starts with its petition.yaml"))
     report = v.Report()
-    v.check_case(report, petition, events, departments, folder)
+    case = v.check_case(report, petition, events, departments, folder)
+    if case is not None and rules is not None and not problems:
+        from generator.escalate import check_system_records
+
+        check_system_records(report, case, rules)
     if report.pending:
         problems += report.resolve(lambda name: f"{folder}/{name}",
                                    lambda name: blobs.read(files[name]) if name in files else None)
@@ -467,7 +473,8 @@ def audit_history(repo: str | Path, branch: str = "main", *, now: datetime,
                 files = state.folders.get(folder)
                 if not files:
                     continue
-                problems = _folder_problems(folder, files, departments, checked, blobs)
+                problems = _folder_problems(folder, files, departments, checked, blobs,
+                                            head_config.rules)
                 add(p for p in problems if p.path in paths)
                 pid = folder.rsplit("/", 1)[1]
                 other = base_ids.get(pid)

@@ -152,3 +152,19 @@ def test_an_escalation_recorded_twice_is_refused(archive):
     path, text = escalation(now, "notice")
     commit_files(archive, {path: text}, author=BOT)
     refused(archive, now, path, "escalation-duplicate")
+
+
+def test_the_audit_finds_a_forged_escalation_in_history(archive):
+    # merged straight onto main by the bot account: the replay judges it as the
+    # pull-request check would have, and names the commit and the file
+    from datetime import datetime
+
+    from generator.audit import audit_history
+
+    now = "2026-11-25T10:00:00+08:00"
+    git(archive, "checkout", "-q", "main")
+    path, text = escalation(now, "notice", stage="accept", due="2026-11-16T12:30:00+08:00")
+    forged = commit_files(archive, {path: text}, author=BOT)
+    report = audit_history(archive, now=datetime.fromisoformat(now))
+    found = [(v.commit, v.path, v.code, v.account) for v in report.violations]
+    assert (forged, path, "escalation-stage", "wenzheng-bot") in found, found
