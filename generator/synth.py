@@ -39,9 +39,9 @@ import json
 import math
 import random
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta, timezone
+from datetime import date, datetime, timedelta
 from pathlib import Path
-from typing import Callable, Iterable, Iterator, Sequence
+from typing import Callable, Iterator, Sequence
 
 from generator import records as r
 from generator import synth_text as T
@@ -769,12 +769,14 @@ class Synthesiser:
         others = [d for d in T.DEPARTMENTS if d != dept and category in T.DEPARTMENTS[d][1]]
         holder = dept
         for round_ in range(2 if transfer else 1):
-            accept_due = self.stage_due("accept", t, received) or cal.add_office(t, k.accept_office_hours * HOUR)
+            accept_due = (self.stage_due("accept", t, received)
+                          or cal.add_office(t, k.accept_office_hours * HOUR))
             if transfer and round_ == 0 and rng.random() < 0.4:
                 # The department refuses to sign; the centre reroutes it.
                 moved = self.centre_time(self.dept_time(t, _ri(rng, HOUR, 5 * HOUR)), fast=False)
                 new_holder, body = self.transfer_body(holder, others, candidates)
-                t = held_from = case.add(moved, "transferred", "centre", body, to=new_holder, **{"from": holder})
+                t = held_from = case.add(moved, "transferred", "centre", body,
+                                         to=new_holder, **{"from": holder})
                 holder = new_holder
                 continue
             accepted = self.finish_time(t, accept_due, holder,
