@@ -27,7 +27,7 @@ from typing import Iterable, Mapping, Sequence
 
 from generator import records as r
 from generator.depttools import event_text
-from generator.evaluate import CaseState, evaluate_case
+from generator.evaluate import CaseState, effective_events, evaluate_case
 from generator.rules import Rules
 
 LEVEL_ZH = {"reminder": "到期提醒", "notice": "抄告单", "supervision": "督办通知书",
@@ -50,8 +50,12 @@ class Escalation:
 
 
 def _recorded(case: r.Case) -> set[tuple[str, str, str, datetime]]:
+    """Return the rungs recorded so far (a record retracted by a correction is not)."""
     keys = set()
-    for e in case.events:
+    events = case.events
+    if any(e.kind == "correction" for e in events):
+        events = effective_events(events)
+    for e in events:
         if e.kind == "escalated":
             due = e.get("due_at")
             keys.add((e.get("stage"), e.get("department"), e.get("level"), due))
@@ -119,7 +123,8 @@ def escalation_files(items: Sequence[Escalation], now: datetime,
 
 SYSTEM_HINT = ("`escalated` records are written only by the scheduled run, `wenzheng escalate`, "
                "from rules.yaml; remove this file and let the run record what is due "
-               "(`wenzheng escalate --now <time> --commit`)")
+               "(`wenzheng escalate --now <time> --commit`); if it is already merged, the centre "
+               "retracts it with a `correction` (corrects: <this file>, retract: true, reason: ...)")
 
 
 def check_system_records(report, case: r.Case, rules: Rules) -> None:
@@ -128,10 +133,15 @@ def check_system_records(report, case: r.Case, rules: Rules) -> None:
     time: a stage that does not escalate, a department that does not hold the
     running clock, a due time the evaluator does not give, a level not yet
     crossed, a level already recorded, a level written without the lower ones
-    the same run writes, or any other wording of the record."""
+    the same run writes, or any other wording of the record. A retracted
+    record is not judged: it does not count."""
     mine = [e for e in case.events if e.kind == "escalated"]
     if not mine:
         return
+    if any(e.kind == "correction" for e in case.events):
+        # A record the centre (or the bot) has retracted no longer counts.
+        alive = {e.name for e in effective_events(case.events)}
+        mine = [e for e in mine if e.name in alive]
     rule_set = rules.rule_set_for(case.petition.received_at)
     clock = rule_set.clock
     where = f"rule set {rule_set.name!r} of rules.yaml"

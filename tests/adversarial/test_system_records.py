@@ -168,3 +168,22 @@ def test_the_audit_finds_a_forged_escalation_in_history(archive):
     report = audit_history(archive, now=datetime.fromisoformat(now))
     found = [(v.commit, v.path, v.code, v.account) for v in report.violations]
     assert (forged, path, "escalation-stage", "wenzheng-bot") in found, found
+
+
+def test_a_merged_forgery_is_repaired_by_the_centres_retraction(archive):
+    # merged before anyone noticed: records are append-only, so the centre
+    # retracts it; the retracted record no longer counts, and the run then
+    # records the real notice (the forged one named the same level and due time)
+    now = "2026-11-24T01:00:00+08:00"
+    path, text = escalation("2026-11-23T09:00:00+08:00", "notice")  # a day before its crossing
+    commit_files(archive, {path: text}, author=BOT)
+    assert ("escalation-early" in {p["code"] for p in full_check(archive)[1]})
+    name = path.rsplit("/", 1)[1]
+    fix, fix_text = event_file("correction", "2026-11-23T11:00:00+08:00", "centre", corrects=name,
+                               reason="'系统误发，予以撤回'", retract=True)
+    commit_files(archive, {fix: fix_text})
+    assert full_check(archive) == (0, [])
+    result = CliRunner().invoke(main, ["escalate", "--repo", str(archive), "--branch", "pr",
+                                       "--now", now, "--commit"])
+    assert result.exit_code == 0 and "2 escalation step(s)" in result.output, result.output
+    assert full_check(archive) == (0, [])
