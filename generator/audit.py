@@ -310,6 +310,7 @@ class _Config:
     tolerance: timedelta
     keys: dict[str, str]  # SSH key fingerprint -> the account that holds the key
     problems: list[Problem]  # what is wrong with departments.yaml or rules.yaml, if anything
+    rules: Any = None  # the rules, for the records the system wrote
 
     @property
     def keyed(self) -> bool:
@@ -335,6 +336,7 @@ def _read_config(state: _State, blobs: _Blobs, fingerprints: Mapping[str, str]) 
         problems += [p for p in report.resolve(lambda _: name, lambda _: text)
                      if p.severity == "error"]
     tolerance = governance.DEFAULT_TOLERANCE
+    rules = None
     rules_text = blobs.read(state.config["rules.yaml"]) if "rules.yaml" in state.config else None
     if rules_text is not None:
         from generator.rules import load_rules
@@ -347,7 +349,7 @@ def _read_config(state: _State, blobs: _Blobs, fingerprints: Mapping[str, str]) 
         for account, listed in departments.signing_keys.items():
             for key in listed:
                 keys[fingerprints.get(key, key)] = account
-    return _Config(departments, tolerance, keys, problems)
+    return _Config(departments, tolerance, keys, problems, rules)
 
 
 class _Records:
@@ -381,7 +383,7 @@ class _Records:
 
 
 def _folder_problems(folder: str, files: Mapping[str, str], departments: r.Departments,
-                     records: _Records, blobs: _Blobs) -> list[Problem]:
+                     records: _Records, blobs: _Blobs, rules: Any = None) -> list[Problem]:
     """Return the problems of one folder as ``wenzheng check`` finds them."""
     problems: list[Problem] = []
     petition = None
@@ -399,7 +401,11 @@ def _folder_problems(folder: str, files: Mapping[str, str], departments: r.Depar
                                 f"folder {folder} has no petition.yaml",
                                 "every petition folder starts with its petition.yaml"))
     report = v.Report()
-    v.check_case(report, petition, events, departments, folder)
+    case = v.check_case(report, petition, events, departments, folder)
+    if case is not None and rules is not None and not problems:
+        from generator.escalate import check_system_records
+
+        check_system_records(report, case, rules)
     if report.pending:
         problems += report.resolve(lambda name: f"{folder}/{name}",
                                    lambda name: blobs.read(files[name]) if name in files else None)
@@ -657,7 +663,8 @@ def audit_history(repo: str | Path, branch: str = "main", *, now: datetime,
                 files = state.folders.get(folder)
                 if not files:
                     continue
-                problems = _folder_problems(folder, files, departments, checked, blobs)
+                problems = _folder_problems(folder, files, departments, checked, blobs,
+                                            head_config.rules)
                 add(p for p in problems if p.path in paths)
                 pid = folder.rsplit("/", 1)[1]
                 other = base_ids.get(pid)

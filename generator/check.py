@@ -29,7 +29,8 @@ def _checker_digest() -> str:
     """Return a digest of the code that decides verdicts, so that a new
     version of the checker never trusts an old verdict."""
     h = hashlib.sha1(str(load.CACHE_VERSION).encode())
-    for module in ("records", "fields", "validate", "check", "load", "yamlio"):
+    for module in ("records", "fields", "validate", "check", "load", "yamlio",
+                   "escalate", "evaluate", "rules", "calendar"):
         h.update((Path(__file__).parent / f"{module}.py").read_bytes())
     return h.hexdigest()
 
@@ -93,8 +94,10 @@ def read_rules(snap: load.Snapshot, cross_check: bool | None = None) -> tuple[Ru
 
 
 def check_folder(folder: str, files: list[load.RecordFile], departments: r.Departments,
-                 snap: load.Snapshot) -> tuple[r.Case | None, list[Problem]]:
-    """Return the folder's case if it is sound, with every problem in it."""
+                 snap: load.Snapshot, rules: Rules | None = None) -> tuple[r.Case | None, list[Problem]]:
+    """Return the folder's case if it is sound, with every problem in it.
+    With ``rules``, the records the system wrote are verified against them
+    (:func:`generator.escalate.check_system_records`)."""
     m = r.FOLDER_RE.match(folder + "/x")
     assert m is not None
     report = v.Report()
@@ -125,6 +128,10 @@ def check_folder(folder: str, files: list[load.RecordFile], departments: r.Depar
         # Still walk the timeline so that order problems come out together with
         # the file problems; the case itself is not kept.
         v.check_case(report, petition, events, departments, folder)
+    if case is not None and rules is not None:
+        from generator.escalate import check_system_records
+
+        check_system_records(report, case, rules)
     problems = report.resolve(
         lambda name: f"{folder}/{name}",
         lambda name: snap.read(by_name[name].blob) if name in by_name else None,
@@ -155,20 +162,21 @@ TRANSFORM_NICE = 10
 def _check_chunk(items: list[tuple[str, str, list[tuple[str, str]]]]) -> list[tuple]:
     """Read, parse and check a chunk of folders in a worker process."""
     snap, departments, transform = _WORKER["snap"], _WORKER["departments"], _WORKER["transform"]
+    rules = _WORKER["rules"]
     keep_case, want_cases = _WORKER["keep_case"], _WORKER["want_cases"]
     # The case goes back pickled on its own: the parent keeps these bytes in
     # its (lazy) case store as they are, instead of pickling the case again;
     # with a transform, it goes back transformed too and is never unpickled
     # (nor pickled, when ``keep_case`` says the store need not keep it).
     out = []
-    for folder, tree, rows, refs, case in _check_items(snap, items, departments):
+    for folder, tree, rows, refs, case in _check_items(snap, items, departments, rules):
         shaped = transform(case) if transform is not None and case is not None else None
         keep = want_cases and case is not None and (transform is None or keep_case is None or keep_case(shaped))
         out.append((folder, tree, rows, refs, pickle.dumps(case, protocol=5) if keep else None, shaped))
     return out
 
 
-def _check_items(snap: load.Snapshot, items, departments: r.Departments):
+def _check_items(snap: load.Snapshot, items, departments: r.Departments, rules: Rules | None):
     oids = [oid for _, _, files in items for _, oid in files]
     if snap.rev is None:
         blobs = {oid: snap.texts[oid] for oid in oids}
@@ -176,7 +184,7 @@ def _check_items(snap: load.Snapshot, items, departments: r.Departments):
         blobs = gitio.read_blobs(snap.root, oids)
     for folder, tree, files in items:
         parsed = [load.RecordFile(name, oid, *load.parse_record(blobs[oid])) for name, oid in files]
-        case, problems = check_folder(folder, parsed, departments, snap)
+        case, problems = check_folder(folder, parsed, departments, snap, rules)
         refs = tuple(e.get("duplicate_of") for e in (case.events if case else ())
                      if e.kind == "rejected" and e.get("duplicate_of"))
         yield folder, tree, [tuple(p.__dict__.values()) for p in problems], refs, case
@@ -184,7 +192,8 @@ def _check_items(snap: load.Snapshot, items, departments: r.Departments):
 
 def check_folders(snap: load.Snapshot, folders: list[str], departments: r.Departments,
                   workers: int | None = None, transform: Callable[[r.Case], Any] | None = None,
-                  keep_case: Callable[[Any], bool] | None = None, want_cases: bool = True):
+                  keep_case: Callable[[Any], bool] | None = None, want_cases: bool = True,
+                  rules: Rules | None = None):
     """Yield ``(folder, tree, problem rows, duplicate_of refs, case, pickled case
     or None, transformed case or None)`` for each folder.
 
@@ -199,7 +208,8 @@ def check_folders(snap: load.Snapshot, folders: list[str], departments: r.Depart
     workers = workers or min(os.cpu_count() or 1, 4)
     if len(items) < POOL_FROM or workers == 1 or snap.rev is None:
         for start in range(0, len(items), 1000):
-            for folder, tree, rows, refs, case in _check_items(snap, items[start:start + 1000], departments):
+            for folder, tree, rows, refs, case in _check_items(snap, items[start:start + 1000], departments,
+                                                               rules):
                 out = transform(case) if transform is not None and case is not None else None
                 yield folder, tree, rows, refs, case, None, out
         return
@@ -207,7 +217,7 @@ def check_folders(snap: load.Snapshot, folders: list[str], departments: r.Depart
     chunks = [items[i:i + size] for i in range(0, len(items), size)]
     init = functools.partial(_init_worker, snap=load.Snapshot(root=snap.root, rev=snap.rev),
                              departments=departments, transform=transform, keep_case=keep_case,
-                             want_cases=want_cases)
+                             want_cases=want_cases, rules=rules)
     with ProcessPoolExecutor(workers, initializer=init) as pool:
         for result in pool.map(_check_chunk, chunks):
             for folder, tree, rows, refs, blob, out in result:
@@ -394,7 +404,8 @@ def _check_archive(repo: str | Path, rev: str = "HEAD", *, worktree: bool = Fals
         transforms.close()
     for folder, tree, problem_rows, refs, case, blob, out in check_folders(snap, todo, departments,
                                                                           transform=shape, keep_case=keep_case,
-                                                                          want_cases=need_cases):
+                                                                          want_cases=need_cases,
+                                                                          rules=rules):
         tick()
         if receive is not None and out is not None:
             out = receive(folder, tree, out)

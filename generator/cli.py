@@ -397,7 +397,8 @@ def _synth_now(text: str | None, default):
               help="Instead of a new archive: add one commit with N new events to open cases in --repo.")
 @click.option("--config-from", type=click.Path(file_okay=False, exists=True), default=".",
               show_default=True,
-              help="With --repo: copy departments.yaml, rules.yaml and mkdocs.yml from this folder.")
+              help="Follow the rules.yaml of this folder (due times, calendar, escalation); with --repo "
+                   "also copy its departments.yaml, rules.yaml and mkdocs.yml into the first commit.")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 def synth(count, seed, start, months, now_text, repo, into, branch, commit_per_month, replace,
           changes, config_from, quiet):
@@ -406,8 +407,9 @@ def synth(count, seed, start, months, now_text, repo, into, branch, commit_per_m
     Petitions of every channel and category arrive at any hour over MONTHS
     months from START; departments accept, reply, ask for more time or
     details, get transferred, closed, rated, reopened, escalated... each event
-    by the actor allowed to record it. The same seed and options always give
-    byte-identical files.
+    by the actor allowed to record it, on the due times of rules.yaml (from
+    --config-from); the escalations are what `wenzheng escalate` writes. The
+    same seed, options and rules always give byte-identical files.
 
     \b
     Example:
@@ -424,12 +426,18 @@ def synth(count, seed, start, months, now_text, repo, into, branch, commit_per_m
 
     from generator import synth as s
 
+    rules_file = Path(config_from) / "rules.yaml"
+    try:
+        rules = s.load_rules(rules_file.read_bytes(), str(rules_file)) if rules_file.is_file() else None
+    except s.SynthError as exc:
+        raise click.ClickException(str(exc)) from None
+    city_tz = rules.tz if rules is not None else timezone.utc
     if changes:
         if not repo or into:
             raise click.UsageError("--changes needs --repo (the archive to add events to), not --into")
         epoch = os.environ.get("SOURCE_DATE_EPOCH")
         clock = datetime.fromtimestamp(int(epoch), timezone.utc) if epoch else datetime.now(timezone.utc)
-        now = _synth_now(now_text, clock.astimezone(s.CITY_TZ).replace(microsecond=0))
+        now = _synth_now(now_text, clock.astimezone(city_tz).replace(microsecond=0))
         try:
             change = s.append_changes(repo, changes, seed, now, branch)
         except s.SynthError as exc:
@@ -440,8 +448,8 @@ def synth(count, seed, start, months, now_text, repo, into, branch, commit_per_m
         raise click.UsageError("give exactly one of --repo PATH or --into DIR")
     spec_start = start.date()
     end = s.window_end(spec_start, months)
-    default_now = datetime.combine(end, datetime.min.time(), s.CITY_TZ) - timedelta(seconds=1)
-    spec = s.SynthSpec(count, seed, spec_start, months, _synth_now(now_text, default_now))
+    default_now = datetime.combine(end, datetime.min.time(), city_tz) - timedelta(seconds=1)
+    spec = s.SynthSpec(count, seed, spec_start, months, _synth_now(now_text, default_now), rules=rules)
     if spec.now.date() < spec_start:
         raise click.BadParameter("--now is before --start; nothing could have arrived yet", param_hint="--now")
     bar = None

@@ -10,18 +10,24 @@ digest of what is due soon and what is overdue.
 
 :func:`due_escalations`, :func:`escalation_files` and :func:`department_digest`
 are pure; :func:`run` is the edge that reads the archive and commits.
+
+:func:`check_system_records` is the other side: the check calls it on every
+case, and an ``escalated`` record is valid only if it is exactly what
+:func:`due_escalations` and :func:`escalation_fields` give at its own time
+(the case as it stood then, the rules in force), together with every lower
+level that run would have written with it.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Iterable, Mapping, Sequence
 
 from generator import records as r
 from generator.depttools import event_text
-from generator.evaluate import CaseState, evaluate_case
+from generator.evaluate import CaseState, effective_events, evaluate_case
 from generator.rules import Rules
 
 LEVEL_ZH = {"reminder": "到期提醒", "notice": "抄告单", "supervision": "督办通知书",
@@ -44,8 +50,12 @@ class Escalation:
 
 
 def _recorded(case: r.Case) -> set[tuple[str, str, str, datetime]]:
+    """Return the rungs recorded so far (a record retracted by a correction is not)."""
     keys = set()
-    for e in case.events:
+    events = case.events
+    if any(e.kind == "correction" for e in events):
+        events = effective_events(events)
+    for e in events:
         if e.kind == "escalated":
             due = e.get("due_at")
             keys.add((e.get("stage"), e.get("department"), e.get("level"), due))
@@ -79,6 +89,16 @@ def due_escalations(case: r.Case, state: CaseState, rules: Rules, now: datetime)
     return out
 
 
+def escalation_fields(item: Escalation) -> dict[str, str]:
+    """Return the fields of the ``escalated`` event recording ``item`` (after
+    ``kind``, ``at`` and ``by``), in the order they are written."""
+    return {"level": item.level, "stage": item.stage, "department": item.department,
+            "due_at": item.due_at.isoformat(),
+            "note": f"{LEVEL_ZH[item.level]}：{item.stage} 阶段于 "
+                    f"{item.due_at:%Y-%m-%d %H:%M} 到期 / {LEVEL_EN[item.level]}: "
+                    f"{item.stage} due {item.due_at:%Y-%m-%d %H:%M}"}
+
+
 def escalation_files(items: Sequence[Escalation], now: datetime,
                      existing: Mapping[str, set[str]] | None = None) -> list[tuple[str, bytes]]:
     """Return (path, content) of the ``escalated`` events for ``items``, all
@@ -94,14 +114,127 @@ def escalation_files(items: Sequence[Escalation], now: datetime,
             seq += 1
         name = r.event_file_name("escalated", now, seq)
         names.add(name)
-        text = event_text("escalated", now, r.SYSTEM, {
-            "level": item.level, "stage": item.stage, "department": item.department,
-            "due_at": item.due_at.isoformat(),
-            "note": f"{LEVEL_ZH[item.level]}：{item.stage} 阶段于 "
-                    f"{item.due_at:%Y-%m-%d %H:%M} 到期 / {LEVEL_EN[item.level]}: "
-                    f"{item.stage} due {item.due_at:%Y-%m-%d %H:%M}"})
+        text = event_text("escalated", now, r.SYSTEM, escalation_fields(item))
         files.append((f"{item.folder}/{name}", text.encode("utf-8")))
     return files
+
+
+# -- verifying what the system wrote ---------------------------------------------------
+
+SYSTEM_HINT = ("`escalated` records are written only by the scheduled run, `wenzheng escalate`, "
+               "from rules.yaml; remove this file and let the run record what is due "
+               "(`wenzheng escalate --now <time> --commit`); if it is already merged, the centre "
+               "retracts it with a `correction` (corrects: <this file>, retract: true, reason: ...)")
+
+
+def check_system_records(report, case: r.Case, rules: Rules) -> None:
+    """Report (into a :class:`generator.validate.Report`) every ``escalated``
+    record of ``case`` that ``wenzheng escalate`` would not have written at its
+    time: a stage that does not escalate, a department that does not hold the
+    running clock, a due time the evaluator does not give, a level not yet
+    crossed, a level already recorded, a level written without the lower ones
+    the same run writes, or any other wording of the record. A retracted
+    record is not judged: it does not count."""
+    mine = [e for e in case.events if e.kind == "escalated"]
+    if not mine:
+        return
+    if any(e.kind == "correction" for e in case.events):
+        # A record the centre (or the bot) has retracted no longer counts.
+        alive = {e.name for e in effective_events(case.events)}
+        mine = [e for e in mine if e.name in alive]
+    rule_set = rules.rule_set_for(case.petition.received_at)
+    clock = rule_set.clock
+    where = f"rule set {rule_set.name!r} of rules.yaml"
+    ladder = {step.level: step for step in rule_set.escalation}
+    escalating = [s.name for s in rule_set.stages if s.escalates]
+    for at in sorted({e.at for e in mine}):
+        # The case as the run saw it at ``at``: nothing later (a later
+        # correction included), no escalation of this very run.
+        then = replace(case, events=tuple(e for e in case.events if e.at < at or (
+            e.at == at and e.kind != "escalated")))
+        state = evaluate_case(then, rules, at)
+        expected = due_escalations(then, state, rules, at)
+        by_key = {(i.stage, i.department, i.level, i.due_at): i for i in expected}
+        here = [e for e in mine if e.at == at]
+        written = {(e.get("stage"), e.get("department"), e.get("level"), e.get("due_at")) for e in here}
+        taken: set = set()
+        for e in here:
+            stage, dept, level, due = e.get("stage"), e.get("department"), e.get("level"), e.get("due_at")
+            item = by_key.get((stage, dept, level, due))
+            if item is not None and (stage, dept, level, due) in taken:
+                report.add(e.name, ("level",), "escalation-duplicate",
+                           f"{level} of the {stage} stage due {item.due_at.isoformat()} is written "
+                           f"twice at {at.isoformat()}; the run records each level once per due "
+                           f"time ({where})", SYSTEM_HINT)
+                continue
+            taken.add((stage, dept, level, due))
+            if item is not None:
+                lower = [i.level for i in expected if (i.stage, i.department, i.due_at) == (stage, dept, due)
+                         and r.ESCALATION_LEVELS.index(i.level) < r.ESCALATION_LEVELS.index(level)
+                         and (stage, dept, i.level, due) not in written]
+                if lower:
+                    report.add(e.name, ("level",), "escalation-skipped",
+                               f"{level} is written without {', '.join(lower)}, which the same run "
+                               f"writes with it at {at.isoformat()} ({where}: the ladder is climbed "
+                               "one level at a time)", SYSTEM_HINT)
+                want = escalation_fields(item)
+                got = {k: (v.isoformat() if isinstance(v, datetime) else v) for k, v in e.fields.items()}
+                want["due_at"], got["due_at"] = item.due_at, due
+                if got != want:
+                    keys = sorted(k for k in set(got) | set(want) if got.get(k) != want.get(k))
+                    report.add(e.name, (keys[0],) if keys[0] in got else (), "escalation-content",
+                               f"{', '.join(keys)} differ from what `wenzheng escalate` writes for "
+                               f"this {level} ({where})", SYSTEM_HINT)
+                continue
+            rule = rule_set.stage(stage)
+            if rule is None or not rule.escalates:
+                report.add(e.name, ("stage",), "escalation-stage",
+                           f"stage {stage!r} does not escalate: in {where} the escalation ladder "
+                           f"applies to {', '.join(escalating) or 'no stage'} only", SYSTEM_HINT)
+                continue
+            running = [s for s in state.stages if s.stage == stage and s.current
+                       and s.deadline.due_at is not None and s.department is not None]
+            if state.status != "open" or not running:
+                report.add(e.name, ("stage",), "escalation-no-clock",
+                           f"at {at.isoformat()} no {stage} clock is running (the stage is done, "
+                           f"stopped or ended, or the case is {state.status}), so under {where} "
+                           "nothing escalates", SYSTEM_HINT)
+                continue
+            held = [s for s in running if s.department == dept]
+            if not held:
+                holders = ", ".join(sorted({str(s.department) for s in running}))
+                report.add(e.name, ("department",), "escalation-department",
+                           f"department {dept!r} does not hold the running {stage} clock at "
+                           f"{at.isoformat()}; {holders} does ({where})", SYSTEM_HINT)
+                continue
+            right = held[0].deadline.due_at
+            if due != right:
+                shown = due.isoformat() if isinstance(due, datetime) else repr(due)
+                report.add(e.name, ("due_at",), "escalation-due",
+                           f"due_at {shown} is not the due time of the {stage} stage held by "
+                           f"{dept}: the evaluator gives {right.isoformat()} under {where}",
+                           SYSTEM_HINT)
+                continue
+            step = ladder.get(level)
+            if step is None:
+                report.add(e.name, ("level",), "escalation-level",
+                           f"level {level!r} is not on the escalation ladder of {where} "
+                           f"({', '.join(ladder)})", SYSTEM_HINT)
+                continue
+            crossed = clock.shift(right, step.offset.amount, step.offset.unit)
+            if crossed > at:
+                report.add(e.name, ("level",), "escalation-early",
+                           f"{level} is crossed at {crossed.isoformat()} ({step.offset.text} from the "
+                           f"due time {right.isoformat()}, {where}), after this record's time "
+                           f"{at.isoformat()}", SYSTEM_HINT)
+                continue
+            earlier = [x.name for x in mine if x.at < at and (x.get("stage"), x.get("department"),
+                                                              x.get("level"), x.get("due_at"))
+                       == (stage, dept, level, due)]
+            report.add(e.name, ("level",), "escalation-duplicate",
+                       f"{level} of the {stage} stage due {right.isoformat()} is already recorded"
+                       + (f" in {earlier[0]}" if earlier else "")
+                       + f"; the run records each level once per due time ({where})", SYSTEM_HINT)
 
 
 def department_digest(department: r.Department, states: Iterable[CaseState],

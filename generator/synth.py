@@ -6,20 +6,30 @@ replies, extensions, clarifications, transfers, closures, ratings, reopenings,
 withdrawals, rejections, corrections and escalations, each by the actor allowed
 to record it. It feeds the demo site, the tests and the benchmarks.
 
-Three properties matter more than realism:
+Four properties matter more than realism:
 
+* Lawful by construction: the archive follows its own ``rules.yaml``. Working
+  days and office hours come from the rules' calendar
+  (:mod:`generator.calendar`), every due time the actors aim at from
+  :func:`generator.rules.stage_deadline`, and every ``escalated`` record is
+  written by :mod:`generator.escalate` itself, at the times of an hourly
+  scheduled run (five past the hour) replayed over the case: so ``wenzheng
+  check`` accepts it and ``wenzheng escalate`` at ``now`` has nothing to add.
 * Deterministic: one ``random.Random(seed)`` drives everything, cases are made
-  in received order, and no dict order or clock is consulted, so the same seed
-  and arguments give byte-identical files.
+  in received order, and no dict order or clock is consulted, so the same seed,
+  arguments and rules give byte-identical files. The petitions themselves (and
+  the centre's corrections of them) are drawn from that stream; each case's
+  life from a stream of its own seeded from it, so a change in how cases are
+  handled does not change which petitions arrive.
 * Streaming: petitions are generated one day at a time and each case's files
   are yielded as soon as it is made, so memory does not grow with the count.
-* Fast: times are whole seconds of local (+08:00) time held as ints, and YAML
-  is written from templates, not through a YAML emitter.
+* Fast: the actors' times are whole seconds of city local time held as ints
+  (the city's time zone must keep one UTC offset over the window), and YAML is
+  written from templates, not through a YAML emitter.
 
-Deadlines used here (accept within a few office hours, resolve within a
-number of working days per category, escalate after it) are the generator's
-own model of a department's behaviour; :class:`Knobs` exposes them so the demo
-can be tuned against the real evaluator. They are not the archive's rules.
+What the actors do (how often they are late, stall, ask for more time...) is
+the generator's model of a city, tuned by :class:`Knobs`; when they must act
+is the rules'.
 """
 
 from __future__ import annotations
@@ -29,18 +39,19 @@ import json
 import math
 import random
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta, timezone
-from typing import Callable, Iterable, Iterator, Sequence
+from datetime import date, datetime, timedelta
+from pathlib import Path
+from typing import Callable, Iterator, Sequence
 
+from generator import records as r
 from generator import synth_text as T
+from generator.escalate import due_escalations, escalation_files
+from generator.evaluate import evaluate_case
+from generator.rules import Rules, RuleSet, RulesError, extension_cap, read_rules, stage_deadline
 
-CITY_TZ = timezone(timedelta(hours=8))
-OFFSET = 8 * 3600  # Asia/Shanghai has had no daylight saving since 1991
 DAY = 86400
 HOUR = 3600
-# Office time on working days: 08:30-12:00 and 14:00-17:30.
-OFFICE = ((8 * HOUR + 1800, 12 * HOUR), (14 * HOUR, 17 * HOUR + 1800))
-OFFICE_DAY = sum(b - a for a, b in OFFICE)
+EPOCH_DAY = 719163  # date(1970, 1, 1).toordinal()
 
 PETITION_SCHEMA = "# yaml-language-server: $schema=../../../../generator/schemas/petition.schema.json\n"
 EVENT_SCHEMA = "# yaml-language-server: $schema=../../../../generator/schemas/event.schema.json\n"
@@ -48,17 +59,19 @@ EVENT_SCHEMA = "# yaml-language-server: $schema=../../../../generator/schemas/ev
 # Relative arrival volume per local hour of day (a hotline's day: quiet at
 # night, peaks mid-morning and early afternoon).
 HOUR_WEIGHTS = (3, 2, 1, 1, 1, 2, 4, 9, 16, 20, 21, 19, 13, 14, 18, 19, 17, 15, 12, 11, 10, 9, 7, 5)
+# The scheduled escalation run of the synthetic city: hourly, at five past.
+RUN_MINUTE = 5
 
 TERMINAL = ("closed", "rejected", "withdrawn")
 
 
 @dataclass(frozen=True)
 class Knobs:
-    """The tunable behaviour of the synthetic city, as rates and time limits.
+    """The tunable behaviour of the synthetic city, as rates and delays.
 
-    Rates are per petition unless said otherwise. The clocks are the
-    generator's model of deadlines; the lead tunes them (with ``seed``) so the
-    demo has cases at every escalation stage.
+    Rates are per petition unless said otherwise. Due times are not knobs:
+    they come from rules.yaml. The lead tunes these (with ``seed``) so the
+    demo has cases at every escalation level.
     """
 
     reject_rate: float = 0.03
@@ -77,20 +90,16 @@ class Knobs:
     late_accept_hours: float = 2.0  # median lateness of a late acceptance, office hours
     stall_rate: float = 0.025  # departments sit on the case for weeks
     stall_days: tuple[int, int] = (8, 45)  # working days past due for a stalled case
+    # What a department aims at when rules.yaml clocks no stage of that name.
     accept_office_hours: int = 3
-    resolve_days: tuple[tuple[str, int], ...] = (
-        ("consultation", 3), ("help", 5), ("complaint", 10), ("suggestion", 10), ("report", 10),
-    )
-    # Escalation levels crossed at these working days after the due time.
-    escalation_days: tuple[int, int, int, int] = (0, 1, 3, 5)
-
-    def resolve_limit(self, category: str) -> int:
-        return dict(self.resolve_days)[category]
+    resolve_working_days: int = 5
 
 
 @dataclass(frozen=True)
 class SynthSpec:
-    """What to generate: how many petitions, from when, for how long, as of when."""
+    """What to generate: how many petitions, from when, for how long, as of
+    when, under which rules (``rules``: the archive's own rules.yaml, see
+    :func:`load_rules`; the writers read it from the archive when it is None)."""
 
     count: int
     seed: int
@@ -98,6 +107,7 @@ class SynthSpec:
     months: int
     now: datetime
     knobs: Knobs = field(default_factory=Knobs)
+    rules: Rules | None = None
 
     @property
     def end(self) -> date:
@@ -112,6 +122,30 @@ def window_end(start: date, months: int) -> date:
     return date(start.year + month // 12, month % 12 + 1, min(start.day, 28))
 
 
+def load_rules(text: str | bytes, path: str = "rules.yaml") -> Rules:
+    """Return the rules a synthetic archive follows, from rules.yaml's text.
+
+    Raises :class:`SynthError` naming every error of the file."""
+    try:
+        return read_rules(text, path, cross_check=False)
+    except RulesError as exc:
+        raise SynthError(f"{path} has errors, so no archive can follow it; fix them first "
+                         f"(wenzheng check):\n{exc}") from None
+
+
+def _rules_of(spec: SynthSpec, where: str, text: bytes | None) -> SynthSpec:
+    """Return ``spec`` with its rules: its own, else those of ``text``."""
+    if spec.rules is not None:
+        return spec
+    if text is None:
+        raise SynthError(f"{where} has no rules.yaml; a synthetic archive follows the rules of the "
+                         "archive it is written into: add rules.yaml there (or pass --config-from DIR "
+                         "holding one)")
+    from dataclasses import replace
+
+    return replace(spec, rules=load_rules(text, f"{where}/rules.yaml"))
+
+
 @dataclass(frozen=True)
 class CaseFiles:
     """One generated petition: its folder, received month and files in time order."""
@@ -122,68 +156,62 @@ class CaseFiles:
 
 
 # ---------------------------------------------------------------------------
-# Time as int seconds of local time since 1970-01-01 00:00 (+08:00)
+# Time as int seconds of city local time since 1970-01-01 00:00 local
 
 
-def to_local_seconds(when: datetime) -> int:
-    """Return an aware datetime as whole seconds of city local time."""
-    return int(when.timestamp()) + OFFSET
+class LocalTime:
+    """City local time as whole seconds, over the rules' working-day calendar
+    (:class:`generator.calendar.WorkCalendar`) and a rule set's office hours.
 
-
-def to_datetime(t: int) -> datetime:
-    """Return local seconds as an aware datetime in the city's time zone."""
-    return datetime.fromtimestamp(t - OFFSET, CITY_TZ)
-
-
-class WorkCalendar:
-    """Which days are working days, from ``chinese_calendar`` (with 调休).
-
-    Years the library does not know fall back to Monday to Friday; this only
-    shapes synthetic behaviour, deadlines proper are the evaluator's business.
+    This is how the synthetic actors find their desks quickly (office time as
+    a running total per day, so adding office time is a bisection). It decides
+    no due time: those are :func:`generator.rules.stage_deadline`'s.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, rules: Rules, rule_set: RuleSet, offset: int) -> None:
+        self.calendar = rules.calendar
+        self.tz = rules.tz
+        self.offset = offset
+        sign = "+" if offset >= 0 else "-"
+        self.offset_text = f"{sign}{abs(offset) // 3600:02d}:{abs(offset) // 60 % 60:02d}"
+        self.office = tuple((a * 60, b * 60) for a, b in rule_set.clock.office.periods)
+        self.office_day = sum(b - a for a, b in self.office)
+        if not self.office_day:
+            raise SynthError(f"rule set {rule_set.name!r} has no office hours; synthetic departments "
+                             "work in office hours")
         self._workday: dict[int, bool] = {}
         self._iso: dict[int, str] = {}
-        self._stamp: dict[int, str] = {}
+
+    def seconds(self, when: datetime) -> int:
+        """Return an aware datetime as whole seconds of local time."""
+        return int(when.timestamp()) + self.offset
+
+    def moment(self, t: int) -> datetime:
+        """Return local seconds as an aware datetime in the rules' time zone."""
+        return datetime.fromtimestamp(t - self.offset, self.tz)
 
     def is_workday(self, day: int) -> bool:
         """Return whether day number ``day`` (days since 1970-01-01) is worked."""
         known = self._workday.get(day)
         if known is None:
-            import chinese_calendar
-
-            d = date.fromordinal(day + 719163)
-            try:
-                known = chinese_calendar.is_workday(d)
-            except NotImplementedError:
-                known = d.weekday() < 5
-            self._workday[day] = known
+            known = self._workday[day] = self.calendar.is_working_day(date.fromordinal(day + EPOCH_DAY))
         return known
 
     def date_iso(self, day: int) -> str:
         """Return ``YYYY-MM-DD`` of a day number."""
         text = self._iso.get(day)
         if text is None:
-            text = date.fromordinal(day + 719163).isoformat()
-            self._iso[day] = text
+            text = self._iso[day] = date.fromordinal(day + EPOCH_DAY).isoformat()
         return text
 
     def iso(self, t: int) -> str:
-        """Return local seconds as ISO 8601 text with the +08:00 offset."""
+        """Return local seconds as ISO 8601 text with the city's offset."""
         s = t % DAY
-        return f"{self.date_iso(t // DAY)}T{s // 3600:02d}:{s // 60 % 60:02d}:{s % 60:02d}+08:00"
+        return f"{self.date_iso(t // DAY)}T{s // 3600:02d}:{s // 60 % 60:02d}:{s % 60:02d}{self.offset_text}"
 
-    def stamp(self, t: int) -> str:
-        """Return local seconds as the UTC stamp of event file names."""
-        u = t - OFFSET
-        day = u // DAY
-        text = self._stamp.get(day)
-        if text is None:
-            text = self.date_iso(day).replace("-", "")
-            self._stamp[day] = text
-        s = u % DAY
-        return f"{text}T{s // 3600:02d}{s // 60 % 60:02d}{s % 60:02d}Z"
+    def file_name(self, kind: str, t: int, seq: int = 1) -> str:
+        """Return the event file name of a record at ``t`` (records.event_file_name)."""
+        return r.event_file_name(kind, self.moment(t), seq)
 
     # Office time as a running total: ``_office[i]`` is the office seconds
     # before day ``_base + i``, so adding or measuring office time is a lookup
@@ -193,6 +221,7 @@ class WorkCalendar:
     _office: list[int]
 
     def _office_table(self, day: int) -> None:
+        per_day = self.office_day
         if not hasattr(self, "_office"):
             self._base = day - 64
             self._office = [0]
@@ -200,13 +229,13 @@ class WorkCalendar:
             start = day - 64
             head = [0]
             for d in range(start, self._base):
-                head.append(head[-1] + (OFFICE_DAY if self.is_workday(d) else 0))
+                head.append(head[-1] + (per_day if self.is_workday(d) else 0))
             shift = head.pop()
             self._office = head + [x + shift for x in self._office]
             self._base = start
         while self._base + len(self._office) <= day + 1:
             d = self._base + len(self._office) - 1
-            self._office.append(self._office[-1] + (OFFICE_DAY if self.is_workday(d) else 0))
+            self._office.append(self._office[-1] + (per_day if self.is_workday(d) else 0))
 
     def office_position(self, t: int) -> int:
         """Return the office seconds from the table's start to ``t``."""
@@ -214,7 +243,7 @@ class WorkCalendar:
         self._office_table(day)
         total = self._office[day - self._base]
         if self._office[day - self._base + 1] > total:  # a working day
-            for a, b in OFFICE:
+            for a, b in self.office:
                 if s > a:
                     total += (b if s > b else s) - a
         return total
@@ -225,12 +254,12 @@ class WorkCalendar:
         target = self.office_position(t) + seconds
         if seconds == 0:
             target += 1  # the first office second at or after t, then step back
-        while self._office[-1] < target + OFFICE_DAY:
+        while self._office[-1] < target + self.office_day:
             self._office_table(self._base + len(self._office) + 30)
         i = bisect.bisect_left(self._office, target) - 1  # the day holding it
         rest = target - self._office[i]
         day = self._base + i
-        for a, b in OFFICE:
+        for a, b in self.office:
             if rest <= b - a:
                 moment = day * DAY + a + rest
                 return max(moment - 1, t) if seconds == 0 else moment
@@ -241,18 +270,24 @@ class WorkCalendar:
         """Return the office seconds between two moments."""
         return self.office_position(t1) - self.office_position(t0)
 
-    def end_of_working_days(self, t: int, n: int) -> int:
-        """Return the last second of the ``n``-th working day after ``t``'s day
-        (the day of ``t`` itself does not count)."""
-        day = t // DAY
-        if n <= 0:
-            return (day + 1) * DAY - 1
-        self._office_table(day)
-        target = self._office[day - self._base + 1] + n * OFFICE_DAY
-        while self._office[-1] < target:
-            self._office_table(self._base + len(self._office) + 30)
-        i = bisect.bisect_left(self._office, target)  # first day start reaching it
-        return (self._base + i) * DAY - 1
+    def working_days_after(self, t: int, n: int) -> int:
+        """Return the start of the ``n``-th working day after ``t``'s day
+        (:meth:`generator.calendar.WorkCalendar.working_days_after`)."""
+        d = self.calendar.working_days_after(date.fromordinal(t // DAY + EPOCH_DAY), n)
+        return (d.toordinal() - EPOCH_DAY) * DAY
+
+
+def fixed_offset(rules: Rules, start: date, end: date) -> int:
+    """Return the UTC offset (seconds) of the rules' time zone over a window,
+    which synth needs to be one offset (Asia/Shanghai has had no daylight
+    saving since 1991)."""
+    offsets = {int(datetime(d.year, d.month, d.day, 12, tzinfo=rules.tz).utcoffset().total_seconds())
+               for d in (start + timedelta(days=i) for i in range(0, max(1, (end - start).days) + 1, 7))}
+    if len(offsets) != 1:
+        raise SynthError(f"the time zone {rules.timezone} of rules.yaml changes its UTC offset between "
+                         f"{start} and {end}; synth counts local time at one offset, so generate a "
+                         "window without a change (or for a city without daylight saving)")
+    return offsets.pop()
 
 
 # ---------------------------------------------------------------------------
@@ -344,19 +379,20 @@ def departments_for(topic: T.Topic, category: str, district: str) -> tuple[str, 
 
 
 class _Case:
-    """The events of one case as they are made: (time, kind, by, body lines)."""
+    """The events of one case as they are made: (time, kind, by, body lines,
+    the fields the evaluator reads)."""
 
     __slots__ = ("events", "used")
 
     def __init__(self) -> None:
-        self.events: list[tuple[int, str, str, str]] = []
+        self.events: list[tuple[int, str, str, str, dict]] = []
         self.used: set[int] = set()
 
-    def add(self, t: int, kind: str, by: str, body: str = "") -> int:
+    def add(self, t: int, kind: str, by: str, body: str = "", **fields) -> int:
         while t in self.used:  # strictly increasing times within a case
             t += 1
         self.used.add(t)
-        self.events.append((t, kind, by, body))
+        self.events.append((t, kind, by, body, fields))
         return t
 
 
@@ -364,28 +400,44 @@ class Synthesiser:
     """Makes the cases of one archive from a spec, one at a time, in order."""
 
     def __init__(self, spec: SynthSpec):
+        if spec.rules is None:
+            raise SynthError("no rules to follow: give SynthSpec(rules=...) (see synth.load_rules), "
+                             "or write with write_into/write_repo, which read the archive's rules.yaml")
         self.spec = spec
         self.knobs = spec.knobs
-        self.rng = random.Random(spec.seed)
-        self.cal = WorkCalendar()
-        self.now = to_local_seconds(spec.now)
+        self.rules = spec.rules
+        self.offset = fixed_offset(spec.rules, spec.start, max(spec.end, spec.now.date()))
+        self.times: dict[str, LocalTime] = {}
+        self.rs = spec.rules.rule_set_for(spec.now)
+        self.cal = self.time_for(self.rs)
+        self.main = random.Random(spec.seed)  # the petitions
+        self.rng = self.main  # the life of the case being made (its own stream, see case)
+        self.now = self.cal.seconds(spec.now)
+        self.now_at = self.cal.moment(self.now)
         self.recent_ids: list[str] = []
         self.unseen_codes = list(REJECT_TABLE[0])
         self.retracted_once = False
+        self.category = self.channel = ""
         # Some departments are slower than others: scorecards should differ.
-        self.sloth = {d: 0.4 + 1.4 * self.rng.random() for d in T.DEPARTMENTS}
+        self.sloth = {d: 0.4 + 1.4 * self.main.random() for d in T.DEPARTMENTS}
+
+    def time_for(self, rule_set: RuleSet) -> LocalTime:
+        found = self.times.get(rule_set.name)
+        if found is None:
+            found = self.times[rule_set.name] = LocalTime(self.rules, rule_set, self.offset)
+        return found
 
     # -- arrivals -----------------------------------------------------------
 
     def arrival_days(self) -> list[tuple[int, int]]:
         """Return (day number, petitions received that day) over the window."""
-        first = (self.spec.start.toordinal() - 719163)
-        last = min(self.spec.end.toordinal() - 719163, self.now // DAY + 1)
+        first = (self.spec.start.toordinal() - EPOCH_DAY)
+        last = min(self.spec.end.toordinal() - EPOCH_DAY, self.now // DAY + 1)
         weights: list[float] = []
         days = list(range(first, last))
         for day in days:
             w = 1.0 if self.cal.is_workday(day) else 0.72
-            w *= math.exp(self.rng.gauss(0, 0.12))
+            w *= math.exp(self.main.gauss(0, 0.12))
             if day == self.now // DAY:  # today: only the hours already past
                 w *= sum(HOUR_WEIGHTS[: (self.now % DAY) // HOUR]) / sum(HOUR_WEIGHTS)
             weights.append(w)
@@ -405,8 +457,8 @@ class Synthesiser:
         table = _cumulative([(str(h), w) for h, w in enumerate(hours)])
         times = []
         for _ in range(n):
-            h = int(_pick(self.rng, table))
-            times.append(day * DAY + h * HOUR + _rr(self.rng, HOUR))
+            h = int(_pick(self.main, table))
+            times.append(day * DAY + h * HOUR + _rr(self.main, HOUR))
         times.sort()
         return [min(t, self.now - 1) for t in times]
 
@@ -423,7 +475,7 @@ class Synthesiser:
     # -- a petition ---------------------------------------------------------
 
     def fill(self, district: str) -> dict[str, str]:
-        rng = self.rng
+        rng = self.main
         return {
             "estate": _ch(rng, T.ESTATES), "road": _ch(rng, T.ROADS), "shop": _ch(rng, T.SHOPS),
             "company": _ch(rng, T.COMPANIES), "school": _ch(rng, T.SCHOOLS),
@@ -435,7 +487,7 @@ class Synthesiser:
     def wording(self, topic: T.Topic, category: str, fill: dict[str, str]) -> tuple[str, str]:
         """Return a title and body for a topic that read as the category's kind
         of petition (a question for 咨询, a proposal for 建议)."""
-        rng = self.rng
+        rng = self.main
         kinds = [_title_kind(t) for t in topic.titles]
         wanted = {"consultation": "question", "suggestion": "proposal"}.get(category, "problem")
         fitting = [i for i, kind in enumerate(kinds) if kind == wanted]
@@ -450,7 +502,7 @@ class Synthesiser:
         return title[:100], body
 
     def display_name(self, channel: str) -> str:
-        rng = self.rng
+        rng = self.main
         if channel in ("phone", "visit", "letter"):
             return f"热线市民 {_rr(rng, 16 ** 4):04X}"
         style = rng.random()
@@ -465,7 +517,10 @@ class Synthesiser:
 
     def case(self, pid: str, received: int) -> CaseFiles:
         """Return one case: the petition and the events up to ``now``."""
-        rng, cal = self.rng, self.cal
+        rng = self.main
+        received_at = self.cal.moment(received)
+        self.rs = self.rules.rule_set_for(received_at)
+        self.cal = cal = self.time_for(self.rs)
         channel = _pick(rng, CHANNEL_TABLE)
         category = _pick(rng, CATEGORY_TABLE)
         district = _pick(rng, DISTRICT_TABLE)
@@ -476,37 +531,164 @@ class Synthesiser:
             body += "\n" + _ch(rng, T.ADDONS)
         candidates = departments_for(topic, category, district)
         dept = _ch(rng, candidates)
-
+        display_name = self.display_name(channel)
+        address = None
+        if rng.random() < 0.7:
+            address = fill['road'] if rng.random() < 0.5 else fill['estate']
         lines = [PETITION_SCHEMA, f'id: "{pid}"\n', f"received_at: {cal.iso(received)}\n",
                  f"channel: {channel}\n", f"category: {category}\n", f"title: {q(title)}\n",
                  block("body", body), "petitioner:\n",
-                 f"  display_name: {q(self.display_name(channel))}\n", "location:\n",
+                 f"  display_name: {q(display_name)}\n", "location:\n",
                  f"  district: {q(district)}\n"]
-        if rng.random() < 0.7:
-            lines.append(f"  address: {q(fill['road'] if rng.random() < 0.5 else fill['estate'])}\n")
+        if address is not None:
+            lines.append(f"  address: {q(address)}\n")
         petition_text = "".join(lines)
+        correct_title = rng.random() < self.knobs.correction_rate / 2
 
+        # The case's life has a stream of its own.
+        self.rng = random.Random(rng.getrandbits(64))
+        self.category, self.channel = category, channel
         case = _Case()
-        self.lifecycle(case, pid, received, category, topic, fill, title, dept, candidates, district)
-        folder = f"petitions/{cal.date_iso(received // DAY)[:4]}/{cal.date_iso(received // DAY)[5:7]}/{pid}"
+        rejected = self.lifecycle(case, pid, received, category, topic, fill, title, dept, candidates,
+                                  district)
+        if correct_title and not rejected:
+            self.correct_petition(case, received)
+        self.rng = self.main
+        day = cal.date_iso(received // DAY)
+        folder = f"petitions/{day[:4]}/{day[5:7]}/{pid}"
         files = [(f"{folder}/petition.yaml", petition_text.encode("utf-8"), received)]
+        events: list[r.Event] = []
         seen: dict[str, int] = {}
-        for t, kind, by, extra in sorted(case.events):
+        for t, kind, by, extra, fields in sorted(case.events, key=lambda e: e[0]):
             if t > self.now:
                 break
             name = self.file_name(kind, t, seen)
             text = f"{EVENT_SCHEMA}kind: {kind}\nat: {cal.iso(t)}\nby: {by}\n{extra}"
             files.append((f"{folder}/{name}", text.encode("utf-8"), t))
+            events.append(r.Event(kind, cal.moment(t), by, name, fields, r.Source(f"{folder}/{name}")))
+        petition = r.Petition(pid, received_at, channel, category, title, body, display_name, district,
+                              address, None, r.Source(f"{folder}/petition.yaml"))
+        files += self.escalations(folder, petition, events)
         self.recent_ids.append(pid)
         if len(self.recent_ids) > 200:
             del self.recent_ids[:100]
         return CaseFiles(pid, folder, tuple(files))
 
     def file_name(self, kind: str, t: int, seen: dict[str, int]) -> str:
-        base = f"{self.cal.stamp(t)}-{kind}"
-        n = seen.get(base, 0) + 1
-        seen[base] = n
-        return f"{base}.yaml" if n == 1 else f"{base}-{n}.yaml"
+        key = (kind, t)
+        n = seen.get(key, 0) + 1
+        seen[key] = n
+        return self.cal.file_name(kind, t, n)
+
+    # -- the scheduled escalation run -----------------------------------------
+
+    def next_run(self, when: datetime) -> datetime:
+        """Return the first run of the hourly escalation job at or after ``when``."""
+        t = -(-int(when.timestamp() * 1_000_000) // 1_000_000) + self.offset  # whole seconds, up
+        run = t // HOUR * HOUR + RUN_MINUTE * 60
+        if run < t:
+            run += HOUR
+        return self.cal.moment(run)
+
+    def escalations(self, folder: str, petition: r.Petition,
+                    events: list[r.Event]) -> list[tuple[str, bytes, int]]:
+        """Return the ``escalated`` files the hourly run (:mod:`generator.escalate`)
+        wrote for this case up to ``now``: at each run the case had a crossed,
+        unrecorded level, exactly what ``wenzheng escalate`` writes then.
+
+        Only the runs that can find something are replayed: the first run after
+        each level of a clock is crossed. A clock's due time changes only at a
+        clarification or an extension decision, so the due times in force are
+        those of the case just before each such event and at the end.
+        """
+        rules, now = self.rules, self.now_at
+        clock = self.rs.clock
+        runs: set[datetime] = set()
+
+        def crossings(state, since: datetime | None, until: datetime | None) -> None:
+            """Add the first run after each level crossed by a clock of
+            ``state`` that reached one, while its due time held (from
+            ``since`` until ``until``; None: unbounded)."""
+            for s in state.stages:
+                rule = self.rs.stage(s.stage)
+                due = s.deadline.due_at
+                if (not s.escalation or due is None or s.department is None or rule is None
+                        or not rule.escalates):
+                    continue
+                start = s.deadline.start if since is None else max(since, s.deadline.start)
+                for step in self.rs.escalation:
+                    crossed = max(clock.shift(due, step.offset.amount, step.offset.unit), start)
+                    if crossed > now or (until is not None and crossed >= until):
+                        continue
+                    run = self.next_run(crossed)
+                    if until is None and run > now:
+                        run = now  # the run of the archive's own moment
+                    if run <= now and (until is None or run < until):
+                        runs.add(run)
+
+        moves = sorted({e.at for e in events if e.kind in (
+            "clarification_requested", "clarification_received", "extension_decided")})
+        since = None
+        for m in moves:
+            before = r.Case(petition, tuple(e for e in events if e.at < m), folder)
+            crossings(evaluate_case(before, rules, m), since, m)
+            since = m
+        crossings(evaluate_case(r.Case(petition, tuple(events), folder), rules, now), since, None)
+        if not runs:
+            return []
+        files: list[tuple[str, bytes, int]] = []
+        known = list(events)
+        names = {e.name for e in events}
+        for run in sorted(runs):
+            then = r.Case(petition, tuple(e for e in known if e.at <= run), folder)
+            items = due_escalations(then, evaluate_case(then, rules, run), rules, run)
+            if not items:
+                continue
+            for item, (path, content) in zip(items, escalation_files(items, run, {folder: names})):
+                name = path.rsplit("/", 1)[1]
+                names.add(name)
+                known.append(r.Event("escalated", run, r.SYSTEM, name,
+                                     {"level": item.level, "stage": item.stage,
+                                      "department": item.department, "due_at": item.due_at},
+                                     r.Source(path)))
+                files.append((path, content, self.cal.seconds(run)))
+            known.sort(key=lambda e: e.at)
+        return files
+
+    # -- due times, from the rules ------------------------------------------
+
+    def stage_due(self, name: str, start: int, received: int,
+                  stops: Sequence[tuple[int, int]] = ()) -> int | None:
+        """Return when rules.yaml says stage ``name`` begun at ``start`` is
+        due (local seconds), or None when the rule set has no such stage or the
+        due time is not known."""
+        rule = self.rs.stage(name)
+        if rule is None:
+            return None
+        begin = received if rule.starts == "received" else start
+        m = self.cal.moment
+        due = stage_deadline(self.rs, rule, m(begin), self.category, self.channel,
+                             tuple((m(a), m(b)) for a, b in stops)).due_at
+        return None if due is None else self.cal.seconds(due)
+
+    def extended_due(self, start: int, new_due: date, stops: Sequence[tuple[int, int]]) -> int | None:
+        """Return the resolve due time an approved extension to ``new_due``
+        gives under rules.yaml (capped by its maximum), or None when that
+        stage cannot be extended."""
+        rule = self.rs.stage("resolve")
+        if rule is None or rule.extension is None:
+            return None
+        m = self.cal.moment
+        cap = extension_cap(self.rs, rule, m(start), tuple((m(a), m(b)) for a, b in stops))
+        wanted = self.cal.seconds(self.rs.clock.end_of(new_due))
+        if cap is None or cap.due_at is None:
+            return wanted
+        return min(wanted, self.cal.seconds(cap.due_at))
+
+    def day_after_working_days(self, t: int, n: int) -> date:
+        """Return the date ``n`` working days after the day holding ``t``
+        (a due time at 24:00 belongs to the day before)."""
+        return date.fromordinal(self.cal.working_days_after(t - 1, n) // DAY + EPOCH_DAY)
 
     # -- actors' timing -----------------------------------------------------
 
@@ -544,19 +726,20 @@ class Synthesiser:
         ``late_scale`` is the median lateness in office seconds."""
         rng, k = self.rng, self.knobs
         if stalled:
-            return self.dept_time(self.cal.end_of_working_days(due, _ri(rng, *k.stall_days)) - DAY,
-                                  _rr(rng, 7 * HOUR))
+            late = self.cal.working_days_after(due - 1, _ri(rng, *k.stall_days))
+            return self.dept_time(late, _rr(rng, 7 * HOUR))
         if rng.random() < k.late_rate * self.sloth[dept]:
-            scale = late_scale or int(k.late_scale_days * 7 * HOUR)
+            scale = late_scale or int(k.late_scale_days * self.cal.office_day)
             return self.cal.add_office(due, max(600, int(rng.lognormvariate(math.log(scale), 1.0))))
-        span = self.cal.office_between(start, due)
+        span = max(self.cal.office_between(start, due), 600)
         return self.cal.add_office(start, int(span * rng.uniform(0.15, 0.95)) + 60)
 
     # -- the life of a case -------------------------------------------------
 
     def lifecycle(self, case: _Case, pid: str, received: int, category: str, topic: T.Topic,
                   fill: dict[str, str], title: str, dept: str, candidates: tuple[str, ...],
-                  district: str) -> None:
+                  district: str) -> bool:
+        """Make the case's events; return True when the centre rejected it."""
         rng, k, cal = self.rng, self.knobs, self.cal
         if rng.random() < k.reject_rate:
             # Every reason code shows up early, so even a small archive has them all.
@@ -573,14 +756,12 @@ class Synthesiser:
                         self.unseen_codes.remove(code)
             extra += f"note: {q(T.REJECT_NOTES[code])}\n"
             case.add(self.centre_time(received), "rejected", "centre", extra)
-            return
+            return True
 
-        limit = k.resolve_limit(category)
-        escalations: list[tuple[str, str, int, int]] = []  # stage, dept, due, done
         t = case.add(self.centre_time(received), "assigned", "centre",
                      f"to: {dept}\n" + (f"note: {q(_ch(rng, T.NOTES['assigned']))}\n"
-                                        if rng.random() < 0.2 else ""))
-        assigned_at = t
+                                        if rng.random() < 0.2 else ""), to=dept)
+        assigned_at = held_from = t
         stalled = rng.random() < k.stall_rate
 
         # Acceptance, perhaps after a transfer.
@@ -588,73 +769,85 @@ class Synthesiser:
         others = [d for d in T.DEPARTMENTS if d != dept and category in T.DEPARTMENTS[d][1]]
         holder = dept
         for round_ in range(2 if transfer else 1):
-            accept_due = cal.add_office(t, k.accept_office_hours * HOUR)
+            accept_due = (self.stage_due("accept", t, received)
+                          or cal.add_office(t, k.accept_office_hours * HOUR))
             if transfer and round_ == 0 and rng.random() < 0.4:
                 # The department refuses to sign; the centre reroutes it.
                 moved = self.centre_time(self.dept_time(t, _ri(rng, HOUR, 5 * HOUR)), fast=False)
                 new_holder, body = self.transfer_body(holder, others, candidates)
-                t = case.add(moved, "transferred", "centre", body)
-                escalations.append(("accept", holder, accept_due, t))
+                t = held_from = case.add(moved, "transferred", "centre", body,
+                                         to=new_holder, **{"from": holder})
                 holder = new_holder
                 continue
             accepted = self.finish_time(t, accept_due, holder,
                                         late_scale=int(k.late_accept_hours * HOUR))
-            escalations.append(("accept", holder, accept_due, accepted))
             t = case.add(max(accepted, t + 60), "accepted", holder,
                          f"note: {q(_ch(rng, T.NOTES['accepted']))}\n" if rng.random() < 0.15 else "")
             if transfer and round_ == 0:
-                moved = self.dept_time(t, _ri(rng, HOUR, 3 * 7 * HOUR))
+                moved = self.dept_time(t, _ri(rng, HOUR, 3 * self.cal.office_day))
                 new_holder, body = self.transfer_body(holder, others, candidates)
-                t = case.add(self.centre_time(moved, fast=False), "transferred", "centre", body)
+                t = held_from = case.add(self.centre_time(moved, fast=False), "transferred", "centre", body,
+                                         to=new_holder, **{"from": holder})
                 holder = new_holder
         stage_start = t
-        resolve_due = cal.end_of_working_days(stage_start, limit)
+        stops: list[tuple[int, int]] = []
+
+        def resolve_due_from(start: int) -> int:
+            due = self.stage_due("resolve", start, received, stops)
+            if due is None:
+                due = cal.working_days_after(start, k.resolve_working_days) + DAY
+            return due
+
+        resolve_due = resolve_due_from(held_from)
 
         # Interim reply, clarification and extension happen before the answer.
         if rng.random() < k.interim_rate:
             t = case.add(self.dept_time(t, _ri(rng, 2 * HOUR, 14 * HOUR)), "reply", holder,
-                         "final: false\n" + block("body", self.interim_text(topic, fill)))
+                         "final: false\n" + block("body", self.interim_text(topic, fill)), final=False)
             if not self.retracted_once or rng.random() < k.correction_rate:
                 # Posted to the wrong case: the department retracts it (the
                 # first time always, so every archive shows a retraction).
                 self.retracted_once = True
+                target = cal.file_name("reply", t)
                 t = case.add(self.dept_time(t, _ri(rng, 600, 2 * HOUR)), "correction", holder,
-                             f"corrects: {cal.stamp(t)}-reply.yaml\n"
-                             f"reason: {q(T.CORRECTION_REASONS[2])}\nretract: true\n")
+                             f"corrects: {target}\n"
+                             f"reason: {q(T.CORRECTION_REASONS[2])}\nretract: true\n",
+                             corrects=target, retract=True)
         if rng.random() < k.clarify_rate:
             asked = case.add(self.dept_time(t, _ri(rng, HOUR, 7 * HOUR)), "clarification_requested",
                              holder, block("body", _ch(rng, T.CLARIFY_REQUESTS)))
             if rng.random() < k.clarify_unanswered:
                 # The clock stays stopped; the resolve stage waits on the citizen.
-                escalations.append(("resolve", holder, resolve_due, asked))
-                self.add_escalations(case, escalations)
                 if rng.random() < 0.3:
                     self.withdraw(case, self.citizen_time(asked, DAY, 10 * DAY))
-                return
+                return False
             by = "petitioner" if rng.random() < 0.85 else "centre"
             answered = case.add(self.citizen_time(asked, 1800, 4 * DAY), "clarification_received", by,
                                 block("body", _ch(rng, T.CLARIFY_ANSWERS).format(**fill)))
-            resolve_due += answered - asked
+            stops.append((asked, answered))
+            resolve_due = resolve_due_from(held_from)
             t = answered
         if rng.random() < k.extension_rate:
             ask_at = max(t + 60, cal.add_office(max(stage_start, resolve_due - 2 * DAY), _rr(rng, 7 * HOUR)))
-            asked_due = cal.end_of_working_days(resolve_due, _ri(rng, 5, 10))
+            asked_day = self.day_after_working_days(resolve_due, _ri(rng, 5, 10))
             request = case.add(self.dept_time(ask_at, 600), "extension_requested", holder,
                                f"reason: {q(_ch(rng, T.EXTENSION_REASONS))}\n"
-                               f"new_due: {cal.date_iso(asked_due // DAY)}\n")
+                               f"new_due: {asked_day.isoformat()}\n", new_due=asked_day)
             decided = self.dept_time(request, _ri(rng, 1800, 6 * HOUR))
-            request_name = f"{cal.stamp(request)}-extension_requested.yaml"
+            request_name = cal.file_name("extension_requested", request)
             if rng.random() < k.extension_refused:
                 t = case.add(decided, "extension_decided", "centre",
                              f"request: {request_name}\ndecision: refused\n"
-                             f"reason: {q(_ch(rng, T.EXTENSION_REFUSALS))}\n")
+                             f"reason: {q(_ch(rng, T.EXTENSION_REFUSALS))}\n",
+                             request=request_name, decision="refused")
             else:
-                granted = asked_due if rng.random() < 0.8 else cal.end_of_working_days(resolve_due, 3)
+                granted = asked_day if rng.random() < 0.8 else self.day_after_working_days(resolve_due, 3)
                 t = case.add(decided, "extension_decided", "centre",
                              f"request: {request_name}\ndecision: approved\n"
-                             f"new_due: {cal.date_iso(granted // DAY)}\n"
-                             f"reason: {q(_ch(rng, T.EXTENSION_APPROVALS))}\n")
-                resolve_due = max(resolve_due, granted)
+                             f"new_due: {granted.isoformat()}\n"
+                             f"reason: {q(_ch(rng, T.EXTENSION_APPROVALS))}\n",
+                             request=request_name, decision="approved", new_due=granted)
+                resolve_due = max(resolve_due, self.extended_due(held_from, granted, stops) or resolve_due)
             t = max(t, stage_start)
 
         withdraw_at = None
@@ -666,16 +859,14 @@ class Synthesiser:
             done = max(self.finish_time(stage_start, resolve_due, holder, stalled and attempt == 0), t + 600)
             # Only before the first answer: once closed, a case takes no withdrawal.
             if attempt == 0 and withdraw_at is not None and withdraw_at < done:
-                escalations.append(("resolve", holder, resolve_due, withdraw_at))
-                self.add_escalations(case, escalations)
                 self.drop_after(case, withdraw_at)
                 self.withdraw(case, withdraw_at)
-                return
-            escalations.append(("resolve", holder, resolve_due, done))
+                return False
             resolution = _pick(rng, RESOLUTION_TABLE)
             reply_at = case.add(done, "reply", holder,
                                 f"final: true\nresolution: {resolution}\n"
-                                + block("body", self.reply_text(holder, topic, fill, title, resolution, done)))
+                                + block("body", self.reply_text(holder, topic, fill, title, resolution, done)),
+                                final=True, resolution=resolution)
             if attempt == 0 and rng.random() < k.correction_rate:
                 self.correct(case, reply_at, holder, topic, fill, title)
             closed = case.add(self.dept_time(reply_at, _ri(rng, 1800, 10 * HOUR)), "closed", "centre",
@@ -687,16 +878,15 @@ class Synthesiser:
                 rating = "basically_satisfied"
             comment = f"comment: {q(_ch(rng, T.COMMENTS[rating]))}\n" if rng.random() < 0.5 else ""
             rated = case.add(self.citizen_time(closed, HOUR, 4 * DAY), "feedback", "petitioner",
-                             f"rating: {rating}\n{comment}")
+                             f"rating: {rating}\n{comment}", rating=rating)
             if rating != "dissatisfied" or rng.random() >= k.reopen_rate or attempt == 2:
                 break
             t = case.add(self.dept_time(rated, _ri(rng, 1800, 7 * HOUR)), "reopened", "centre",
                          f"reason: {q(_ch(rng, T.REOPEN_REASONS))}\n")
             stage_start = t
-            resolve_due = cal.end_of_working_days(t, limit)
-        if rng.random() < k.correction_rate / 2:
-            self.correct_petition(case, received)
-        self.add_escalations(case, escalations)
+            stops = []
+            resolve_due = resolve_due_from(t)
+        return False
 
     def transfer_body(self, holder: str, others: list[str],
                       candidates: tuple[str, ...]) -> tuple[str, str]:
@@ -723,35 +913,19 @@ class Synthesiser:
         """Add a correction by the reply's author amending its body."""
         rng, cal = self.rng, self.cal
         at = self.dept_time(reply_at, _ri(rng, 600, 5 * HOUR))
-        target = f"{cal.stamp(reply_at)}-reply.yaml"
+        target = cal.file_name("reply", reply_at)
         text = self.reply_text(holder, topic, fill, title, "resolved", reply_at)
         case.add(at, "correction", holder,
                  f"corrects: {target}\nreason: {q(_ch(rng, T.CORRECTION_REASONS[:2]))}\nset:\n"
-                 f"  body: {q(text)}\n")
+                 f"  body: {q(text)}\n", corrects=target, set={"body": text})
 
     def correct_petition(self, case: _Case, received: int) -> None:
         """Add the centre's correction of the petition's title (masking a house number)."""
-        first = case.events[0][0] if case.events else received
+        first = min(e[0] for e in case.events) if case.events else received
+        title = '（已遮盖门牌号）' + _ch(self.rng, T.ROADS) + '附近的问题'
         case.add(first + _ri(self.rng, 600, DAY), "correction", "centre",
                  f"corrects: petition.yaml\nreason: {q(T.CORRECTION_REASONS[3])}\nset:\n"
-                 f"  title: {q('（已遮盖门牌号）' + _ch(self.rng, T.ROADS) + '附近的问题')}\n")
-
-    def add_escalations(self, case: _Case, stages: Iterable[tuple[str, str, int, int]]) -> None:
-        """Add the scheduled run's escalations for stages finished late (or not
-        yet): one per level crossed before the stage was done; the run is hourly
-        at five past the hour."""
-        cal = self.cal
-        for stage, dept, due, done in stages:
-            if done <= due:
-                continue
-            for level, days in zip(("reminder", "notice", "supervision", "accountability"),
-                                   self.knobs.escalation_days):
-                threshold = due if days == 0 else cal.end_of_working_days(due, days)
-                run = (threshold // HOUR + 1) * HOUR + 300
-                if run >= done:
-                    break
-                case.add(run, "escalated", "system",
-                         f"level: {level}\nstage: {stage}\ndepartment: {dept}\ndue_at: {cal.iso(due)}\n")
+                 f"  title: {q(title)}\n", corrects=r.PETITION_FILE, set={"title": title})
 
     # -- words --------------------------------------------------------------
 
@@ -814,18 +988,20 @@ def write_into(spec: SynthSpec, root, replace: bool = False,
                progress: Progress | None = None) -> SynthSummary:
     """Write a synthetic archive under ``root/petitions`` and return a summary.
 
-    The files are written to a temporary folder beside it and moved into place
-    at the end, so a failed run leaves nothing half-written.
+    The archive follows ``spec.rules``, or else ``root/rules.yaml``. The files
+    are written to a temporary folder beside it and moved into place at the
+    end, so a failed run leaves nothing half-written.
     """
     import os
     import shutil
     import tempfile
-    from pathlib import Path
 
     root = Path(root)
     target = root / "petitions"
     if target.exists() and any(target.iterdir()) and not replace:
         raise SynthError(f"{target} already holds files; remove it or pass --replace to overwrite it")
+    rules_file = root / "rules.yaml"
+    spec = _rules_of(spec, str(root), rules_file.read_bytes() if rules_file.is_file() else None)
     root.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=".petitions-", dir=root))
     petitions = files = size = 0
@@ -849,18 +1025,14 @@ def write_into(spec: SynthSpec, root, replace: bool = False,
     return SynthSummary(petitions, files, size)
 
 
-def _epoch(t: int) -> int:
-    return t - OFFSET
-
-
 def _month_end(month: int) -> int:
     """Return the last local second of a month key ``YYYYMM``."""
     year, m = divmod(month, 100)
     nxt = date(year + m // 12, m % 12 + 1, 1)
-    return (nxt.toordinal() - 719163) * DAY - 1
+    return (nxt.toordinal() - EPOCH_DAY) * DAY - 1
 
 
-def _month_of(t: int, cal: WorkCalendar) -> int:
+def _month_of(t: int, cal: LocalTime) -> int:
     text = cal.date_iso(t // DAY)
     return int(text[:4]) * 100 + int(text[5:7])
 
@@ -874,7 +1046,9 @@ def write_repo(spec: SynthSpec, repo, branch: str = "main", commit_per_month: bo
     The repository is created when missing; otherwise the commits go on top of
     ``branch``, which must not hold ``petitions/`` yet (its other top-level
     files are kept). ``extra_files`` (the city's ``departments.yaml``,
-    ``rules.yaml``, ``mkdocs.yml``) go into the first commit. With
+    ``rules.yaml``, ``mkdocs.yml``) go into the first commit. The archive
+    follows ``spec.rules``, else the ``rules.yaml`` of ``extra_files``, else
+    the one ``branch`` holds. With
     ``commit_per_month`` every commit holds the files whose time falls in one
     month and is dated at that month's end (or ``now``); that mode keeps one
     tree id per petition in memory, the single commit only one month's.
@@ -883,8 +1057,6 @@ def write_repo(spec: SynthSpec, repo, branch: str = "main", commit_per_month: bo
     this creates checks out only its top-level files: the archive is read from
     git objects, and checking out millions of files is slow.
     """
-    from pathlib import Path
-
     from generator import gitio
     from generator.gitpack import FILE_MODE, TREE_MODE, PackWriter
 
@@ -903,8 +1075,14 @@ def write_repo(spec: SynthSpec, repo, branch: str = "main", commit_per_month: bo
                     "Use a new repository, or `wenzheng synth --changes N --repo PATH` to add events to this one"
                 )
             kept.append(entry)
-    cal = WorkCalendar()
-    now = to_local_seconds(spec.now)
+    rules_text = dict(extra_files).get("rules.yaml")
+    if rules_text is None and spec.rules is None:
+        held = [e[2].hex() for e in kept if e[1] == "rules.yaml"]
+        rules_text = gitio.read_blobs(repo, held)[held[0]] if held else None
+    spec = _rules_of(spec, f"{repo} ({branch})", rules_text)
+    cal = LocalTime(spec.rules, spec.rules.rule_set_for(spec.now),
+                    fixed_offset(spec.rules, spec.start, max(spec.end, spec.now.date())))
+    now = cal.seconds(spec.now)
     counts = {"petitions": 0, "files": 0, "bytes": 0, "commits": 0}
     pack = PackWriter(repo)
 
@@ -950,7 +1128,7 @@ def write_repo(spec: SynthSpec, repo, branch: str = "main", commit_per_month: bo
             if current:
                 month_trees.setdefault(current[0], {})[current[1]] = pack.tree(entries)
             head = pack.commit(root_tree(petitions_tree(month_trees), True),
-                               [parent] if parent else [], message, _epoch(now))
+                               [parent] if parent else [], message, now - cal.offset)
             counts["commits"] = 1
         else:
             head = _write_monthly(spec, pack, cal, now, parent, root_tree, petitions_tree, counts, progress)
@@ -1002,7 +1180,7 @@ def _write_monthly(spec, pack, cal, now, parent, root_tree, petitions_tree, coun
             label = f"{month // 100}-{month % 100:02d}"
             head = pack.commit(root_tree(petitions_tree(month_trees), first), [head] if head else [],
                                f"Synthetic archive of 明湖市: the records of {label} (seed {spec.seed})\n",
-                               _epoch(when))
+                               when - cal.offset)
             first = False
             counts["commits"] += 1
 
@@ -1057,7 +1235,6 @@ def append_changes(repo, count: int, seed: int, now: datetime, branch: str = "ma
     shortly before ``now`` and obey the same roles as the generated archive.
     """
     import yaml
-    from pathlib import Path
 
     from generator import gitio, records
 
@@ -1079,8 +1256,7 @@ def append_changes(repo, count: int, seed: int, now: datetime, branch: str = "ma
         if kinds and kinds[-1] in _NEXT:
             open_cases.append(folder)
     rng.shuffle(open_cases)
-    cal = WorkCalendar()
-    now_s = to_local_seconds(now)
+    now = now.replace(microsecond=0)
     loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
     added: list[tuple[str, bytes]] = []
     for folder in open_cases:
@@ -1091,8 +1267,8 @@ def append_changes(repo, count: int, seed: int, now: datetime, branch: str = "ma
         blobs = gitio.read_blobs(repo, entries.values())
         events = [yaml.load(blobs[entries[f"{folder}/{n}"]], Loader=loader) for n in names if n != "petition.yaml"]
         main = [e for e in events if e["kind"] not in _SIDE_KINDS]
-        last_at = max(to_local_seconds(_aware(e["at"])) for e in events)
-        at = now_s - 60 * len(added) - _rr(rng, 60)
+        last_at = max(_aware(e["at"]) for e in events)
+        at = now - timedelta(seconds=60 * len(added) + _rr(rng, 60))
         if at <= last_at:
             continue
         holder = next(e["to"] for e in reversed(main) if e["kind"] in ("assigned", "transferred"))
@@ -1113,14 +1289,14 @@ def append_changes(repo, count: int, seed: int, now: datetime, branch: str = "ma
             body = (f"request: {request}\ndecision: approved\nnew_due: {new_due}\n"
                     f"reason: {q(T.EXTENSION_APPROVALS[0])}\n")
             by = "centre"
-        name = f"{cal.stamp(at)}-{kind}.yaml"
-        text = f"{EVENT_SCHEMA}kind: {kind}\nat: {cal.iso(at)}\nby: {by}\n{body}"
+        name = records.event_file_name(kind, at)
+        text = f"{EVENT_SCHEMA}kind: {kind}\nat: {at.isoformat()}\nby: {by}\n{body}"
         added.append((f"{folder}/{name}", text.encode("utf-8")))
     if len(added) < count:
         raise SynthError(f"only {len(added)} open cases in {repo} can take a new event before {now.isoformat()}; "
                          "ask for fewer changes or a later --now")
     with gitio.ArchiveWriter(repo, ref) as fi:
-        fi.commit(added, f"Synthetic activity: {len(added)} new events\n", _epoch(now_s), parent=base)
+        fi.commit(added, f"Synthetic activity: {len(added)} new events\n", int(now.timestamp()), parent=base)
     head = gitio.rev_parse(repo, ref)
     assert head
     _refresh_index(repo, branch)

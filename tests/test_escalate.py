@@ -64,3 +64,24 @@ def test_crossed_steps_are_recorded_once_by_the_bot(make_repo, tmp_path):
     report = audit_history(repo, now=__import__("datetime").datetime.fromisoformat(now))
     bot_commit = git(repo, "rev-parse", "main").strip()
     assert bot_commit not in {v.commit for v in report.violations}
+
+
+def test_the_shipped_demo_passes_the_check_and_escalate_adds_nothing(make_repo, root):
+    """The demo archive (petitions/, judged as of the Makefile's DEMO_NOW) is
+    consistent by construction: every record passes `wenzheng check`, every
+    escalation is what the scheduled run wrote, and the run at DEMO_NOW finds
+    nothing left to record; it has escalations at every level."""
+    demo_now = next(line.split("?=")[1].strip() for line in
+                    (root / "Makefile").read_text(encoding="utf-8").splitlines()
+                    if line.startswith("DEMO_NOW"))
+    files = {p.relative_to(root).as_posix(): p.read_text(encoding="utf-8")
+             for p in sorted((root / "petitions").rglob("*.yaml"))}
+    assert len([p for p in files if p.endswith("/petition.yaml")]) == 300
+    levels = {parse(text)["level"] for path, text in files.items() if "-escalated" in path}
+    assert levels == {"reminder", "notice", "supervision", "accountability"}
+    repo = make_repo(files)
+    check = CliRunner().invoke(main, ["check", "--repo", str(repo), "--no-cache"])
+    assert check.exit_code == 0, check.output
+    assert "300 petition folder(s) checked, no problems" in check.output
+    run = CliRunner().invoke(main, ["escalate", "--repo", str(repo), "--now", demo_now])
+    assert run.exit_code == 0 and "0 escalation step(s)" in run.output, run.output

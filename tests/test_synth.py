@@ -2,7 +2,8 @@
 
 Every property is checked by code written here, independently of the
 generator: the roles are replayed from docs/formats.md, working days come
-straight from chinese_calendar, file names from records.event_file_name.
+straight from chinese_calendar, file names from records.event_file_name, the
+escalation ladder of the shipped rules.yaml is worked out by hand.
 """
 
 from __future__ import annotations
@@ -23,7 +24,8 @@ from generator.cli import main
 
 ROOT = Path(__file__).resolve().parent.parent
 NOW = datetime(2026, 11, 22, 10, 0, tzinfo=timezone(timedelta(hours=8)))
-SPEC = synth.SynthSpec(count=300, seed=20261122, start=date(2026, 5, 25), months=6, now=NOW)
+RULES = synth.load_rules((ROOT / "rules.yaml").read_bytes())
+SPEC = synth.SynthSpec(count=300, seed=20261122, start=date(2026, 5, 25), months=6, now=NOW, rules=RULES)
 
 
 def read_tree(root: Path) -> dict[str, bytes]:
@@ -71,7 +73,7 @@ def departments() -> dict[str, set[str]]:
 def test_same_seed_gives_the_same_bytes_and_another_seed_does_not(tmp_path, archive):
     synth.write_into(SPEC, tmp_path / "again")
     assert read_tree(tmp_path / "again") == archive
-    other = synth.SynthSpec(300, 7, SPEC.start, SPEC.months, NOW)
+    other = synth.SynthSpec(300, 7, SPEC.start, SPEC.months, NOW, rules=RULES)
     synth.write_into(other, tmp_path / "other")
     assert read_tree(tmp_path / "other") != archive
 
@@ -95,7 +97,7 @@ def test_every_event_kind_and_outcome_is_present(cases):
     assert seen["reason_code"] == set(records.REJECT_REASONS)
     assert seen["decision"] == set(records.DECISIONS)
     assert seen["level"] == set(records.ESCALATION_LEVELS)
-    assert seen["stage"] == {"accept", "resolve"}
+    assert seen["stage"] == {"resolve"}  # the only stage rules.yaml escalates
     assert seen["final"] == {True, False}
     assert seen["correction"] == {"set", "retract"}
     assert {"petition.yaml", "reply.yaml"} <= seen["corrects"]
@@ -129,7 +131,8 @@ def test_times_increase_stop_at_now_and_carry_offsets(cases):
                 continue
             at = data["at"]
             assert isinstance(at, datetime) and at.utcoffset() is not None, (folder, name)
-            assert at > last, (folder, name)
+            # the levels one escalation run records share its moment
+            assert at > last or (at == last and data["kind"] == "escalated"), (folder, name)
             assert at <= NOW, (folder, name)
             last = at
 
@@ -139,7 +142,8 @@ def test_file_names_match_kind_and_time(cases):
         for name, data in events:
             if name == "petition.yaml":
                 continue
-            assert name == records.event_file_name(data["kind"], data["at"]), (folder, name)
+            seq = int(name[:-5].rsplit("-", 1)[1]) if name[:-5].rsplit("-", 1)[1].isdigit() else 1
+            assert name == records.event_file_name(data["kind"], data["at"], seq), (folder, name)
 
 
 def test_folders_and_ids(cases):
@@ -188,8 +192,7 @@ def test_roles_follow_the_formats(cases, departments):
             elif kind in ("feedback", "withdrawn"):
                 assert by == "petitioner", where
             elif kind == "escalated":
-                assert by == "system" and data["department"] in departments, where
-                assert data["due_at"] < data["at"], where
+                assert by == "system" and data["department"] == holder, where
             elif kind == "extension_decided":
                 assert data["request"] in authors and "extension_requested" in data["request"], where
                 assert ("new_due" in data) == (data["decision"] == "approved"), where
@@ -220,6 +223,9 @@ def test_roles_follow_the_formats(cases, departments):
 def test_yaml_has_the_schema_comment_and_parses(archive):
     for path, content in archive.items():
         first = content.split(b"\n", 1)[0].decode()
+        if "-escalated" in path:  # written as `wenzheng escalate` writes it
+            assert first == "kind: escalated" and isinstance(yaml.safe_load(content), dict), path
+            continue
         schema = "petition" if path.endswith("petition.yaml") else "event"
         assert first == f"# yaml-language-server: $schema=../../../../generator/schemas/{schema}.schema.json"
         assert isinstance(yaml.safe_load(content), dict), path
@@ -276,7 +282,7 @@ def test_repo_with_history_gets_one_more_commit_keeping_its_files(tmp_path):
     git(repo, "add", "README.md")
     git(repo, "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "start")
     base = git(repo, "rev-parse", "HEAD").decode().strip()
-    small = synth.SynthSpec(20, 1, SPEC.start, 1, datetime(2026, 6, 20, tzinfo=NOW.tzinfo))
+    small = synth.SynthSpec(20, 1, SPEC.start, 1, datetime(2026, 6, 20, tzinfo=NOW.tzinfo), rules=RULES)
     synth.write_repo(small, repo)
     assert git(repo, "rev-parse", "HEAD^").decode().strip() == base
     files = repo_files(repo)
@@ -312,34 +318,97 @@ def test_append_changes_adds_next_steps_of_open_cases(tmp_path):
     assert git(repo, "status", "--porcelain") == b""
 
 
-def test_working_day_arithmetic_matches_a_day_by_day_walk():
-    """The calendar's prefix-sum shortcuts agree with walking the days."""
-    cal = synth.WorkCalendar()
-    day0 = date(2026, 1, 1)
-    def workday(d: date) -> bool:
-        return chinese_calendar.is_workday(d)
-    def end_of_working_days(t: datetime, n: int) -> datetime:
-        d = t.date()
-        while n:
-            d += timedelta(days=1)
-            n -= workday(d)
-        return datetime.combine(d, datetime.max.time().replace(microsecond=0), t.tzinfo)
-    rng = random.Random(3)
+def workday_walk(d: date, n: int) -> date:
+    """The n-th working day after (n < 0: before) ``d``, walked with chinese_calendar."""
+    step = 1 if n >= 0 else -1
+    while n:
+        d += timedelta(days=step)
+        n -= step * chinese_calendar.is_workday(d)
+    return d
+
+
+def test_local_time_follows_the_rules_calendar_and_office_hours():
+    """The actors' clock agrees with walking the days of chinese_calendar and
+    with rules.yaml's office hours (08:30-12:00, 14:00-17:30)."""
+    rs = RULES.rule_sets[0]
+    cal = synth.LocalTime(RULES, rs, 8 * 3600)
     tz = NOW.tzinfo
-    for _ in range(500):
-        t = datetime.combine(day0, datetime.min.time(), tz) + timedelta(seconds=rng.randrange(300 * 86400))
+    rng = random.Random(3)
+    for _ in range(300):
+        t = datetime(2026, 1, 1, tzinfo=tz) + timedelta(seconds=rng.randrange(300 * 86400))
         n = rng.randrange(0, 16)
-        got = synth.to_datetime(cal.end_of_working_days(synth.to_local_seconds(t), n))
-        assert got == end_of_working_days(t, n), (t, n)
+        got = cal.moment(cal.working_days_after(cal.seconds(t), n))
+        assert got == datetime.combine(workday_walk(t.date(), n), datetime.min.time(), tz), (t, n)
     # National Day 2026: Oct 1-7 off, Sat Oct 10 worked (调休).
-    t = datetime(2026, 9, 30, 15, 0, tzinfo=tz)
-    assert synth.to_datetime(cal.end_of_working_days(synth.to_local_seconds(t), 1)).date() == date(2026, 10, 8)
-    assert synth.to_datetime(cal.end_of_working_days(synth.to_local_seconds(t), 3)).date() == date(2026, 10, 10)
-    # Office time: 08:30-12:00 and 14:00-17:30 on working days.
+    t = cal.seconds(datetime(2026, 9, 30, 15, 0, tzinfo=tz))
+    assert cal.moment(cal.working_days_after(t, 1)).date() == date(2026, 10, 8)
+    assert cal.moment(cal.working_days_after(t, 3)).date() == date(2026, 10, 10)
     holiday_eve = datetime(2026, 9, 30, 17, 0, tzinfo=tz)
-    after = synth.to_datetime(cal.add_office(synth.to_local_seconds(holiday_eve), 3600))
+    after = cal.moment(cal.add_office(cal.seconds(holiday_eve), 3600))
     assert after == datetime(2026, 10, 8, 9, 0, tzinfo=tz)  # 30 min before the holiday, 30 after
-    assert cal.office_between(synth.to_local_seconds(holiday_eve), synth.to_local_seconds(after)) == 3600
+    assert cal.office_between(cal.seconds(holiday_eve), cal.seconds(after)) == 3600
+    assert cal.iso(cal.seconds(holiday_eve)) == "2026-09-30T17:00:00+08:00"
+
+
+def as_time(value) -> datetime:
+    return value if isinstance(value, datetime) else datetime.fromisoformat(value)
+
+
+def test_escalations_are_the_scheduled_runs_under_the_shipped_rules(cases):
+    """Worked out here from chinese_calendar and rules.yaml's text: only the
+    resolve stage escalates, for the department holding the case; its due
+    time is the end of the 5th working day after the holding began; a level
+    (reminder 1 working day before, notice at, supervision 2 and
+    accountability 5 working days after the due time) is recorded by the
+    hourly run (five past) right after it is crossed, once, and never without
+    the levels below."""
+    tz = NOW.tzinfo
+    offsets = {"reminder": -1, "notice": 0, "supervision": 2, "accountability": 5}
+    order = list(offsets)
+
+    def end_of(d: date) -> datetime:
+        return datetime.combine(d + timedelta(days=1), datetime.min.time(), tz)
+
+    checked = 0
+    levels_seen = set()
+    for folder, events in cases.items():
+        kinds = {data["kind"] for _, data in events[1:]}
+        # clock stops, extensions and reopenings move the due time: the rest is worked by hand
+        plain = not kinds & {"clarification_requested", "extension_decided", "reopened"}
+        holder = start = None
+        recorded: list[tuple[str, datetime, datetime]] = []
+        for name, data in events[1:]:
+            if data["kind"] in ("assigned", "transferred"):
+                holder, start = data["to"], data["at"]
+            if data["kind"] != "escalated":
+                continue
+            level, due, at = data["level"], as_time(data["due_at"]), data["at"]
+            assert data["stage"] == "resolve" and data["department"] == holder, (folder, name)
+            assert (level, due) not in [(lv, d) for lv, d, _ in recorded], (folder, name)
+            below = order[:order.index(level)]
+            assert all((lv, due) in [(x, d) for x, d, _ in recorded] for lv in below), (folder, name)
+            recorded.append((level, due, at))
+            levels_seen.add(level)
+            if not plain:
+                continue
+            due_day = workday_walk(start.astimezone(tz).date(), 5)
+            assert due == end_of(due_day), (folder, name)
+            crossed = end_of(workday_walk(due_day, offsets[level]))
+            assert at == crossed + timedelta(minutes=5), (folder, name)  # the first run after
+            checked += 1
+    assert levels_seen == set(order)
+    assert checked > 50
+
+
+def test_synth_follows_the_archive_rules_or_says_where_they_are_missing(tmp_path):
+    bare = synth.SynthSpec(5, 1, SPEC.start, 1, datetime(2026, 6, 20, tzinfo=NOW.tzinfo))
+    with pytest.raises(synth.SynthError, match="has no rules.yaml"):
+        synth.write_into(bare, tmp_path / "none")
+    (tmp_path / "city").mkdir()
+    (tmp_path / "city" / "rules.yaml").write_text("rule_sets: [1]\n", encoding="utf-8")
+    with pytest.raises(synth.SynthError, match="rules.yaml has errors"):
+        synth.write_into(bare, tmp_path / "city")
+    assert not (tmp_path / "city" / "petitions").exists()
 
 
 def test_text_tables_match_departments_yaml(departments):
@@ -358,7 +427,7 @@ def test_text_tables_match_departments_yaml(departments):
 def test_cli_writes_into_a_folder_and_refuses_to_overwrite(tmp_path):
     runner = CliRunner()
     args = ["synth", "--count", "30", "--seed", "4", "--months", "2", "--now", "2026-07-01T09:00:00+08:00",
-            "--into", str(tmp_path)]
+            "--into", str(tmp_path), "--config-from", str(ROOT)]
     result = runner.invoke(main, args)
     assert result.exit_code == 0, result.output
     assert "wrote 30 petitions" in result.output
