@@ -199,7 +199,7 @@ def test_the_audit_passes_on_an_untouched_site_and_names_the_figure_changed_by_h
     repo, a, _ = two_builds
     published = tmp_path / "published"
     shutil.copytree(a, published)
-    clean = _wenzheng("audit", "--repo", str(repo), "--now", NOW, "--rebuild-at", "HEAD",
+    clean = _wenzheng("audit", "--first", "--repo", str(repo), "--now", NOW, "--rebuild-at", "HEAD",
                       "--published", str(published), cwd=tmp_path)
     assert clean.returncode == 0, clean.stdout + clean.stderr
     assert "rebuild:" not in clean.stdout and "differences: 0" in clean.stdout
@@ -210,7 +210,7 @@ def test_the_audit_passes_on_an_untouched_site_and_names_the_figure_changed_by_h
     figure = next(m for m in FIGURE.finditer(text) if m[1] != "99.9")
     page.write_text(text[:figure.start(1)] + "99.9" + text[figure.end(1):], encoding="utf-8")
 
-    tampered = _wenzheng("audit", "--repo", str(repo), "--now", NOW, "--rebuild-at", "HEAD",
+    tampered = _wenzheng("audit", "--first", "--repo", str(repo), "--now", NOW, "--rebuild-at", "HEAD",
                          "--published", str(published), cwd=tmp_path)
     assert tampered.returncode == 1, tampered.stdout + tampered.stderr
     found = [line for line in tampered.stdout.splitlines() if line.startswith("rebuild:")]
