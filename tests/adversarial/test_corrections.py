@@ -38,8 +38,12 @@ FOLDER = "petitions/2026/11/2026-000004"
 ORIGINAL_TITLE = "幸福里小区7号楼门口积水三天"
 ORIGINAL_BODY = "我住幸福里7号楼302室，楼门口积水三天无人处理。"
 ORIGINAL_REPLY = "已联系7号楼302室住户王某某，积水已排除。"
+# An open case's title (site_util's 2026-000003), corrected too: an open case's
+# products are kept between builds by another path than a settled one's.
+OPEN_FOLDER = "petitions/2026/11/2026-000003"
+OPEN_TITLE, NEW_OPEN_TITLE = "公交站台遮雨棚漏水", "公交站台遮雨棚需要维修"
 # Pieces of the originals that none of the corrected texts holds.
-SECRETS = (ORIGINAL_TITLE, "7号楼302室", "7号楼", "王某某", "楼门口积水三天无人处理")
+SECRETS = (ORIGINAL_TITLE, "7号楼302室", "7号楼", "王某某", "楼门口积水三天无人处理", OPEN_TITLE)
 
 NEW_TITLE = "（已遮盖门牌号）幸福里小区门口积水"
 NEW_BODY = "幸福里小区门口积水三天无人处理，请尽快疏通。"
@@ -71,10 +75,11 @@ def case_files() -> dict[str, str]:
     return files
 
 
-def correction(at: str, by: str, corrects: str, reason: str, **set_values: str) -> tuple[str, str]:
+def correction(at: str, by: str, corrects: str, reason: str, folder: str = FOLDER,
+               **set_values: str) -> tuple[str, str]:
     text = yaml.safe_dump({"kind": "correction", "at": at, "by": by, "corrects": corrects,
                            "reason": reason, "set": set_values}, allow_unicode=True, sort_keys=False)
-    return f"{FOLDER}/{stamp(at)}-correction.yaml", text
+    return f"{folder}/{stamp(at)}-correction.yaml", text
 
 
 def correction_files() -> dict[str, str]:
@@ -82,7 +87,9 @@ def correction_files() -> dict[str, str]:
                    "标题和正文中含有门牌号，予以遮盖", title=NEW_TITLE, body=NEW_BODY)
     b = correction("2026-11-20T10:00:00+08:00", "housing", f"{stamp(REPLY_AT)}-reply.yaml",
                    "答复中含有住户信息，予以删除", body=NEW_REPLY)
-    return dict([a, b])
+    c = correction("2026-11-21T09:00:00+08:00", "centre", "petition.yaml", "标题不准确", OPEN_FOLDER,
+                   title=NEW_OPEN_TITLE)
+    return dict([a, b, c])
 
 
 def readable(path: Path, data: bytes) -> str:
@@ -127,10 +134,14 @@ def corrected(tmp_path_factory) -> tuple[Path, Path]:
     commit(repo, case_files(), "petition 2026-000004", when="2026-11-21T12:30:00+08:00")
     out = base / "site"
     now = datetime.fromisoformat(NOW)
-    build_site(repo, "HEAD", now, out)
+    first = build_site(repo, "HEAD", now, out)
     assert leaks(out), "the test is void: the uncorrected site must show the originals"
+    untouched = (out / "p" / "2026-000001.html").stat().st_ino
     commit(repo, correction_files(), "corrections of 2026-000004", when="2026-11-21T13:00:00+08:00")
-    build_site(repo, "HEAD", now, out)
+    second = build_site(repo, "HEAD", now, out)
+    # Incremental: the kept products of the other (settled) cases were reused.
+    assert second.written < first.written / 2
+    assert (out / "p" / "2026-000001.html").stat().st_ino == untouched
     return repo, out
 
 
@@ -148,6 +159,7 @@ def test_no_file_of_the_site_built_incrementally_holds_a_corrected_away_text(cor
         shows(out, rel, NEW_TITLE)
     for rel in ("p/2026-000004.html", "en/p/2026-000004.html"):
         shows(out, rel, NEW_BODY, NEW_REPLY)
+    shows(out, "p/2026-000003.html", NEW_OPEN_TITLE)
     shows(out, "data/events.jsonl", NEW_REPLY)
     shows(out, "data/events.csv", NEW_REPLY)
     fragments = [readable(p, p.read_bytes()) for p in out.glob("pagefind/**/*.pf_fragment")]
