@@ -306,19 +306,66 @@ def check_case(report: Report, petition: r.Petition | None, events: Sequence[r.E
                departments: r.Departments, folder: str) -> r.Case | None:
     """Return the case if its timeline is sound, reporting every problem in it.
 
-    Walks the events in file-name order and follows who holds the case, so
-    it can say that a reply came before any assignment, that a department
-    answered a case it does not hold, or that a case was closed twice.
+    First the corrections: each must name a file of the folder written by its
+    author (or be the centre's), and is applied (:func:`_apply_corrections`).
+    Then the corrected timeline is walked in time order, following who holds
+    the case, so it can say that a reply came before any assignment, that a
+    department answered a case it does not hold, or that a case was closed
+    twice; a retracted record is no longer part of it, a corrected one is
+    judged with its new values (its problems say so).
     """
     if petition is None:
         return None
+    ok = _check_correction_targets(report, events)
+    before = len(report.pending)
+    petition, corrected, changed = _apply_corrections(report, petition, events, departments, folder)
+    ok = ok and len(report.pending) == before
+    walk = Report()
+    ok = _check_timeline(walk, petition, corrected, departments) and ok
+    by = sorted({name for names in changed.values() for name in names})
+    for p in walk.pending:
+        report.add(p.file, p.keypath, p.code,
+                   p.message + (f" (in the timeline as corrected by {', '.join(by)})" if by else ""),
+                   p.hint + ("; a merged record is put right by a further correction" if by else ""),
+                   p.severity)
+    if not ok:
+        return None
+    return r.Case(petition=petition, events=corrected, folder=folder)
+
+
+def _check_correction_targets(report: Report, events: Sequence[r.Event]) -> bool:
+    """Report a correction naming no file of the folder, or a file that
+    neither its author nor the centre wrote; return True when there is none."""
+    ok = True
+    names = {e.name for e in events} | {r.PETITION_FILE}
+    authors: dict[str, str] = {}
+    for e in events:
+        authors[e.name] = e.by
+        if e.kind != "correction":
+            continue
+        target = e.get("corrects")
+        if target not in names:
+            ok = False
+            report.add(e.name, ("corrects",), "unknown-target",
+                       f"corrects {target!r}, which is not a file of this petition",
+                       f"name one of: {', '.join(sorted(names))}")
+        elif e.by not in (r.CENTRE, authors.get(target, None if target != r.PETITION_FILE else r.PETITIONER)):
+            ok = False
+            report.add(e.name, ("by",), "correction-author",
+                       f"{e.by!r} corrects {target!r}, which {authors.get(target, 'the bridge')!r} wrote",
+                       "a record is corrected by its own author or by the centre")
+    return ok
+
+
+def _check_timeline(report: Report, petition: r.Petition, events: Sequence[r.Event],
+                    departments: r.Departments) -> bool:
+    """Walk the (corrected) events in order; report every problem of the
+    case's life; return True when there is none."""
     holder: str | None = None
     assigned = False
     closed = False
     terminal: str | None = None
     last_at: datetime = petition.received_at
-    names = {e.name for e in events} | {r.PETITION_FILE}
-    authors: dict[str, str] = {}
     requests: set[str] = set()
     decided: set[str] = set()
     ok = True
@@ -329,7 +376,6 @@ def check_case(report: Report, petition: r.Petition | None, events: Sequence[r.E
         report.add(e.name, keypath, code, message, hint)
 
     for e in events:
-        authors[e.name] = e.by
         if not _actor_ok(report, e.name, e.by, departments):
             ok = False
         if e.at < last_at:
@@ -353,15 +399,7 @@ def check_case(report: Report, petition: r.Petition | None, events: Sequence[r.E
                     f"{e.kind} by {e.by!r}, but the case is held by {holder!r} at that time",
                     f"only {holder!r} may record it, or the centre must transfer the case first")
         elif e.kind == "correction":
-            target = e.get("corrects")
-            if target not in names:
-                bad(e, ("corrects",), "unknown-target",
-                    f"corrects {target!r}, which is not a file of this petition",
-                    f"name one of: {', '.join(sorted(names))}")
-            elif e.by not in (r.CENTRE, authors.get(target, None if target != r.PETITION_FILE else r.PETITIONER)):
-                bad(e, ("by",), "correction-author",
-                    f"{e.by!r} corrects {target!r}, which {authors.get(target, 'the bridge')!r} wrote",
-                    "a record is corrected by its own author or by the centre")
+            pass  # its target and author: _check_correction_targets
         elif e.by not in allowed:
             bad(e, ("by",), "wrong-actor",
                 f"{e.kind} must be recorded by {' or '.join(allowed)}, not {e.by!r}",
@@ -433,11 +471,7 @@ def check_case(report: Report, petition: r.Petition | None, events: Sequence[r.E
         elif kind == "escalated":
             if not _department_ok(report, e.name, "department", e.get("department"), departments):
                 ok = False
-    before = len(report.pending)
-    petition, corrected = _apply_corrections(report, petition, events, departments, folder)
-    if not ok or len(report.pending) > before:
-        return None
-    return r.Case(petition=petition, events=corrected, folder=folder)
+    return ok
 
 
 def retracted(events: Iterable[r.Event]) -> set[str]:
@@ -451,7 +485,8 @@ def retracted(events: Iterable[r.Event]) -> set[str]:
 
 
 def _apply_corrections(report: Report, petition: r.Petition, events: Sequence[r.Event],
-                       departments: r.Departments, folder: str) -> tuple[r.Petition, tuple[r.Event, ...]]:
+                       departments: r.Departments, folder: str
+                       ) -> tuple[r.Petition, tuple[r.Event, ...], dict[str, list[str]]]:
     """Return the petition and events as corrected: the records a correction in
     force retracts left out, the keys one sets replaced (in file order, so the
     latest wins), the events in time order; the corrections stay, as records of
@@ -462,9 +497,11 @@ def _apply_corrections(report: Report, petition: r.Petition, events: Sequence[r.
     Each correction's new values are checked as the keys of the record it
     corrects are (the same field table), and the corrected record as that
     record is (its kind's rules, its folder): a problem is reported against
-    the correction's ``set`` and the case is not made."""
+    the correction's ``set``. Also returns, for each record changed, the
+    corrections that changed it."""
+    changed: dict[str, list[str]] = {}
     if not any(e.kind == "correction" for e in events):
-        return petition, tuple(events)  # nearly every case: nothing to apply
+        return petition, tuple(events), changed  # nearly every case: nothing to apply
     gone = retracted(events)
     current = {e.name: e for e in events}
     m = r.FOLDER_RE.match(folder + "/x")
@@ -490,6 +527,7 @@ def _apply_corrections(report: Report, petition: r.Petition, events: Sequence[r.
             v = _petition_values(report, c.name, values, ("set",), partial=True)
             _check_placement(report, c.name, {**v, "id": petition.id}, folder_id, folder_month, ("set",))
             petition = replace(petition, **_petition_attributes(v))
+            changed.setdefault(target, []).append(c.name)
             continue
         record = current.get(target)
         if record is None:
@@ -516,9 +554,10 @@ def _apply_corrections(report: Report, petition: r.Petition, events: Sequence[r.
             report.add(c.name, ("set", key) if key in new else ("set",), p.code,
                        f"with this correction, {target}: {p.message}", p.hint, p.severity)
         current[target] = replace(record, at=at, fields=fields)
+        changed.setdefault(target, []).append(c.name)
     kept = [current[e.name] for e in events if e.name not in gone]
     kept.sort(key=lambda e: e.at)  # stable: file order among equal times
-    return petition, tuple(kept)
+    return petition, tuple(kept), changed
 
 
 def check_departments(report: Report, file: str, data: Any) -> r.Departments | None:

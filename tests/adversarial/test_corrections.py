@@ -311,3 +311,30 @@ def test_check_refuses_a_correction_of_an_event_it_could_not_apply(make_repo):
     messages = [p["message"] for p in json.loads(result.output)["problems"] if p["path"] == f"{FOLDER}/{name}"]
     assert any("set.rating" in m and "unknown key" in m for m in messages), messages
     assert any("set.resolution" in m for m in messages), messages
+
+
+def test_check_judges_the_timeline_as_corrected(make_repo):
+    """A correction moving the case to another department leaves the holder's
+    later records unjustified: check says so, naming the correction; a wrong
+    assignment retracted and made again is a sound timeline."""
+    assigned = f"{FOLDER}/{stamp('2026-11-17T09:30:00+08:00')}-assigned.yaml"
+    moved = correction("2026-11-20T09:00:00+08:00", "centre", assigned.rsplit("/", 1)[1], "分派有误",
+                       to="transport")
+    repo = make_repo({**case_files(), moved[0]: moved[1]})
+    result = CliRunner().invoke(main, ["check", "--repo", str(repo), "--format", "json"])
+    assert result.exit_code == 1, result.output
+    problems = json.loads(result.output)["problems"]
+    accepted = [p for p in problems if p["path"].endswith("-accepted.yaml")]
+    assert accepted and accepted[0]["code"] == "not-holder", problems
+    assert "transport" in accepted[0]["message"] and moved[0].rsplit("/", 1)[1] in accepted[0]["message"]
+
+    files = case_files()
+    wrong = event_file("assigned", "2026-11-17T09:20:00+08:00", "centre", FOLDER, to="transport")
+    undo = (f"{FOLDER}/{stamp('2026-11-17T09:25:00+08:00')}-correction.yaml",
+            yaml.safe_dump({"kind": "correction", "at": "2026-11-17T09:25:00+08:00", "by": "centre",
+                            "corrects": wrong[0].rsplit("/", 1)[1], "reason": "分派有误", "retract": True}))
+    repo = make_repo({**files, wrong[0]: wrong[1], undo[0]: undo[1]})
+    result = CliRunner().invoke(main, ["check", "--repo", str(repo)])
+    assert result.exit_code == 0, result.output
+    result = CliRunner().invoke(main, ["status", "2026-000004", "--repo", str(repo), "--now", NOW, "--lang", "en"])
+    assert result.exit_code == 0 and "Transport" not in result.output.split("Deadlines:")[1], result.output
