@@ -205,6 +205,10 @@ def test_status_shows_the_corrected_petition(corrected, lang):
     assert result.exit_code == 0, result.output
     assert [s for s in SECRETS if s in result.output] == []
     assert NEW_TITLE in result.output
+    # The timeline says what was corrected (the keys, never the old values).
+    said = "更正" if lang == "zh" else "corrects"
+    assert f"({said} petition.yaml: title, body)" in result.output
+    assert f"({said} {stamp(REPLY_AT)}-reply.yaml: body)" in result.output
 
 
 # -- the shipped demo archive ------------------------------------------------------
