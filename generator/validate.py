@@ -531,7 +531,7 @@ def _apply_corrections(report: Report, petition: r.Petition, events: Sequence[r.
             continue
         record = current.get(target)
         if record is None:
-            continue  # reported by check_case (unknown-target)
+            continue  # reported by _check_correction_targets (unknown-target)
         if record.kind == "correction":
             report.add(c.name, ("set",), "correction-of-correction",
                        f"{target} is a correction, which cannot be changed with `set`",
