@@ -6,9 +6,10 @@ what the state was on any past day.
 
 How a case is read (details in ``docs/rules.md``):
 
-1. Corrections first: an event named by a later ``correction`` with
-   ``retract: true`` is dropped; one with ``set`` has those fields replaced
-   (never ``kind`` or ``by``).
+1. Corrections are already applied: a case is made with its corrected
+   records (:func:`generator.validate.check_case`: a retracted event is left
+   out, one named by a ``set`` has those fields replaced, never ``kind`` or
+   ``by``). The correction events themselves do not move a clock.
 2. Holdings: each ``assigned`` or ``transferred`` starts a holding of the named
    department; a transfer ends the previous one. Each holding has its own
    clocks. Until the first assignment, an unassigned holding carries only the
@@ -29,8 +30,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
-from typing import Any, Mapping
-
 from .calendar import Deadline, Step
 from .records import CENTRE, ESCALATION_LEVELS, PETITIONER, SYSTEM, Case, Event, parse_date
 from .rules import Rules, RuleSet, StageRule, compute_deadline, extension_cap, stage_deadline
@@ -121,62 +120,6 @@ class CaseState:
         return tuple(s for s in self.stages if s.department == department)
 
 
-# -- corrections ------------------------------------------------------------------
-
-
-def effective_events(events: tuple[Event, ...]) -> list[Event]:
-    """Return the events with corrections applied: retracted events dropped,
-    ``set`` fields replaced, correction events themselves removed, in time order."""
-    corrections = [e for e in events if e.kind == "correction"]
-    if not corrections:
-        return list(events)
-    retracted: set[str] = set()
-    sets: dict[str, list[Mapping[str, Any]]] = {}
-    # Latest first, so that a correction retracted by a later one is ignored.
-    for c in reversed(corrections):
-        if c.name in retracted:
-            continue
-        target = c.get("corrects")
-        if not isinstance(target, str):
-            continue
-        if c.get("retract") is True:
-            retracted.add(target)
-        elif isinstance(c.get("set"), Mapping):
-            sets.setdefault(target, []).insert(0, c.get("set"))
-    out: list[Event] = []
-    for e in events:
-        if e.kind == "correction" or e.name in retracted:
-            continue
-        for change in sets.get(e.name, ()):
-            fields = dict(e.fields)
-            at = e.at
-            for k, v in change.items():
-                if k in ("kind", "by"):
-                    continue
-                if k == "at":
-                    parsed = _as_time(v)
-                    if parsed is not None:
-                        at = parsed
-                    continue
-                fields[k] = v
-            e = replace(e, at=at, fields=fields)
-        out.append(e)
-    out.sort(key=lambda e: e.at)
-    return out
-
-
-def _as_time(v: Any) -> datetime | None:
-    if isinstance(v, datetime):
-        return v if v.tzinfo else None
-    if isinstance(v, str):
-        try:
-            t = datetime.fromisoformat(v)
-        except ValueError:
-            return None
-        return t if t.tzinfo else None
-    return None
-
-
 # -- evaluation -------------------------------------------------------------------
 
 
@@ -185,7 +128,7 @@ def evaluate_case(case: Case, rules: Rules, now: datetime) -> CaseState:
     it was received."""
     p = case.petition
     rs = rules.rule_set_for(p.received_at)
-    events = [e for e in effective_events(case.events) if e.at <= now]
+    events = [e for e in case.events if e.kind != "correction" and e.at <= now]
 
     holdings: list[list] = []  # [department, start, end, via, transferred_out, accepted_at,
     #                              final_reply_at, ext_requested, ext_granted, reopened]

@@ -55,43 +55,19 @@ class CaseFacts:
     legacy_status: str | None
 
 
-def _retracted(case: r.Case) -> set[str]:
-    return {e.get("corrects") for e in case.events
-            if e.kind == "correction" and e.get("retract") is True}
-
-
-def _effective_legacy(case: r.Case) -> tuple[datetime | None, str | None]:
-    """Return the legacy due time and status after corrections of petition.yaml."""
-    legacy = case.petition.legacy
-    due = legacy.due_at if legacy else None
-    status = legacy.status if legacy else None
-    for e in case.events:
-        if e.kind != "correction" or e.get("corrects") != r.PETITION_FILE:
-            continue
-        new = (e.get("set") or {}).get("legacy")
-        if isinstance(new, dict):
-            raw_due = new.get("due_at")
-            try:
-                due = datetime.fromisoformat(raw_due) if isinstance(raw_due, str) else None
-            except ValueError:
-                pass
-            status = new.get("status")
-    return due, status
-
-
 def case_facts(case: r.Case) -> CaseFacts:
     """Return the facts of a case read from its events in timeline order.
 
-    A reopened case is open again; a retracted event (a correction with
-    ``retract: true``) is ignored.
+    A reopened case is open again. The case's records are already corrected
+    (:func:`generator.validate.check_case`); the corrections themselves are
+    not facts of its handling.
     """
-    void = _retracted(case)
     status = "open"
     dept = assigned_at = first_reply = final_at = closed_at = None
     final_body = resolution = rating = None
     updated = case.petition.received_at
     for e in case.events:
-        if e.name in void or e.kind == "correction":
+        if e.kind == "correction":
             continue
         updated = max(updated, e.at)
         if e.kind == "assigned":
@@ -110,7 +86,8 @@ def case_facts(case: r.Case) -> CaseFacts:
             rating = e.get("rating")
         elif e.kind in ("rejected", "withdrawn"):
             status = e.kind
-    due, legacy_status = _effective_legacy(case)
+    legacy = case.petition.legacy
+    due, legacy_status = (legacy.due_at, legacy.status) if legacy else (None, None)
     return CaseFacts(status, dept, assigned_at, first_reply, final_at, final_body, resolution,
                      closed_at, rating, updated, due, legacy_status)
 

@@ -56,6 +56,12 @@ def render_status(case: Case, state: CaseState, departments: Departments, now: d
             detail = (" (final, " + str(e.get("resolution")) + ")") if e.get("final") else " (interim)"
         elif e.kind == "feedback":
             detail = f" ({e.get('rating')})"
+        elif e.kind == "correction":
+            keys = ", ".join(map(str, e.get("set") or {}))
+            if e.get("retract") is True:
+                detail = f" ({'撤销' if zh else 'retracts'} {e.get('corrects')})"
+            else:
+                detail = f" ({'更正' if zh else 'corrects'} {e.get('corrects')}: {keys})"
         elif e.kind == "extension_decided":
             detail = f" ({e.get('decision')}" + (f", {e.get('new_due')}" if e.get("new_due") else "") + ")"
         who = _name(departments, e.by, lang) if e.by in departments.departments else e.by

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import difflib
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from typing import Any, Callable, Iterable, Mapping, Sequence
 
@@ -82,8 +82,12 @@ def _suggest(word: str, choices: Iterable[str]) -> str:
 
 def _check_fields(report: Report, file: str, data: Mapping[str, Any],
                   table: Sequence[f.Field], base: KeyPath = (),
-                  unknown_severity: str = "error") -> dict[str, Any]:
-    """Check ``data`` against a field table; return the parsed values that fit."""
+                  unknown_severity: str = "error", partial: bool = False) -> dict[str, Any]:
+    """Check ``data`` against a field table; return the parsed values that fit.
+
+    ``partial``: ``data`` holds new values for some keys of a record (a
+    correction's ``set``): only the keys given are checked; a key given as
+    null is removed (its value None), which a required key cannot be."""
     known = {fl.name: fl for fl in table}
     values: dict[str, Any] = {}
     for key in data:
@@ -94,6 +98,15 @@ def _check_fields(report: Report, file: str, data: Mapping[str, Any],
     for fl in table:
         where = base + (fl.name,)
         label = ".".join(map(str, where))
+        if partial and fl.name not in data:
+            continue
+        if partial and data[fl.name] is None:
+            if fl.required:
+                report.add(file, where, "missing-key", f"{label!r} is required; a correction cannot remove it",
+                           f"give `{fl.name}:` a new value ({fl.description or fl.type})")
+            else:
+                values[fl.name] = None
+            continue
         if fl.name not in data or data[fl.name] is None:
             if fl.required:
                 report.add(file, base, "missing-key", f"{label!r} is required but missing",
@@ -120,6 +133,56 @@ def _check_fields(report: Report, file: str, data: Mapping[str, Any],
     return values
 
 
+def _petition_values(report: Report, file: str, data: Mapping[str, Any], base: KeyPath = (),
+                     partial: bool = False) -> dict[str, Any]:
+    """Check the keys of a petition (all of them, or with ``partial`` those a
+    correction sets) and return their parsed values, the nested mappings
+    (``petitioner``, ``location``, ``legacy``) checked in full and parsed."""
+    v = _check_fields(report, file, data, f.PETITION_FIELDS, base, partial=partial)
+    for key, table in (("petitioner", f.PETITIONER_FIELDS), ("location", f.LOCATION_FIELDS),
+                       ("legacy", f.LEGACY_FIELDS)):
+        if v.get(key) is not None:
+            v[key] = _check_fields(report, file, v[key], table, base + (key,))
+    return v
+
+
+def _petition_attributes(v: Mapping[str, Any]) -> dict[str, Any]:
+    """Return the :class:`~generator.records.Petition` attributes the parsed
+    values ``v`` give (only those of the keys in ``v``; a mapping given
+    replaces every attribute it holds, a key removed leaves None)."""
+    out = {k: v[k] for k in ("id", "received_at", "channel", "category", "title", "body") if k in v}
+    if "petitioner" in v:
+        out["display_name"] = (v["petitioner"] or {}).get("display_name")
+    if "location" in v:
+        loc = v["location"] or {}
+        out["district"], out["address"] = loc.get("district"), loc.get("address")
+    if "legacy" in v:
+        lg = v["legacy"] or {}
+        out["legacy"] = (r.Legacy(lg["system"], lg["id"], lg.get("due_at"), lg.get("status"))
+                         if "system" in lg and "id" in lg else None)
+    return out
+
+
+def _check_placement(report: Report, file: str, v: Mapping[str, Any], folder_id: str | None,
+                     folder_year_month: tuple[str, str] | None, base: KeyPath = ()) -> None:
+    """Report a petition id or receipt time that does not fit its folder."""
+    if folder_id is not None and "id" in v and v["id"] != folder_id:
+        report.add(file, base + ("id",), "id-mismatch",
+                   f"id {v['id']!r} does not match its folder {folder_id!r}",
+                   "move the folder or fix the id so they are the same")
+    if v.get("received_at") is not None and folder_year_month is not None:
+        local = v["received_at"]
+        if (f"{local:%Y}", f"{local:%m}") != folder_year_month:
+            report.add(file, base + ("received_at",), "wrong-folder",
+                       f"received_at {local.isoformat()} is not in the folder's month "
+                       f"{folder_year_month[0]}/{folder_year_month[1]}",
+                       f"move the folder to petitions/{local:%Y}/{local:%m}/")
+        if "id" in v and v["id"][:4] != f"{local:%Y}":
+            report.add(file, base + ("id",), "id-year",
+                       f"id {v['id']!r} does not start with the year received ({local:%Y})",
+                       "petition ids start with the year the centre received them")
+
+
 def check_petition(report: Report, data: Any, folder_id: str | None,
                    folder_year_month: tuple[str, str] | None,
                    source: r.Source) -> r.Petition | None:
@@ -129,40 +192,12 @@ def check_petition(report: Report, data: Any, folder_id: str | None,
         report.add(file, (), "not-a-mapping", "petition.yaml must be a mapping of keys to values",
                    "start from the example in docs/formats.md")
         return None
-    v = _check_fields(report, file, data, f.PETITION_FIELDS)
-    pet = _check_fields(report, file, v.get("petitioner") or {}, f.PETITIONER_FIELDS,
-                        ("petitioner",)) if "petitioner" in v else {}
-    loc = _check_fields(report, file, v["location"], f.LOCATION_FIELDS,
-                        ("location",)) if "location" in v else {}
-    legacy = None
-    if "legacy" in v:
-        lg = _check_fields(report, file, v["legacy"], f.LEGACY_FIELDS, ("legacy",))
-        if "system" in lg and "id" in lg:
-            legacy = r.Legacy(lg["system"], lg["id"], lg.get("due_at"), lg.get("status"))
-    if folder_id is not None and "id" in v and v["id"] != folder_id:
-        report.add(file, ("id",), "id-mismatch",
-                   f"id {v['id']!r} does not match its folder {folder_id!r}",
-                   "move the folder or fix the id so they are the same")
-    if "received_at" in v and folder_year_month is not None:
-        local = v["received_at"]
-        if (f"{local:%Y}", f"{local:%m}") != folder_year_month:
-            report.add(file, ("received_at",), "wrong-folder",
-                       f"received_at {local.isoformat()} is not in the folder's month "
-                       f"{folder_year_month[0]}/{folder_year_month[1]}",
-                       f"move the folder to petitions/{local:%Y}/{local:%m}/")
-        if "id" in v and v["id"][:4] != f"{local:%Y}":
-            report.add(file, ("id",), "id-year",
-                       f"id {v['id']!r} does not start with the year received ({local:%Y})",
-                       "petition ids start with the year the centre received them")
+    v = _petition_values(report, file, data)
+    _check_placement(report, file, v, folder_id, folder_year_month)
     needed = {fl.name for fl in f.PETITION_FIELDS if fl.required}
-    if not needed <= v.keys() or "display_name" not in pet:
+    if not needed <= v.keys() or "display_name" not in v["petitioner"]:
         return None
-    return r.Petition(
-        id=v["id"], received_at=v["received_at"], channel=v["channel"],
-        category=v["category"], title=v["title"], body=v["body"],
-        display_name=pet["display_name"], district=loc.get("district"),
-        address=loc.get("address"), legacy=legacy, source=source,
-    )
+    return r.Petition(**_petition_attributes({"location": None, "legacy": None, **v}), source=source)
 
 
 def check_event(report: Report, name: str, data: Any, source: r.Source) -> r.Event | None:
@@ -250,11 +285,11 @@ def _actor_ok(report: Report, name: str, by: str, departments: r.Departments) ->
 
 
 def _department_ok(report: Report, name: str, key: str, dept: str,
-                   departments: r.Departments) -> bool:
+                   departments: r.Departments, base: KeyPath = ()) -> bool:
     if dept in departments.departments:
         return True
-    report.add(name, (key,), "unknown-department",
-               f"{key}: {dept!r} is not a department in departments.yaml"
+    report.add(name, base + (key,), "unknown-department",
+               f"{'.'.join(map(str, base + (key,)))}: {dept!r} is not a department in departments.yaml"
                f"{_suggest(dept, departments.departments)}",
                "use a department id listed in departments.yaml")
     return False
@@ -272,19 +307,66 @@ def check_case(report: Report, petition: r.Petition | None, events: Sequence[r.E
                departments: r.Departments, folder: str) -> r.Case | None:
     """Return the case if its timeline is sound, reporting every problem in it.
 
-    Walks the events in file-name order and follows who holds the case, so
-    it can say that a reply came before any assignment, that a department
-    answered a case it does not hold, or that a case was closed twice.
+    First the corrections: each must name a file of the folder written by its
+    author (or be the centre's), and is applied (:func:`_apply_corrections`).
+    Then the corrected timeline is walked in time order, following who holds
+    the case, so it can say that a reply came before any assignment, that a
+    department answered a case it does not hold, or that a case was closed
+    twice; a retracted record is no longer part of it, a corrected one is
+    judged with its new values (its problems say so).
     """
     if petition is None:
         return None
+    ok = _check_correction_targets(report, events)
+    before = len(report.pending)
+    petition, corrected, changed = _apply_corrections(report, petition, events, departments, folder)
+    ok = ok and len(report.pending) == before
+    walk = Report()
+    ok = _check_timeline(walk, petition, corrected, departments) and ok
+    by = sorted({name for names in changed.values() for name in names})
+    for p in walk.pending:
+        report.add(p.file, p.keypath, p.code,
+                   p.message + (f" (in the timeline as corrected by {', '.join(by)})" if by else ""),
+                   p.hint + ("; a merged record is put right by a further correction" if by else ""),
+                   p.severity)
+    if not ok:
+        return None
+    return r.Case(petition=petition, events=corrected, folder=folder)
+
+
+def _check_correction_targets(report: Report, events: Sequence[r.Event]) -> bool:
+    """Report a correction naming no file of the folder, or a file that
+    neither its author nor the centre wrote; return True when there is none."""
+    ok = True
+    names = {e.name for e in events} | {r.PETITION_FILE}
+    authors: dict[str, str] = {}
+    for e in events:
+        authors[e.name] = e.by
+        if e.kind != "correction":
+            continue
+        target = e.get("corrects")
+        if target not in names:
+            ok = False
+            report.add(e.name, ("corrects",), "unknown-target",
+                       f"corrects {target!r}, which is not a file of this petition",
+                       f"name one of: {', '.join(sorted(names))}")
+        elif e.by not in (r.CENTRE, authors.get(target, None if target != r.PETITION_FILE else r.PETITIONER)):
+            ok = False
+            report.add(e.name, ("by",), "correction-author",
+                       f"{e.by!r} corrects {target!r}, which {authors.get(target, 'the bridge')!r} wrote",
+                       "a record is corrected by its own author or by the centre")
+    return ok
+
+
+def _check_timeline(report: Report, petition: r.Petition, events: Sequence[r.Event],
+                    departments: r.Departments) -> bool:
+    """Walk the (corrected) events in order; report every problem of the
+    case's life; return True when there is none."""
     holder: str | None = None
     assigned = False
     closed = False
     terminal: str | None = None
     last_at: datetime = petition.received_at
-    names = {e.name for e in events} | {r.PETITION_FILE}
-    authors: dict[str, str] = {}
     requests: set[str] = set()
     decided: set[str] = set()
     ok = True
@@ -295,7 +377,6 @@ def check_case(report: Report, petition: r.Petition | None, events: Sequence[r.E
         report.add(e.name, keypath, code, message, hint)
 
     for e in events:
-        authors[e.name] = e.by
         if not _actor_ok(report, e.name, e.by, departments):
             ok = False
         if e.at < last_at:
@@ -319,15 +400,7 @@ def check_case(report: Report, petition: r.Petition | None, events: Sequence[r.E
                     f"{e.kind} by {e.by!r}, but the case is held by {holder!r} at that time",
                     f"only {holder!r} may record it, or the centre must transfer the case first")
         elif e.kind == "correction":
-            target = e.get("corrects")
-            if target not in names:
-                bad(e, ("corrects",), "unknown-target",
-                    f"corrects {target!r}, which is not a file of this petition",
-                    f"name one of: {', '.join(sorted(names))}")
-            elif e.by not in (r.CENTRE, authors.get(target, None if target != r.PETITION_FILE else r.PETITIONER)):
-                bad(e, ("by",), "correction-author",
-                    f"{e.by!r} corrects {target!r}, which {authors.get(target, 'the bridge')!r} wrote",
-                    "a record is corrected by its own author or by the centre")
+            pass  # its target and author: _check_correction_targets
         elif e.by not in allowed:
             bad(e, ("by",), "wrong-actor",
                 f"{e.kind} must be recorded by {' or '.join(allowed)}, not {e.by!r}",
@@ -399,9 +472,93 @@ def check_case(report: Report, petition: r.Petition | None, events: Sequence[r.E
         elif kind == "escalated":
             if not _department_ok(report, e.name, "department", e.get("department"), departments):
                 ok = False
-    if not ok:
-        return None
-    return r.Case(petition=petition, events=tuple(events), folder=folder)
+    return ok
+
+
+def retracted(events: Iterable[r.Event]) -> set[str]:
+    """Return the names of the records retracted by a correction in force (one
+    not itself retracted by a later correction)."""
+    gone: set[str] = set()
+    for c in reversed([e for e in events if e.kind == "correction"]):
+        if c.name not in gone and c.get("retract") is True and isinstance(c.get("corrects"), str):
+            gone.add(c.get("corrects"))
+    return gone
+
+
+def _apply_corrections(report: Report, petition: r.Petition, events: Sequence[r.Event],
+                       departments: r.Departments, folder: str
+                       ) -> tuple[r.Petition, tuple[r.Event, ...], dict[str, list[str]]]:
+    """Return the petition and events as corrected: the records a correction in
+    force retracts left out, the keys one sets replaced (in file order, so the
+    latest wins), the events in time order; the corrections stay, as records of
+    what was changed and why. This is the one place corrections are applied:
+    every reader of a case (pages, feeds, search, downloads, exports,
+    ``status``, the clocks) sees the corrected records.
+
+    Each correction's new values are checked as the keys of the record it
+    corrects are (the same field table), and the corrected record as that
+    record is (its kind's rules, its folder): a problem is reported against
+    the correction's ``set``. Also returns, for each record changed, the
+    corrections that changed it."""
+    changed: dict[str, list[str]] = {}
+    if not any(e.kind == "correction" for e in events):
+        return petition, tuple(events), changed  # nearly every case: nothing to apply
+    gone = retracted(events)
+    current = {e.name: e for e in events}
+    m = r.FOLDER_RE.match(folder + "/x")
+    folder_id, folder_month = (m["id"], (m["year"], m["month"])) if m else (None, None)
+    for c in events:
+        if c.kind != "correction" or c.name in gone:
+            continue
+        target, new = c.get("corrects"), c.get("set")
+        if target == r.PETITION_FILE and c.get("retract") is True:
+            report.add(c.name, ("retract",), "retract-petition", "petition.yaml cannot be retracted",
+                       "the centre rejects a petition (a `rejected` event with its reason_code), or "
+                       "corrects some of its keys with `set`")
+            continue
+        if not isinstance(new, Mapping):
+            continue
+        if target == r.PETITION_FILE:
+            if "id" in new:
+                report.add(c.name, ("set", "id"), "correction-identity",
+                           "set.id: a correction cannot change a petition's id, which names its folder",
+                           "remove `id` from `set`; a petition filed under a wrong number is rejected "
+                           "(reason_code: duplicate) and filed again")
+            values = {k: val for k, val in new.items() if k != "id"}
+            v = _petition_values(report, c.name, values, ("set",), partial=True)
+            _check_placement(report, c.name, {**v, "id": petition.id}, folder_id, folder_month, ("set",))
+            petition = replace(petition, **_petition_attributes(v))
+            changed.setdefault(target, []).append(c.name)
+            continue
+        record = current.get(target)
+        if record is None:
+            continue  # reported by _check_correction_targets (unknown-target)
+        if record.kind == "correction":
+            report.add(c.name, ("set",), "correction-of-correction",
+                       f"{target} is a correction, which cannot be changed with `set`",
+                       f"retract {target} (retract: true) and record the right correction")
+            continue
+        table = [fl for fl in f.COMMON_EVENT_FIELDS + f.EVENT_FIELDS.get(record.kind, ())
+                 if fl.name not in ("kind", "by")]  # never changed (correction-identity)
+        v = _check_fields(report, c.name, {k: val for k, val in new.items() if k not in ("kind", "by")},
+                          table, ("set",), partial=True)
+        for fl in table:
+            if fl.type == "department" and v.get(fl.name) is not None:
+                _department_ok(report, c.name, fl.name, v[fl.name], departments, ("set",))
+        fields = {**record.fields, **{k: val for k, val in v.items() if k != "at"}}
+        fields = {k: val for k, val in fields.items() if val is not None}
+        at = v.get("at") or record.at
+        after = Report()
+        _check_kind_rules(after, target, record.kind, {"kind": record.kind, "at": at, "by": record.by, **fields})
+        for p in after.pending:
+            key = p.keypath[0] if p.keypath else None
+            report.add(c.name, ("set", key) if key in new else ("set",), p.code,
+                       f"with this correction, {target}: {p.message}", p.hint, p.severity)
+        current[target] = replace(record, at=at, fields=fields)
+        changed.setdefault(target, []).append(c.name)
+    kept = [current[e.name] for e in events if e.name not in gone]
+    kept.sort(key=lambda e: e.at)  # stable: file order among equal times
+    return petition, tuple(kept), changed
 
 
 def check_departments(report: Report, file: str, data: Any) -> r.Departments | None:

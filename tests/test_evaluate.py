@@ -12,7 +12,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from generator.evaluate import evaluate_case
-from tests.clock_util import end_of, example_rules, make_case, shipped_rules, t
+from tests.clock_util import ROOT, end_of, example_rules, make_case, shipped_rules, t
 
 R = shipped_rules()
 RECEIVED = "2025-09-30 15:00"
@@ -166,28 +166,86 @@ def test_refused_extension_leaves_the_due_time():
     assert (s.extensions_requested, s.extensions_granted) == (1, 0)
 
 
+def _departments():
+    from generator.validate import Report, check_departments
+    from generator.yamlio import parse
+
+    return check_departments(Report(), "departments.yaml", parse((ROOT / "departments.yaml").read_bytes()))
+
+
+DEPTS = _departments()
+
+
+def made(received, events, **kw):
+    """Return the case as wenzheng makes it from its records: validate.check_case
+    checks the timeline and applies the corrections."""
+    from generator.validate import Report, check_case
+
+    raw = make_case(received, events, **kw)
+    report = Report()
+    case = check_case(report, raw.petition, raw.events, DEPTS, raw.folder)
+    assert case is not None, [(p.file, p.message) for p in report.pending]
+    return case
+
+
 def test_corrections_retract_and_set():
     reply = ("reply", "2025-10-09 10:00", "housing", {"final": False, "body": "x"}, "20251009T020000Z-reply.yaml")
     # `set` turns the interim reply into a final one: resolve done 10-09 10:00.
     fix = ("correction", "2025-10-09 11:00", "housing",
            {"corrects": "20251009T020000Z-reply.yaml", "reason": "应为最终答复",
-            "set": {"final": True, "resolution": "resolved", "kind": "closed"}},
+            "set": {"final": True, "resolution": "resolved"}},
            "20251009T030000Z-correction.yaml")
-    s = evaluate_case(make_case(RECEIVED, base_events() + [reply, fix]), R, t("2025-10-10 10:00"))
+    case = made(RECEIVED, base_events() + [reply, fix])
+    s = evaluate_case(case, R, t("2025-10-10 10:00"))
     assert stage(s, "resolve").done_at == t("2025-10-09 10:00")
-    assert s.resolution == "resolved" and s.status == "open"  # kind is never replaced
+    assert s.resolution == "resolved" and s.status == "open"
+    # The case holds the corrected reply, and the correction as a record of the change.
+    assert [(e.kind, e.get("final")) for e in case.events[-2:]] == [("reply", True), ("correction", None)]
     # A later correction retracting the first correction restores the interim reply.
     undo = ("correction", "2025-10-09 12:00", "centre",
             {"corrects": "20251009T030000Z-correction.yaml", "reason": "误操作", "retract": True})
-    s = evaluate_case(make_case(RECEIVED, base_events() + [reply, fix, undo]), R, t("2025-10-10 10:00"))
-    assert stage(s, "resolve").status == "pending"
-    # Retracting the reply itself.
+    case = made(RECEIVED, base_events() + [reply, fix, undo])
+    assert stage(evaluate_case(case, R, t("2025-10-10 10:00")), "resolve").status == "pending"
+    assert "20251009T030000Z-correction.yaml" not in {e.name for e in case.events}
+    assert [e.get("final") for e in case.events if e.kind == "reply"] == [False]
+    # Retracting the reply itself: it is gone from the case.
     gone = ("correction", "2025-10-09 12:00", "housing",
             {"corrects": "20251009T020000Z-reply.yaml", "reason": "发错", "retract": True})
     final = ("reply", "2025-10-09 10:00", "housing", {"final": True, "resolution": "resolved", "body": "x"},
              "20251009T020000Z-reply.yaml")
-    s = evaluate_case(make_case(RECEIVED, base_events() + [final, gone]), R, t("2025-10-10 10:00"))
+    case = made(RECEIVED, base_events() + [final, gone])
+    s = evaluate_case(case, R, t("2025-10-10 10:00"))
     assert stage(s, "resolve").status == "pending" and s.final_reply_at is None
+    assert [e.kind for e in case.events] == ["assigned", "correction"]
+
+
+def test_a_corrected_time_moves_the_event_and_its_clock():
+    # The final reply was recorded at 10-15 10:00 (10 hours late, resolve due end of
+    # 10-14); its author corrects the time to 10-14 17:00: on time, and it now
+    # comes before the interim reply of 10-14 18:00 in the case's timeline.
+    final = ("reply", "2025-10-15 10:00", "housing", {"final": True, "resolution": "resolved", "body": "已修"},
+             "20251015T020000Z-reply.yaml")
+    interim = ("reply", "2025-10-14 18:00", "housing", {"final": False, "body": "处理中"})
+    fix = ("correction", "2025-10-15 11:00", "housing",
+           {"corrects": "20251015T020000Z-reply.yaml", "reason": "时间录入有误",
+            "set": {"at": "2025-10-14T17:00:00+08:00"}})
+    s = evaluate_case(made(RECEIVED, base_events() + [interim, final]), R, t("2025-10-20 10:00"))
+    assert stage(s, "resolve").status == "late"
+    case = made(RECEIVED, base_events() + [interim, final, fix])
+    assert [e.get("final") for e in case.events if e.kind == "reply"] == [True, False]
+    res = stage(evaluate_case(case, R, t("2025-10-20 10:00")), "resolve")
+    assert (res.status, res.done_at) == ("on_time", t("2025-10-14 17:00"))
+
+
+def test_a_corrected_petition_is_the_case_s_petition():
+    fix = ("correction", "2025-10-01 09:00", "centre",
+           {"corrects": "petition.yaml", "reason": "分类有误，标题含门牌号",
+            "set": {"category": "help", "title": "（已遮盖门牌号）路灯坏了", "location": {"district": "西岭区"}}})
+    case = made(RECEIVED, base_events() + [fix])
+    p = case.petition
+    assert (p.category, p.title, p.district, p.body) == ("help", "（已遮盖门牌号）路灯坏了", "西岭区", "路灯坏了三周。")
+    s = evaluate_case(case, R, t("2025-10-10 10:00"))
+    assert (s.category, s.district) == ("help", "西岭区")
 
 
 def test_reopened_restarts_the_resolve_clock():
