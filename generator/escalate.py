@@ -27,7 +27,8 @@ from typing import Iterable, Mapping, Sequence
 
 from generator import records as r
 from generator.depttools import event_text
-from generator.evaluate import CaseState, effective_events, evaluate_case
+from generator.evaluate import CaseState, evaluate_case
+from generator.validate import retracted
 from generator.rules import Rules
 
 LEVEL_ZH = {"reminder": "到期提醒", "notice": "抄告单", "supervision": "督办通知书",
@@ -52,10 +53,10 @@ class Escalation:
 def _recorded(case: r.Case) -> set[tuple[str, str, str, datetime]]:
     """Return the rungs recorded so far (a record retracted by a correction is not)."""
     keys = set()
-    events = case.events
-    if any(e.kind == "correction" for e in events):
-        events = effective_events(events)
-    for e in events:
+    gone = retracted(case.events)
+    for e in case.events:
+        if e.name in gone:
+            continue
         if e.kind == "escalated":
             due = e.get("due_at")
             keys.add((e.get("stage"), e.get("department"), e.get("level"), due))
@@ -140,8 +141,8 @@ def check_system_records(report, case: r.Case, rules: Rules) -> None:
         return
     if any(e.kind == "correction" for e in case.events):
         # A record the centre (or the bot) has retracted no longer counts.
-        alive = {e.name for e in effective_events(case.events)}
-        mine = [e for e in mine if e.name in alive]
+        gone = retracted(case.events)
+        mine = [e for e in mine if e.name not in gone]
     rule_set = rules.rule_set_for(case.petition.received_at)
     clock = rule_set.clock
     where = f"rule set {rule_set.name!r} of rules.yaml"
