@@ -177,6 +177,9 @@ class Departments:
     bridge_accounts: tuple[str, ...]
     bot_accounts: tuple[str, ...]
     source: Source = field(default=Source("departments.yaml"))
+    # The forge accounts that may change the project itself (code, workflows,
+    # packaging, git settings): not an actor, a right (generator.governance).
+    maintainers: tuple[str, ...] = ()
 
     def get(self, dept_id: str) -> Department | None:
         if dept_id == CENTRE:

@@ -409,7 +409,7 @@ def check_departments(report: Report, file: str, data: Any) -> r.Departments | N
         report.add(file, (), "not-a-mapping", "departments.yaml must be a mapping",
                    "start from the shipped departments.yaml")
         return None
-    top = ("city", "centre", "departments", "bridge_accounts", "bot_accounts")
+    top = ("city", "centre", "departments", "bridge_accounts", "bot_accounts", "maintainers")
     for key in data:
         if key not in top:
             report.add(file, (key,), "unknown-key", f"unknown key {key!r}{_suggest(key, top)}",
@@ -458,6 +458,7 @@ def check_departments(report: Report, file: str, data: Any) -> r.Departments | N
                                   tuple(centre_raw.get("signing_keys") or ()))
     bridge = accounts(data.get("bridge_accounts"), ("bridge_accounts",))
     bots = accounts(data.get("bot_accounts"), ("bot_accounts",))
+    maintainers = accounts(data.get("maintainers"), ("maintainers",))
 
     depts: dict[str, r.Department] = {}
     raw_list = data.get("departments")
@@ -527,4 +528,4 @@ def check_departments(report: Report, file: str, data: Any) -> r.Departments | N
         return None
     return r.Departments(city=city, centre=centre, departments=depts,
                          bridge_accounts=bridge, bot_accounts=bots,
-                         source=r.Source(file))
+                         source=r.Source(file), maintainers=maintainers)
