@@ -116,6 +116,9 @@ def departments_schema() -> dict[str, Any]:
                 "signing_keys": {"type": "array", "items": {"type": "string"}}}},
             "bridge_accounts": accounts,
             "bot_accounts": accounts,
+            # who may change the project itself (code, workflows, packaging, git
+            # settings); not an actor (generator.governance, docs/governance.md)
+            "maintainers": accounts,
             "departments": {"type": "array", "minItems": 1, "items": dept},
         },
     }
