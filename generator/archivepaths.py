@@ -56,16 +56,18 @@ def kind_of(path: str) -> str:
     return PROJECT
 
 
+def record_name(name: str) -> bool:
+    """True when ``name`` may name a file in a petition folder."""
+    return name == r.PETITION_FILE or r.EVENT_FILE_RE.match(name) is not None
+
+
 def placed(path: str) -> tuple[str, str] | None:
     """Return (folder, file name) when ``path`` is a record file's place:
     ``petitions/<YYYY>/<MM>/<id>/`` and an allowed file name."""
     m = r.FOLDER_RE.match(path)
-    if not m:
+    if not m or not record_name(m["name"]):
         return None
-    name = m["name"]
-    if name != r.PETITION_FILE and not r.EVENT_FILE_RE.match(name):
-        return None
-    return path.rsplit("/", 1)[0], name
+    return path.rsplit("/", 1)[0], m["name"]
 
 
 def place_problem(path: str) -> Problem | None:

@@ -393,7 +393,9 @@ def check_change(repo: str | Path, base: str, author: str, now: datetime, *,
     if worktree:
         texts = {p: (root / p).read_bytes() for p in added_paths if (root / p).is_file()}
     else:
-        entries = list(gitio.ls_tree(root, head_commit, added_paths)) if added_paths else []
+        # a gitlink names a commit of another repository: nothing here to read
+        entries = [e for e in gitio.ls_tree(root, head_commit, added_paths) if e.type == "blob"] \
+            if added_paths else []
         blobs = gitio.read_blobs(root, [e.oid for e in entries])
         texts = {e.path: blobs[e.oid] for e in entries}
     actor = None

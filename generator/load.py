@@ -193,7 +193,7 @@ def _listed(root: Path, commit: str, folders: Iterable[str] | None) -> Snapshot:
             snap.config[path] = oid
             continue
         folder, _, name = path.rpartition("/")
-        if folder in good and mode == archivepaths.FILE_MODE and layout(path):
+        if folder in good and mode == archivepaths.FILE_MODE and archivepaths.record_name(name):
             listed[folder][1].append((name, oid))
         else:
             snap.strays.append((path, mode))
