@@ -479,7 +479,7 @@ def audit_history(repo: str | Path, branch: str = "main", *, now: datetime,
                                  "each id is used once; the later petition needs a new id")])
                 state.ids.setdefault(pid, folder)
         for ch in commit.changes:  # the archive's path rules, as wenzheng check has them
-            if archivepaths.kind_of(ch.path) == archivepaths.RECORD and (ch.new_blob or ch.new_mode == "160000"):
+            if archivepaths.kind_of(ch.path) == archivepaths.RECORD and ch.new_mode != "000000":
                 size = len(blobs.read(ch.new_blob)) if ch.new_blob else None
                 add(p for p in [archivepaths.entry_problem(ch.path, ch.new_mode, size)] if p)
         violations.extend(found)

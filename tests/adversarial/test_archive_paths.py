@@ -103,7 +103,8 @@ def test_a_root_gitattributes_is_the_maintainers_to_change(make_repo):
     git(repo, "checkout", "-q", "-b", "pr")
     (repo / ".gitattributes").write_bytes(b"petitions/** " + UTF16)
     git(repo, "add", "-A")
-    git(repo, "-c", "user.name=mh-housing", "-c", "user.email=mh-housing@localhost", "commit", "-q", "-m", "x")
+    git(repo, "-c", "user.name=mh-housing", "-c", "user.email=mh-housing@localhost",
+        "commit", "-q", "-m", "x")
     code, problems = _problems(["check", "--repo", str(repo), "--base", "main", "--author", "mh-housing"])
     assert code == 1
     assert [(p["path"], p["code"]) for p in problems] == [(".gitattributes", "maintainers-only")]
