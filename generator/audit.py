@@ -36,7 +36,7 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any, Iterable, Iterator, Mapping
 
-from generator import gitio, governance, load
+from generator import archivepaths, gitio, governance, load
 from generator import records as r
 from generator import validate as v
 from generator.problems import Problem
@@ -56,6 +56,7 @@ class RawChange:
     old_path: str | None
     old_blob: str
     new_blob: str
+    new_mode: str = "100644"
 
 
 @dataclass(frozen=True)
@@ -171,16 +172,17 @@ def _raw_changes(raw: bytes) -> Iterator[RawChange]:
         if not meta.startswith(b":"):
             i += 1
             continue
-        _, _, old_blob, new_blob, status = meta[1:].decode().split(" ")
+        _, new_mode, old_blob, new_blob, status = meta[1:].decode().split(" ")
         zero = "0" * len(old_blob)
         old_blob = "" if old_blob == zero else old_blob
-        new_blob = "" if new_blob == zero else new_blob
+        # a gitlink names a commit of another repository, not a blob of this one
+        new_blob = "" if new_blob == zero or new_mode == "160000" else new_blob
         if status[0] in "RC":
             old, new = fields[i + 1].decode(), fields[i + 2].decode()
-            yield RawChange(status[0], new, old, old_blob, new_blob)
+            yield RawChange(status[0], new, old, old_blob, new_blob, new_mode)
             i += 3
         else:
-            yield RawChange(status[0], fields[i + 1].decode(), None, old_blob, new_blob)
+            yield RawChange(status[0], fields[i + 1].decode(), None, old_blob, new_blob, new_mode)
             i += 2
 
 
@@ -673,11 +675,10 @@ def audit_history(repo: str | Path, branch: str = "main", *, now: datetime,
                                  f"petition id {pid} is also used by {other}",
                                  "each id is used once; the later petition needs a new id")])
                 state.ids.setdefault(pid, folder)
-        for ch in commit.changes:
-            if ch.path.startswith("petitions/") and ch.new_blob and not load.layout(ch.path):
-                add([Problem(ch.path, None, "stray-file",
-                             "this file is not where petition records live",
-                             "records live in petitions/<YYYY>/<MM>/<id>/")])
+        for ch in commit.changes:  # the archive's path rules, as wenzheng check has them
+            if archivepaths.kind_of(ch.path) == archivepaths.RECORD and ch.new_mode != "000000":
+                size = len(blobs.read(ch.new_blob)) if ch.new_blob else None
+                add(p for p in [archivepaths.entry_problem(ch.path, ch.new_mode, size)] if p)
         violations.extend(found)
         config = head_config
         if not head_config.problems:

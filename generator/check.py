@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator
 
-from generator import gitio, load
+from generator import archivepaths, gitio, load
 from generator.bulk import bulk
 from generator import records as r
 from generator import validate as v
@@ -30,7 +30,7 @@ def _checker_digest() -> str:
     version of the checker never trusts an old verdict."""
     h = hashlib.sha1(str(load.CACHE_VERSION).encode())
     for module in ("records", "fields", "validate", "check", "load", "yamlio",
-                   "escalate", "evaluate", "rules", "calendar"):
+                   "escalate", "evaluate", "rules", "calendar", "archivepaths"):
         h.update((Path(__file__).parent / f"{module}.py").read_bytes())
     return h.hexdigest()
 
@@ -185,6 +185,10 @@ def _check_items(snap: load.Snapshot, items, departments: r.Departments, rules: 
     for folder, tree, files in items:
         parsed = [load.RecordFile(name, oid, *load.parse_record(blobs[oid])) for name, oid in files]
         case, problems = check_folder(folder, parsed, departments, snap, rules)
+        too_large = [p for name, oid in files
+                     for p in [archivepaths.size_problem(f"{folder}/{name}", len(blobs[oid]))] if p]
+        if too_large:
+            case, problems = None, too_large + problems
         refs = tuple(e.get("duplicate_of") for e in (case.events if case else ())
                      if e.kind == "rejected" and e.get("duplicate_of"))
         yield folder, tree, [tuple(p.__dict__.values()) for p in problems], refs, case
@@ -314,27 +318,30 @@ def _check_archive(repo: str | Path, rev: str = "HEAD", *, worktree: bool = Fals
     """
     root = Path(repo)
     only: set[str] | None = None
+    loose: list[str] = []  # changed paths under petitions/ outside any petition folder
     if changed_since is not None:
-        folders, configs, _ = load.changed_folders(root, changed_since, rev)
+        folders, configs, changes = load.changed_folders(root, changed_since, rev)
         if not configs:
             only = folders
+            loose = sorted({ch.path for ch in changes if ch.status != "D"
+                            and archivepaths.kind_of(ch.path) == archivepaths.RECORD
+                            and "/".join(ch.path.split("/")[:4]) not in folders})
     elif folders is not None:
         only = set(folders)
     if worktree:
         snap = load.snapshot_worktree(root, sorted(only) if only is not None else None)
     else:
-        snap = load.snapshot_at(root, rev, sorted(only) if only is not None else None, reuse=use_cache)
+        listed = sorted(only) + loose if only is not None else None
+        snap = load.snapshot_at(root, rev, listed, reuse=use_cache)
 
     departments, problems = read_departments(snap)
     rules, rule_problems = read_rules(snap, cross_check)
     problems += rule_problems
     archive = Archive(root, snap.rev, departments, rules, problems=problems)
-    for stray in snap.strays:
-        archive.problems.append(Problem(
-            stray, None, "stray-file",
-            "this file is not where petition records live",
-            "records live in petitions/<YYYY>/<MM>/<id>/ as petition.yaml or "
-            "<YYYYMMDDTHHMMSSZ>-<kind>.yaml; move or remove it"))
+    for path, mode in snap.strays:
+        stray = archivepaths.entry_problem(path, mode)
+        if stray is not None:
+            archive.problems.append(stray)
     if departments is None:
         archive.problems.append(Problem(
             "departments.yaml", None, "not-checked",

@@ -137,6 +137,22 @@ def read_blobs(repo: str | Path, oids: Iterable[str]) -> dict[str, bytes]:
     return result
 
 
+def object_sizes(repo: str | Path, oids: Iterable[str]) -> dict[str, int]:
+    """Return the size in bytes of each object, read through one
+    ``cat-file --batch-check`` (nothing is read whole); a missing one is left out."""
+    wanted = list(dict.fromkeys(oids))
+    if not wanted:
+        return {}
+    out = git(repo, "cat-file", "--batch-check=%(objectname) %(objectsize)",
+              input=("\n".join(wanted) + "\n").encode())
+    sizes = {}
+    for line in out.decode().splitlines():
+        oid, _, size = line.partition(" ")
+        if size.isdigit():
+            sizes[oid] = int(size)
+    return sizes
+
+
 def read_file_at(repo: str | Path, rev: str, path: str) -> bytes | None:
     """Return one file's content at ``rev``, or None when it is not there."""
     proc = subprocess.run(

@@ -12,15 +12,21 @@ enforces (which kinds each actor may record, holder checks):
 * append-only: a merged record is never modified, renamed or deleted;
 * the author's account acts as exactly one actor (``Departments.actor_of``),
   and every record it adds says so in ``by``; only the bridge adds petitions;
-  only the centre changes configuration or anything outside ``petitions/``;
+  only the centre changes the archive's configuration (departments.yaml,
+  rules.yaml); only the accounts listed under ``maintainers:`` change the
+  project itself: code, workflows, packaging, git settings, anything else
+  outside ``petitions/`` (:func:`generator.archivepaths.kind_of`);
 * notarised time: a new record's time is not in the future and not older than
   the tolerance; a new event sorts after every event already merged in its
   folder, so the case's life keeps its order.
 
 Permissions are judged with departments.yaml *as of the base*, so a pull
-request cannot grant itself rights. :func:`check_change` is the impure edge
+request cannot grant itself rights; and CI runs this code as it is on the base
+branch, never the pull request's (docs/governance.md), so a pull request
+cannot change how it is judged either. :func:`check_change` is the impure edge
 that gathers these inputs from a repository (or a work tree) and runs the
-ordinary record checks on the changed folders too.
+ordinary record checks and the archive's path rules
+(:mod:`generator.archivepaths`) on what changed too.
 """
 
 from __future__ import annotations
@@ -31,7 +37,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
-from generator import gitio, load
+from generator import archivepaths, gitio, load
 from generator import records as r
 from generator import validate as v
 from generator.problems import Problem
@@ -66,16 +72,14 @@ def tolerance_of(rules: Any) -> timedelta:
     return value if isinstance(value, timedelta) else DEFAULT_TOLERANCE
 
 
-def _is_record_path(path: str) -> bool:
-    return path.startswith("petitions/")
-
-
 def _folder_of(path: str) -> str | None:
-    m = r.FOLDER_RE.match(path)
-    return path.rsplit("/", 1)[0] if m else None
+    placed = archivepaths.placed(path)
+    return placed[0] if placed else None
 
 
 def _acts_as(actor: str | None) -> str:
+    if actor is None:
+        return "no actor (a maintainer)"
     if actor == r.CENTRE:
         return "the centre"
     if actor == r.PETITIONER:
@@ -94,8 +98,9 @@ def check_pull_request(change: ChangeSet, departments: r.Departments, tolerance:
     """
     problems: list[Problem] = []
     actor = departments.actor_of(author)
+    maintainer = author in departments.maintainers
     first = change.changes[0].path if change.changes else "departments.yaml"
-    if actor is None:
+    if actor is None and not maintainer:
         problems.append(Problem(
             first, None, "unknown-account",
             f"the account {author!r} is not listed in departments.yaml (as of the base), "
@@ -104,17 +109,33 @@ def check_pull_request(change: ChangeSet, departments: r.Departments, tolerance:
             "pull request, then open this one again"))
         return problems
 
-    imports = _imported_folders(change, actor)
+    imports = _imported_folders(change, actor) if actor is not None else set()
     for ch in change.changes:
-        paths = [p for p in (ch.path, ch.old_path) if p]
-        if not any(_is_record_path(p) for p in paths):
-            if actor != r.CENTRE:
+        kinds = {archivepaths.kind_of(p) for p in (ch.path, ch.old_path) if p}
+        if archivepaths.RECORD not in kinds and archivepaths.PROJECT in kinds and not maintainer:
+            problems.append(Problem(
+                ch.path, None, "maintainers-only",
+                f"{ch.path} is part of the project itself (code, workflows, packaging or "
+                f"git settings); only the maintainers listed in departments.yaml may change "
+                f"it ({author!r} is not one of them)",
+                "ask a maintainer to make this change in a pull request of their own; "
+                "departments change only petitions/, by adding event files"))
+        if archivepaths.RECORD not in kinds:
+            if archivepaths.CONFIG in kinds and actor != r.CENTRE:
                 problems.append(Problem(
                     ch.path, None, "centre-only",
-                    f"{ch.path} is configuration or tooling; only the centre may change it "
+                    f"{ch.path} is the archive's configuration; only the centre may change it "
                     f"({author!r} acts as {_acts_as(actor)})",
                     "ask the centre to make this change; departments change only "
                     "petitions/ by adding event files"))
+            continue
+        if actor is None:
+            problems.append(Problem(
+                ch.path, None, "unknown-account",
+                f"the account {author!r} is a maintainer, not an actor of the archive, so it "
+                "may not change petitions/",
+                "records are added by the centre, the departments, the bridge and the bot "
+                "through their own accounts; leave petitions/ out of this pull request"))
             continue
         if ch.status != "A":
             problems.append(_append_only(ch))
@@ -366,12 +387,15 @@ def check_change(repo: str | Path, base: str, author: str, now: datetime, *,
                             folders=None if configs_changed else folders,
                             use_cache=use_cache, cross_check=None if rules_changed else False)
     problems += archive.problems
+    problems += path_problems(root, changes, None if worktree else head_commit)
 
     added_paths = [ch.path for ch in changes if ch.status == "A" and _folder_of(ch.path)]
     if worktree:
         texts = {p: (root / p).read_bytes() for p in added_paths if (root / p).is_file()}
     else:
-        entries = list(gitio.ls_tree(root, head_commit, added_paths)) if added_paths else []
+        # a gitlink names a commit of another repository: nothing here to read
+        entries = [e for e in gitio.ls_tree(root, head_commit, added_paths) if e.type == "blob"] \
+            if added_paths else []
         blobs = gitio.read_blobs(root, [e.oid for e in entries])
         texts = {e.path: blobs[e.oid] for e in entries}
     actor = None
@@ -379,8 +403,40 @@ def check_change(repo: str | Path, base: str, author: str, now: datetime, *,
         actor = departments.actor_of(author)
         cs = ChangeSet(tuple(changes), base_names_of(root, fork, folders), read_added(texts))
         problems += check_pull_request(cs, departments, tolerance_of(rules), author, now)
-    return ChangeCheck(fork, head_commit, author, actor, changes, problems,
+    # the partial check of a folder and the path rules may both refuse one file
+    return ChangeCheck(fork, head_commit, author, actor, changes, list(dict.fromkeys(problems)),
                        archive.folders_checked)
+
+
+def path_problems(repo: str | Path, changes: Sequence[gitio.Change],
+                  head: str | None) -> list[Problem]:
+    """Return the refusals of what the change puts under ``petitions/`` by the
+    archive's path rules (:func:`generator.archivepaths.entry_problem`): its
+    place, its git mode and its size, at ``head`` (None: in the work tree)."""
+    paths = [ch.path for ch in changes
+             if ch.status != "D" and archivepaths.kind_of(ch.path) == archivepaths.RECORD]
+    if not paths:
+        return []
+    root = Path(repo)
+    entries: list[tuple[str, str, int | None]] = []
+    if head is None:
+        for path in paths:
+            full = root / path
+            if full.is_dir() and not full.is_symlink():
+                entries.append((path, "160000", None))  # a nested repository
+            elif full.is_file() or full.is_symlink():
+                mode = load.worktree_mode(full)
+                entries.append((path, mode, full.lstat().st_size))
+    else:
+        listed = list(gitio.ls_tree(root, head, paths))
+        sizes = gitio.object_sizes(root, [e.oid for e in listed if e.type == "blob"])
+        entries = [(e.path, e.mode, sizes.get(e.oid)) for e in listed]
+    problems = []
+    for path, mode, size in entries:
+        problem = archivepaths.entry_problem(path, mode, size)
+        if problem is not None:
+            problems.append(problem)
+    return problems
 
 
 def account_from_git(repo: str | Path) -> str | None:

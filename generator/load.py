@@ -21,12 +21,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable
 
-from generator import gitio
+from generator import archivepaths, gitio
 from generator import records as r
 from generator.yamlio import YamlError, parse
 
-CONFIG_FILES = ("departments.yaml", "rules.yaml")
-CACHE_VERSION = 4
+CONFIG_FILES = archivepaths.CONFIG_FILES
+CACHE_VERSION = 5
 
 
 @dataclass(frozen=True)
@@ -51,7 +51,8 @@ class Snapshot:
     config: dict[str, str] = field(default_factory=dict)  # path -> blob id
     folders: dict[str, tuple[str, str]] = field(default_factory=dict)
     # folder path -> (tree id, its files packed: "name\0blob\0name\0blob"; see files())
-    strays: list[str] = field(default_factory=list)  # files under petitions/ off the layout
+    # entries under petitions/ that break the path rules (generator.archivepaths): (path, git mode)
+    strays: list[tuple[str, str]] = field(default_factory=list)
     full: bool = True  # False when only some folders were listed
     texts: dict[str, bytes] = field(default_factory=dict)  # work tree only: blob -> content
 
@@ -82,11 +83,9 @@ def _unpack(packed: str) -> list[tuple[str, str]]:
 
 
 def layout(path: str) -> tuple[str, str] | None:
-    """Return (folder, file name) when ``path`` fits the petition layout."""
-    m = r.FOLDER_RE.match(path)
-    if not m:
-        return None
-    return path.rsplit("/", 1)[0], m["name"]
+    """Return (folder, file name) when ``path`` fits the petition layout
+    (:func:`generator.archivepaths.placed`)."""
+    return archivepaths.placed(path)
 
 
 def replace_file(path: Path, data: bytes) -> None:
@@ -121,7 +120,7 @@ def snapshot_at(repo: str | Path, rev: str = "HEAD",
     try:
         saved = marshal.loads(store.read_bytes())
         kept = Snapshot(root=root, rev=commit, config=saved["config"], folders=saved["folders"],
-                        strays=saved["strays"])
+                        strays=[tuple(s) for s in saved["strays"]])
         base = saved["rev"]
     except (OSError, EOFError, ValueError, TypeError, KeyError):  # none yet, or damaged: list it all
         kept, base = None, None
@@ -161,7 +160,8 @@ def _patched(kept: Snapshot, base: str, commit: str) -> Snapshot | None:
     for folder in folders:
         kept.folders.pop(folder, None)
     kept.folders.update(fresh.folders)
-    kept.strays = sorted([s for s in kept.strays if s not in loose and "/".join(s.split("/")[:4]) not in folders]
+    kept.strays = sorted([s for s in kept.strays
+                          if s[0] not in loose and "/".join(s[0].split("/")[:4]) not in folders]
                          + fresh.strays)
     kept.config = fresh.config
     return kept
@@ -181,7 +181,7 @@ def _listed(root: Path, commit: str, folders: Iterable[str] | None) -> Snapshot:
         if not record:
             continue
         tab = record.index(b"\t")
-        _, kind, oid = record[:tab].decode().split(" ")
+        mode, kind, oid = record[:tab].decode().split(" ")
         path = record[tab + 1:].decode("utf-8")
         if kind == "tree":
             if path.count("/") == 3:  # petitions/YYYY/MM/<id>
@@ -193,10 +193,10 @@ def _listed(root: Path, commit: str, folders: Iterable[str] | None) -> Snapshot:
             snap.config[path] = oid
             continue
         folder, _, name = path.rpartition("/")
-        if folder in good:
+        if folder in good and mode == archivepaths.FILE_MODE and archivepaths.record_name(name):
             listed[folder][1].append((name, oid))
         else:
-            snap.strays.append(path)
+            snap.strays.append((path, mode))
     # A folder off the layout is left out: its files are strays.
     snap.folders = {folder: (tree, _pack(files)) for folder, (tree, files) in listed.items() if folder in good}
     snap.strays.sort()  # as a patched listing has them (_patched)
@@ -232,8 +232,9 @@ def snapshot_worktree(root: str | Path, folders: Iterable[str] | None = None) ->
                 full = Path(dirpath) / fn
                 rel = full.relative_to(root).as_posix()
                 placed = layout(rel)
-                if placed is None:
-                    snap.strays.append(rel)
+                mode = worktree_mode(full)
+                if placed is None or mode != archivepaths.FILE_MODE:
+                    snap.strays.append((rel, mode))
                     continue
                 content = full.read_bytes()
                 oid = _blob_id(content)
@@ -244,6 +245,13 @@ def snapshot_worktree(root: str | Path, folders: Iterable[str] | None = None) ->
         digest = hashlib.sha1("".join(f"{n}{b}" for n, b in files).encode()).hexdigest()
         snap.folders[folder] = ("wt-" + digest, _pack(files))
     return snap
+
+
+def worktree_mode(path: Path) -> str:
+    """Return the git mode a file on disk would be committed with."""
+    if path.is_symlink():
+        return "120000"
+    return "100755" if os.access(path, os.X_OK) else archivepaths.FILE_MODE
 
 
 def parse_record(content: bytes) -> tuple[Any, tuple[str, int | None] | None]:

@@ -180,6 +180,9 @@ class Departments:
     # account -> its SSH public key lines; when any are listed, the audit takes
     # each commit's identity from its signature (docs/audit.md)
     signing_keys: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    # The forge accounts that may change the project itself (code, workflows,
+    # packaging, git settings): not an actor, a right (generator.governance).
+    maintainers: tuple[str, ...] = ()
 
     def get(self, dept_id: str) -> Department | None:
         if dept_id == CENTRE:

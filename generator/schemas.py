@@ -127,6 +127,9 @@ def departments_schema() -> dict[str, Any]:
                                "signature.",
                 "additionalProperties": {"type": "array", "minItems": 1, "items": {
                     "type": "string", "pattern": SSH_KEY_PATTERN}}},
+            # who may change the project itself (code, workflows, packaging, git
+            # settings); not an actor (generator.governance, docs/governance.md)
+            "maintainers": accounts,
             "departments": {"type": "array", "minItems": 1, "items": dept},
         },
     }

@@ -567,7 +567,8 @@ def check_departments(report: Report, file: str, data: Any) -> r.Departments | N
         report.add(file, (), "not-a-mapping", "departments.yaml must be a mapping",
                    "start from the shipped departments.yaml")
         return None
-    top = ("city", "centre", "departments", "bridge_accounts", "bot_accounts", "signing_keys")
+    top = ("city", "centre", "departments", "bridge_accounts", "bot_accounts", "signing_keys",
+           "maintainers")
     for key in data:
         if key not in top:
             report.add(file, (key,), "unknown-key", f"unknown key {key!r}{_suggest(key, top)}",
@@ -630,6 +631,7 @@ def check_departments(report: Report, file: str, data: Any) -> r.Departments | N
         _unit_keys_moved(report, file, centre_raw, ("centre", "signing_keys"))
     bridge = accounts(data.get("bridge_accounts"), ("bridge_accounts",))
     bots = accounts(data.get("bot_accounts"), ("bot_accounts",))
+    maintainers = accounts(data.get("maintainers"), ("maintainers",))
 
     depts: dict[str, r.Department] = {}
     raw_list = data.get("departments")
@@ -697,12 +699,13 @@ def check_departments(report: Report, file: str, data: Any) -> r.Departments | N
                            "an account acts for one unit only; give it one membership")
             seen[m] = owner
     keys = _signing_keys(report, file, data.get("signing_keys"),
-                         set(seen) | set(bridge) | set(bots))
+                         set(seen) | set(bridge) | set(bots) | set(maintainers))
     if report.has_errors or city is None or centre is None:
         return None
     return r.Departments(city=city, centre=centre, departments=depts,
                          bridge_accounts=bridge, bot_accounts=bots,
-                         source=r.Source(file), signing_keys=keys)
+                         source=r.Source(file), signing_keys=keys,
+                         maintainers=maintainers)
 
 
 # An SSH public key line: type, base64 blob, optional comment.

@@ -244,3 +244,48 @@ def test_imports_by_the_centre_keep_their_historical_times(archive):
     assert pr_check(archive, "mh-centre-lead") == (0, [])
     code, problems = pr_check(archive, "wenzheng-bridge")
     assert code == 1 and ("petition.yaml", "backdated") in codes(problems)
+
+
+def _with_maintainer(archive: Path, account: str = "mh-maintainer") -> None:
+    """Make ``account`` a maintainer on main (the base of the next pull request)."""
+    git(archive, "checkout", "-q", "main")
+    depts = (archive / "departments.yaml").read_text(encoding="utf-8")
+    commit_files(archive, {"departments.yaml": depts + f"\nmaintainers: [{account}]\n"})
+    git(archive, "checkout", "-q", "-B", "pr", "main")
+
+
+@pytest.mark.parametrize("path", ["generator/governance.py", ".github/workflows/check.yml",
+                                  ".gitlab-ci.yml", ".gitattributes", "pyproject.toml"])
+def test_only_a_maintainer_changes_the_project_itself(archive, path):
+    _with_maintainer(archive)
+    commit_files(archive, {path: "# changed\n"})
+    for account in ("mh-housing", "mh-centre-lead", "wenzheng-bridge", "wenzheng-bot"):
+        code, problems = pr_check(archive, account)
+        assert code == 1
+        assert codes(problems) == {(path.rsplit("/", 1)[-1], "maintainers-only")}
+        assert "maintainer" in problems[0]["hint"]
+    assert pr_check(archive, "mh-maintainer") == (0, [])
+
+
+def test_a_maintainer_is_not_an_actor_of_the_archive(archive):
+    _with_maintainer(archive)
+    path, text = event_file("closed", "2026-11-20T09:30:00+08:00", "centre", FOLDER)
+    commit_files(archive, {path: text, "README.md": "# changed\n"})
+    code, problems = pr_check(archive, "mh-maintainer")
+    assert code == 1
+    assert codes(problems) == {("20261120T013000Z-closed.yaml", "unknown-account")}
+    # nor does a maintainer change the centre's configuration
+    git(archive, "reset", "-q", "--hard", "main")
+    commit_files(archive, {"rules.yaml": (archive / "rules.yaml").read_text(encoding="utf-8") + "\n"})
+    code, problems = pr_check(archive, "mh-maintainer")
+    assert codes(problems) == {("rules.yaml", "centre-only")}
+
+
+def test_a_pull_request_cannot_make_its_author_a_maintainer(archive):
+    depts = (archive / "departments.yaml").read_text(encoding="utf-8")
+    commit_files(archive, {"departments.yaml": depts + "\nmaintainers: [mh-housing]\n",
+                           "generator/governance.py": "def check_pull_request(*a):\n    return []\n"})
+    code, problems = pr_check(archive, "mh-housing")
+    assert code == 1
+    assert codes(problems) == {("departments.yaml", "centre-only"),
+                               ("governance.py", "maintainers-only")}

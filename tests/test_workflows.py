@@ -44,8 +44,9 @@ def cron_fields(doc: dict) -> list[list[str]]:
 @pytest.mark.parametrize("files", [GITHUB, GITEA], ids=["github", "gitea"])
 def test_actions_workflows_have_the_documented_triggers_and_jobs(files):
     check, publish, audit = (load(files[n]) for n in ("check", "publish", "audit"))
-    assert set(triggers(check)) == {"pull_request"}
-    assert triggers(check)["pull_request"]["branches"] == ["main"]
+    # the base branch's workflow judges a pull request, not the pull request's own
+    assert set(triggers(check)) == {"pull_request_target"}
+    assert triggers(check)["pull_request_target"]["branches"] == ["main"]
     assert set(triggers(publish)) == {"push", "schedule", "workflow_dispatch"}
     assert triggers(publish)["push"]["branches"] == ["main"]
     [minute, hour, dom, month, dow] = cron_fields(publish)[0]
@@ -54,12 +55,20 @@ def test_actions_workflows_have_the_documented_triggers_and_jobs(files):
     [minute, hour, dom, month, dow] = cron_fields(audit)[0]
     assert minute.isdigit() and hour.isdigit() and dom == month == "*" and dow.isdigit()  # weekly
     for doc in (check, publish, audit):
-        checkout = next(s for s in steps(doc) if s.get("uses", "").startswith("actions/checkout"))
-        assert checkout["with"]["fetch-depth"] == 0
+        checkouts = [s for s in steps(doc) if s.get("uses", "").startswith("actions/checkout")]
+        assert checkouts[-1]["with"]["fetch-depth"] == 0
         runs = " ".join(s.get("run", "") for s in steps(doc))
         # nothing is downloaded at run time beyond the package install
         assert "curl" not in runs and "wget" not in runs
-        assert "pip install -c constraints.txt ." in runs  # the versions make test ran with
+        if doc is not check:
+            assert "pip install -c constraints.txt ." in runs  # the versions make test ran with
+    # the checker is installed from the base commit, the pull request is only read
+    trusted, pull = (s["with"] for s in steps(check) if s.get("uses", "").startswith("actions/checkout"))
+    assert trusted == {"ref": "${{ github.event.pull_request.base.sha }}", "path": "trusted",
+                       "persist-credentials": False}
+    assert pull["ref"] == "${{ github.event.pull_request.head.sha }}" and pull["path"] == "pull-request"
+    assert [s["run"] for s in steps(check) if "pip" in s.get("run", "")] == [
+        "pip install -c trusted/constraints.txt ./trusted"]
     cache = next(s for s in steps(publish) if s.get("uses", "").startswith("actions/cache"))
     # the build's caches, the last site and its manifest (kept beside it), for an incremental build
     assert set(cache["with"]["path"].split()) == {".git/wenzheng-cache", "site", manifest_path(Path("site")).as_posix()}
@@ -86,6 +95,11 @@ def test_gitlab_ci_has_the_same_jobs_with_rules():
     assert set(doc["pages"]["cache"]["paths"]) == {".git/wenzheng-cache", "public",
                                                    manifest_path(Path("public")).as_posix()}
     assert doc["variables"]["GIT_DEPTH"] == "0"
+    # the check installs the checker from the diff base, not the merge request's code
+    assert doc["check"]["before_script"] == []
+    assert 'pip install -c "$TRUSTED/constraints.txt" "$TRUSTED"' in doc["check"]["script"]
+    assert not any(line.startswith("pip install") and "TRUSTED" not in line
+                   for line in doc["check"]["script"])
 
 
 # -- running the commands ------------------------------------------------------------
@@ -134,14 +148,20 @@ def pr_repo(make_repo, monkeypatch):
 
 @pytest.mark.parametrize("path", [GITHUB["check"], GITEA["check"], ROOT / ".gitlab-ci.yml"],
                          ids=["github", "gitea", "gitlab"])
-def test_the_pull_request_command_passes_a_good_change_and_refuses_tampering(pr_repo, path):
+def test_the_pull_request_command_passes_a_good_change_and_refuses_tampering(pr_repo, path,
+                                                                          monkeypatch):
     lines = [(env, line) for env, line in commands_of(path) if line.startswith("wenzheng check")]
     assert len(lines) == 1
     env, line = lines[0]
+    # the job checks the pull request's clone from outside it (tests/adversarial/test_gate.py
+    # runs the whole job): GitHub's and Gitea's is the folder pull-request
+    (pr_repo.parent / "pull-request").symlink_to(pr_repo)
+    monkeypatch.chdir(pr_repo.parent)
     base = git(pr_repo, "rev-parse", "main").strip()
     values = {"github.event.pull_request.base.sha": base,
               "github.event.pull_request.user.login": "mh-housing",
-              "CI_MERGE_REQUEST_DIFF_BASE_SHA": base, "GITLAB_USER_LOGIN": "mh-housing"}
+              "CI_MERGE_REQUEST_DIFF_BASE_SHA": base, "GITLAB_USER_LOGIN": "mh-housing",
+              "CI_PROJECT_DIR": str(pr_repo)}
     result = run_line(expand(line, env, values))
     assert result.exit_code == 0, result.output
     values["github.event.pull_request.user.login"] = values["GITLAB_USER_LOGIN"] = "mh-water"
