@@ -1,0 +1,155 @@
+"""Attacks on the bridge's edges, against `wenzheng bridge serve` (real uvicorn
+on 127.0.0.1, as deployed): forged forwarded addresses, cross-site posts,
+missing security headers, a limiter that forgets on restart, deeply nested JSON.
+"""
+
+from __future__ import annotations
+
+import time
+from datetime import datetime, timedelta, timezone
+
+import httpx
+import pytest
+
+from tests.bridge.kit import BridgeServer, free_port, seed_archive, solve, write_config
+
+HEADERS = ("content-security-policy", "referrer-policy", "x-content-type-options")
+
+
+@pytest.fixture(scope="module")
+def key_pair() -> tuple[str, str]:
+    from generator.bridge.privacy import new_key_pair
+    return new_key_pair()
+
+
+@pytest.fixture
+def bridge(tmp_path, key_pair):
+    """Start a bridge (local provider, a real git archive) with a tight limit:
+    two submissions per address prefix, then about one an hour."""
+    _, recipient = key_pair
+    year = datetime.now(timezone(timedelta(hours=8))).year
+    remote, _ = seed_archive(tmp_path, year)
+    port = free_port()
+    cfg = write_config(tmp_path, recipient, **{
+        "forge.local.remote": str(remote), "forge.local.repo": str(tmp_path / "bridge-clone"),
+        "public_url": f"http://127.0.0.1:{port}", "site_url": "https://archive.example.gov.cn",
+        "abuse.burst": 2, "abuse.per_minute": 0.01, "limits.max_body_bytes": 131072})
+    servers = []
+
+    def start() -> BridgeServer:
+        server = BridgeServer(cfg, port, tmp_path / "bridge.log").start()
+        servers.append(server)
+        return server
+
+    yield start
+    for server in servers:
+        server.stop()
+
+
+def petition(client: httpx.Client, base: str, title: str = "路灯坏了") -> dict:
+    token = client.get(base + "/api/form").json()["form_token"]
+    return {"category": "complaint", "title": title, "body": "小区门口的路灯坏了三周。",
+            "consent": "yes", "form_token": token, "pow": solve(token)}
+
+
+def test_forwarded_for_from_an_untrusted_peer_is_ignored(bridge):
+    server = bridge()
+    with httpx.Client() as client:
+        codes = []
+        for n in range(4):
+            resp = client.post(server.url + "/api/petitions", json=petition(client, server.url),
+                               headers={"X-Forwarded-For": f"203.0.{n}.7"})
+            codes.append(resp.status_code)
+        # trusted_proxies is empty: every post comes from 127.0.0.1, whatever it claims
+        assert codes == [201, 201, 429, 429]
+        # and the form page (through uvicorn) sees the peer too
+        form = petition(client, server.url)
+        resp = client.post(server.url + "/submit", data=form, headers={"X-Forwarded-For": "198.51.100.9"})
+        assert resp.status_code == 429 and "提交过于频繁" in resp.text
+
+
+def test_a_cross_origin_post_is_refused(bridge):
+    server = bridge()
+    with httpx.Client() as client:
+        evil = {"Origin": "https://evil.example"}
+        resp = client.post(server.url + "/api/petitions", json=petition(client, server.url), headers=evil)
+        assert resp.status_code == 403
+        [error] = resp.json()["errors"]
+        assert error["code"] == "cross_origin"
+        assert error["zh"].startswith("此提交来自其他网站") and "another website" in error["en"]
+        page = client.post(server.url + "/submit", data=petition(client, server.url), headers=evil,
+                           follow_redirects=False)
+        assert page.status_code == 403
+        assert page.text.index("此提交来自其他网站") < page.text.index("another website")
+        referer = client.post(server.url + "/submit", data=petition(client, server.url),
+                              headers={"Referer": "https://evil.example/page"})
+        assert referer.status_code == 403
+        null = client.post(server.url + "/api/petitions", json=petition(client, server.url),
+                           headers={"Origin": "null"})
+        assert null.status_code == 403
+        rate = client.post(server.url + "/api/receipts/" + "a" * 32 + "/rating", json={"rating": "satisfied"},
+                           headers=evil)
+        assert rate.status_code == 403
+        # nothing was accepted; the bridge's own page and the archive site may post
+        assert client.get(server.url + "/healthz").json()["queue"]["queued"] == 0
+        own = client.post(server.url + "/submit", data=petition(client, server.url),
+                          headers={"Origin": server.url}, follow_redirects=False)
+        assert own.status_code == 303
+        site = client.post(server.url + "/api/petitions", json=petition(client, server.url, "另一件"),
+                           headers={"Origin": "https://archive.example.gov.cn"})
+        assert site.status_code == 201
+
+
+def test_security_headers_on_every_response(bridge):
+    server = bridge()
+    with httpx.Client() as client:
+        made = client.post(server.url + "/api/petitions", json=petition(client, server.url))
+        token = made.json()["receipt_token"]
+        responses = {
+            "form": client.get(server.url + "/submit"),
+            "receipt": client.get(server.url + f"/receipt/{token}"),
+            "receipt api": client.get(server.url + f"/api/receipts/{token}"),
+            "form api": client.get(server.url + "/api/form"),
+            "missing receipt": client.get(server.url + "/receipt/" + "0" * 32),
+            "api error": client.post(server.url + "/api/petitions", content=b"not json"),
+            "unknown path": client.get(server.url + "/wp-admin"),
+            "wrong method": client.delete(server.url + "/submit"),
+            "static": client.get(server.url + "/static/pow.js"),
+            "missing static": client.get(server.url + "/static/nothing.js"),
+            "redirect": client.get(server.url + "/", follow_redirects=False),
+            "health": client.get(server.url + "/healthz"),
+        }
+    for name, resp in responses.items():
+        for header in HEADERS:
+            assert header in resp.headers, f"{name} ({resp.status_code}) lacks {header}"
+        assert "frame-ancestors 'none'" in resp.headers["content-security-policy"], name
+        assert resp.headers["x-content-type-options"] == "nosniff", name
+        assert resp.headers["referrer-policy"] == "same-origin", name
+    assert "script-src 'self'" in responses["form"].headers["content-security-policy"]
+
+
+def test_the_limit_survives_a_restart(bridge):
+    server = bridge()
+    with httpx.Client() as client:
+        codes = [client.post(server.url + "/api/petitions", json=petition(client, server.url, f"第{n}件")).status_code
+                 for n in range(3)]
+        assert codes == [201, 201, 429]
+        server.stop()
+        server = bridge()
+        again = client.post(server.url + "/api/petitions", json=petition(client, server.url, "重启之后"))
+        assert again.status_code == 429
+        assert int(again.headers["retry-after"]) > 60
+
+
+@pytest.mark.parametrize("path", ["/api/petitions", "/api/receipts/" + "a" * 32 + "/rating"])
+def test_deeply_nested_json_is_a_clear_400(bridge, path):
+    server = bridge()
+    deep = b"[" * 30000 + b"]" * 30000
+    deep_object = b'{"a":' * 20000 + b"1" + b"}" * 20000
+    with httpx.Client() as client:
+        for body in (deep, deep_object):
+            resp = client.post(server.url + path, content=body, headers={"Content-Type": "application/json"})
+            assert resp.status_code == 400, resp.text[:200]
+            [error] = resp.json()["errors"]
+            assert error["code"] == "too_deep" and error["zh"].startswith("请求内容嵌套过深")
+        assert client.get(server.url + "/healthz").status_code == 200
