@@ -359,6 +359,7 @@ class Bridge:
         site = self.cfg.site_url.rstrip("/")
         return {
             "petition_id": receipt.petition_id,
+            "title": receipt.title,
             "status": receipt.state,
             "status_zh": zh,
             "status_en": en,

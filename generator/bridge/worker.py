@@ -16,7 +16,11 @@ from typing import Callable
 
 import httpx
 
-from .compose import batch_change
+import re
+
+from generator.records import PETITION_ID_RE
+
+from .compose import batch_change, renumbered_petition
 from .outbox import Outbox
 from .providers import ForgeError, ForgeUnavailable, Provider
 
@@ -109,7 +113,42 @@ class Worker:
         # share one, since a rating needs the petition closed on main).
         return [ob.make_batch([i.seq for i in queued], lambda bid: self.branch_name(instance, bid), now)]
 
+    def claim_ids(self, ob: Outbox, batch):
+        """Make sure no petition of a pending batch takes an id already on
+        main, and return the batch (moved to a new branch if any was renumbered).
+
+        Another channel (the centre's hotline entries, an import) may have
+        added petitions since the ids were allocated. Main's highest id is read
+        again; every id of the batch at or below it is taken (the batch has
+        never been merged: its ids can only be there if someone else used
+        them), so those petitions get the next free ids before the pull
+        request is opened. The pull-request check refuses what slips through
+        between this and the merge (an id on the base in any folder).
+        """
+        items = [i for i in ob.batch_items(batch.id) if i.kind == "petition"]
+        if not items:
+            return batch
+        highest = self.provider.highest_ids()
+        for year, seq in highest.items():
+            ob.raise_floor(year, seq)
+        taken = []
+        for item in items:
+            m = PETITION_ID_RE.match(item.petition_id)
+            if m and int(m["seq"]) <= highest.get(int(m["year"]), 0):
+                taken.append(item.seq)
+        if not taken:
+            return batch
+        base = re.sub(r"-r\d+$", "", batch.branch)
+        tries = re.search(r"-r(\d+)$", batch.branch)
+        branch = f"{base}-r{int(tries[1]) + 1 if tries else 1}"
+        changed = ob.renumber(batch.id, taken, renumbered_petition, branch)
+        log.warning("petition ids taken on main by another channel; renumbered before publishing",
+                    extra={"fields": {"batch": batch.id, "branch": branch,
+                                      "renumbered": [f"{a}->{b}" for a, b in changed]}})
+        return ob.batch(batch.id)
+
     def _publish(self, ob: Outbox, batch) -> None:
+        batch = self.claim_ids(ob, batch)
         items = ob.batch_items(batch.id)
         change = batch_change(batch.branch, items, self.cfg.forge_label, self.cfg.forge_moderation_label)
         try:
@@ -133,7 +172,7 @@ class Worker:
         for batch in ob.batches("opened")[:50]:
             items = ob.batch_items(batch.id)
             state = self.provider.pull_request_state(PullRequest(batch.pr_number or 0, batch.pr_url or ""),
-                                                     batch.branch, tuple(i.path for i in items))
+                                                     batch.branch, tuple((i.path, i.content) for i in items))
             if state == "merged":
                 ob.batch_merged(batch.id)
                 log.info("pull request merged", extra={"fields": {"batch": batch.id}})

@@ -65,8 +65,11 @@ class Provider(Protocol):
         """Return the pull request holding ``change``, making branch and pull
         request only if an earlier attempt did not."""
 
-    def pull_request_state(self, pr: PullRequest, branch: str) -> str:
-        """Return ``open``, ``merged`` or ``closed``."""
+    def pull_request_state(self, pr: PullRequest, branch: str,
+                           files: tuple[tuple[str, bytes], ...] = ()) -> str:
+        """Return ``open``, ``merged`` or ``closed`` for the pull request itself
+        (forges: its own merged flag; local git: ``files``, the batch's paths and
+        contents, all on main as pushed), never for whatever sits at a path."""
 
     def bridge_branches(self, prefix: str) -> list[str]:
         """Return the names of the branches that start with ``prefix``."""

@@ -81,7 +81,7 @@ class GiteaProvider:
             return pr
         return PullRequest(data["number"], data["html_url"])
 
-    def pull_request_state(self, pr: PullRequest, branch: str, paths: tuple[str, ...] = ()) -> str:
+    def pull_request_state(self, pr: PullRequest, branch: str, files: tuple = ()) -> str:
         data = self.http.request("GET", self.prefix + f"/pulls/{pr.number}", expect=(200,)).json()
         if data.get("merged"):
             return "merged"

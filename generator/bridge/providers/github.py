@@ -132,7 +132,7 @@ class GitHubProvider:
                               json={"labels": list(change.labels)}, expect=(200,))
         return pr
 
-    def pull_request_state(self, pr: PullRequest, branch: str, paths: tuple[str, ...] = ()) -> str:
+    def pull_request_state(self, pr: PullRequest, branch: str, files: tuple = ()) -> str:
         data = self._get(f"/pulls/{pr.number}").json()
         if data.get("merged"):
             return "merged"

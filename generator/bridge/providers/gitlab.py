@@ -69,7 +69,7 @@ class GitLabProvider:
             return mr
         return PullRequest(data["iid"], data["web_url"])
 
-    def pull_request_state(self, pr: PullRequest, branch: str, paths: tuple[str, ...] = ()) -> str:
+    def pull_request_state(self, pr: PullRequest, branch: str, files: tuple = ()) -> str:
         state = self.http.request("GET", self.prefix + f"/merge_requests/{pr.number}", expect=(200,)).json()["state"]
         return {"merged": "merged", "closed": "closed"}.get(state, "open")
 

@@ -18,7 +18,7 @@ import os
 import subprocess
 import tempfile
 
-from generator.gitio import GitError, git, ls_tree, rev_parse
+from generator.gitio import GitError, git, ls_tree, read_blobs, rev_parse
 
 from . import Change, ForgeError, ForgeUnavailable, PullRequest, highest_from_names, latest
 
@@ -112,13 +112,19 @@ class LocalProvider:
                 raise ForgeUnavailable("git push failed", 5.0) from exc
             return PullRequest(0, url)
 
-    def pull_request_state(self, pr: PullRequest, branch: str, paths: tuple[str, ...] = ()) -> str:
+    def pull_request_state(self, pr: PullRequest, branch: str,
+                           files: tuple[tuple[str, bytes], ...] = ()) -> str:
+        """Merged means every file of the batch is on main with exactly the
+        content the bridge pushed (a merge, squash or rebase all count); another
+        record at the same path is not this batch's merge."""
         with self._lock:
             main = self._fetch_main()
-            if main and paths:
-                on_main = {e.path for e in ls_tree(self.repo, main, paths)}
-                if all(p in on_main for p in paths):
-                    return "merged"
+            if main and files:
+                on_main = {e.path: e.oid for e in ls_tree(self.repo, main, [p for p, _ in files])}
+                if all(p in on_main for p, _ in files):
+                    blobs = read_blobs(self.repo, on_main.values())
+                    if all(blobs[on_main[p]] == content for p, content in files):
+                        return "merged"
             return "open" if branch in self._remote_heads() else "closed"
 
     def _remote_heads(self) -> set[str]:
