@@ -153,3 +153,91 @@ def test_deeply_nested_json_is_a_clear_400(bridge, path):
             [error] = resp.json()["errors"]
             assert error["code"] == "too_deep" and error["zh"].startswith("请求内容嵌套过深")
         assert client.get(server.url + "/healthz").status_code == 200
+
+
+def documented_nginx_location(bridge_port: int) -> str:
+    """Return the `location / { … }` block of docs/bridge.md's nginx example,
+    pointed at ``bridge_port`` (so the documented setup is the tested one)."""
+    import re
+    from pathlib import Path
+
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "bridge.md").read_text(encoding="utf-8")
+    [block] = re.findall(r"```nginx\n(.*?)```", doc, re.S)
+    location = re.search(r"    location / \{.*?\n    \}", block, re.S).group(0)
+    assert "127.0.0.1:8765" in location
+    return location.replace("127.0.0.1:8765", f"127.0.0.1:{bridge_port}")
+
+
+@pytest.fixture
+def behind_nginx(tmp_path, key_pair):
+    """The bridge behind real nginx configured as docs/bridge.md says, with the
+    proxy trusted and one bucket per address (/32)."""
+    import shutil
+    import subprocess
+
+    nginx = shutil.which("nginx") or "/usr/sbin/nginx"
+    _, recipient = key_pair
+    year = datetime.now(timezone(timedelta(hours=8))).year
+    remote, _ = seed_archive(tmp_path, year)
+    port, proxy_port = free_port(), free_port()
+    cfg = write_config(tmp_path, recipient, **{
+        "forge.local.remote": str(remote), "forge.local.repo": str(tmp_path / "bridge-clone"),
+        "public_url": f"http://127.0.0.1:{proxy_port}", "abuse.burst": 2, "abuse.per_minute": 0.01,
+        "abuse.ipv4_prefix": 32, "abuse.trusted_proxies": ["127.0.0.1/32"]})
+    server = BridgeServer(cfg, port, tmp_path / "bridge.log").start()
+    conf = tmp_path / "nginx.conf"
+    temp = tmp_path / "nginx-temp"
+    temp.mkdir()
+    conf.write_text(f"""
+worker_processes 1;
+pid {tmp_path}/nginx.pid;
+error_log {tmp_path}/nginx-error.log;
+events {{ worker_connections 64; }}
+http {{
+    access_log off;
+    client_body_temp_path {temp}/body; proxy_temp_path {temp}/proxy; fastcgi_temp_path {temp}/fastcgi;
+    uwsgi_temp_path {temp}/uwsgi; scgi_temp_path {temp}/scgi;
+    server {{
+        listen 127.0.0.1:{proxy_port};
+        client_max_body_size 64k;
+{documented_nginx_location(port)}
+    }}
+}}
+""", encoding="utf-8")
+    with open(tmp_path / "nginx-stderr.log", "wb") as errors:
+        proc = subprocess.Popen([nginx, "-p", str(tmp_path), "-c", str(conf), "-g", "daemon off;"],
+                                stdout=subprocess.DEVNULL, stderr=errors)
+    url = f"http://127.0.0.1:{proxy_port}"
+    deadline = time.monotonic() + 10
+    while True:
+        try:
+            if httpx.get(url + "/healthz", timeout=1).status_code == 200:
+                break
+        except httpx.HTTPError:
+            pass
+        assert proc.poll() is None and time.monotonic() < deadline, \
+            (tmp_path / "nginx-stderr.log").read_text() + (tmp_path / "nginx-error.log").read_text()
+        time.sleep(0.05)
+    yield url
+    proc.terminate()
+    proc.wait(10)
+    server.stop()
+
+
+def test_behind_the_documented_nginx_each_citizen_has_their_own_limit(behind_nginx):
+    url = behind_nginx
+
+    def client(address: str) -> httpx.Client:  # a citizen at another loopback address
+        return httpx.Client(transport=httpx.HTTPTransport(local_address=address))
+
+    with client("127.0.0.2") as a, client("127.0.0.3") as b:
+        assert [a.post(url + "/api/petitions", json=petition(a, url, f"甲{n}")).status_code
+                for n in range(2)] == [201, 201]
+        # nginx replaces a forged header with the real address: the limit still bites
+        forged = a.post(url + "/api/petitions", json=petition(a, url, "甲2"),
+                        headers={"X-Forwarded-For": "203.0.113.5"})
+        assert forged.status_code == 429
+        # another citizen behind the same proxy is not limited by the first
+        other = b.post(url + "/api/petitions", json=petition(b, url, "乙"))
+        assert other.status_code == 201
+        assert "frame-ancestors 'none'" in other.headers["content-security-policy"]
