@@ -74,6 +74,7 @@ OPTIONS: tuple[Option, ...] = (
     Option("forge.min_interval_seconds", float, 1.0, "Least time between two requests to the forge (one request at a time)."),
     Option("forge.max_backoff_seconds", float, 300.0, "Longest wait after forge errors before trying again."),
     Option("forge.poll_seconds", float, 30.0, "How often open pull requests are checked for merging."),
+    Option("forge.id_check_seconds", float, 300.0, "How often the petition ids of open pull requests are looked up on main; one that another channel (the centre, an import) took meanwhile is renumbered and its batch published again as a new pull request, the old one closed."),
     Option("forge.cleanup_seconds", float, 3600.0, "How often branches under `forge.branch_prefix` that no pending or open batch needs are deleted (0: never; `wenzheng bridge cleanup-branches` does it by hand). Run one bridge per archive."),
     Option("forge.batch.enabled", bool, True, "Put many submissions into one pull request."),
     Option("forge.batch.max_items", int, 50, "Most submissions and ratings in one pull request."),

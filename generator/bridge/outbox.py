@@ -227,20 +227,22 @@ class Outbox:
         return self.item(cur.lastrowid)
 
     def renumber(self, batch_id: int, seqs: list[int], rewrite, branch: str) -> list[tuple[str, str]]:
-        """Give the petitions ``seqs`` of a pending batch new ids (the next of
-        their year), rewriting each with ``rewrite(content, new id)`` -> (path,
-        content), and move the batch to ``branch`` (a branch an earlier attempt
-        may have pushed holds the old ids); all in one transaction. Return
-        (old id, new id) pairs. Receipts follow, as they point at the item."""
+        """Give the petitions ``seqs`` of a pending or opened (unmerged) batch
+        new ids (the next of their year), rewriting each with ``rewrite(content,
+        new id)`` -> (path, content), and make the batch pending again on
+        ``branch`` (the old branch, pushed or opened, holds the old ids); all in
+        one transaction. Return (old id, new id) pairs. Receipts follow, as
+        they point at the item."""
         conn = self.conn
         changed = []
         conn.execute("BEGIN IMMEDIATE")
         try:
             for seq in seqs:
                 row = conn.execute("SELECT petition_id, content FROM items WHERE seq=? AND batch_id=? "
-                                   "AND kind='petition' AND state='batched'", (seq, batch_id)).fetchone()
+                                   "AND kind='petition' AND state IN ('batched', 'opened')",
+                                   (seq, batch_id)).fetchone()
                 if row is None:
-                    raise RuntimeError(f"item {seq} is not a pending petition of batch {batch_id}")
+                    raise RuntimeError(f"item {seq} is not an unmerged petition of batch {batch_id}")
                 old, content = row[0], bytes(row[1])
                 year = int(old.split("-")[0])
                 seq_no = conn.execute("UPDATE counters SET last = last + 1 WHERE year=? RETURNING last",
@@ -251,7 +253,11 @@ class Outbox:
                              (new, path.rsplit("/", 1)[0], path, new_content, seq))
                 conn.execute("UPDATE contacts SET petition_id=? WHERE petition_id=?", (new, old))
                 changed.append((old, new))
-            conn.execute("UPDATE batches SET branch=? WHERE id=? AND state='pending'", (branch, batch_id))
+            moved = conn.execute("UPDATE batches SET branch=?, state='pending', pr_number=NULL, pr_url=NULL "
+                                 "WHERE id=? AND state IN ('pending', 'opened')", (branch, batch_id)).rowcount
+            if moved != 1:
+                raise RuntimeError(f"batch {batch_id} is neither pending nor opened")
+            conn.execute("UPDATE items SET state='batched' WHERE batch_id=? AND state='opened'", (batch_id,))
             conn.execute("COMMIT")
         except BaseException:
             conn.execute("ROLLBACK")

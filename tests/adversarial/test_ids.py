@@ -73,7 +73,7 @@ def archive(tmp_path, key_pair):
     port = free_port()
     cfg = write_config(tmp_path, recipient, **{
         "forge.local.remote": str(remote), "forge.local.repo": str(tmp_path / "bridge-clone"),
-        "forge.batch.enabled": False, "public_url": f"http://127.0.0.1:{port}"})
+        "forge.batch.enabled": False, "public_url": f"http://127.0.0.1:{port}", "forge.id_check_seconds": 0.3})
     server = BridgeServer(cfg, port, tmp_path / "bridge.log").start()
     yield server, remote, centre, year
     server.stop()
@@ -133,6 +133,37 @@ def test_another_record_at_the_receipts_path_is_not_its_merge(archive):
         after = client.get(api).json()
         assert after["status"] not in ("merged", "published"), after
         assert after["can_rate"] is False
+        # and the bridge gives up the taken id: a new number, a new pull request
+        renumbered = wait_for(lambda: (r := client.get(api).json())["petition_id"] != info["petition_id"] and r)
+        assert renumbered["status"] in ("batched", "opened") and renumbered["title"] == MINE
+
+
+def test_an_id_taken_while_the_pull_request_is_open_is_given_up(archive):
+    """The centre imports a petition under the id of the bridge's open pull
+    request (in another month's folder). The bridge renumbers, opens a new pull
+    request and closes the old one; merged, both petitions keep their own ids."""
+    server, remote, centre, year = archive
+    with httpx.Client() as client:
+        made = submit(client, server.url)
+        api = server.url + f"/api/receipts/{made['receipt_token']}"
+        first = wait_for(lambda: (r := client.get(api).json())["status"] == "opened" and r)
+        [old_branch] = bridge_branches(remote)
+        taken = first["petition_id"]
+        now = datetime.fromisoformat(first["received_at"])
+        other_month = now.replace(month=1, day=2) if now.month != 1 else now.replace(month=2, day=2)
+        theirs = centre_adds_petition(centre, taken, other_month)
+        info = wait_for(lambda: (r := client.get(api).json())["petition_id"] != taken
+                        and r["status"] == "opened" and r)
+        [branch] = bridge_branches(remote)
+        assert branch == old_branch + "-r1"  # the old pull request (branch) is closed
+        merge_branch(centre, branch)
+        info = wait_for(lambda: (r := client.get(api).json())["status"] in ("merged", "published") and r)
+        mine = info["petition_id"]
+        listed = git(remote, "ls-tree", "-r", "--name-only", "main", f"petitions/{year}").split()
+        [my_file] = [p for p in listed if f"/{mine}/petition.yaml" in p]
+        assert yaml.safe_load(git(remote, "show", f"main:{my_file}"))["title"] == MINE
+        assert yaml.safe_load(git(remote, "show", f"main:{theirs}/petition.yaml"))["title"] == THEIRS
+        assert not [p for p in listed if f"/{taken}/" in p and not p.startswith(theirs + "/")]
 
 
 @pytest.fixture

@@ -91,6 +91,18 @@ class LocalProvider:
                        default=0)
             return {int(year): best}
 
+    def petition_folders(self, year: int) -> dict[str, str]:
+        with self._lock:
+            self._fetch_main(force=True)
+            found: dict[str, str] = {}
+            for month in self._main_names(f"petitions/{year}"):
+                for name in self._main_names(f"petitions/{year}/{month}"):
+                    found.setdefault(name, f"petitions/{year}/{month}/{name}")
+            return found
+
+    def close_pull_request(self, pr: PullRequest, branch: str) -> None:
+        self.delete_branch(branch)  # in plain git the pushed branch is the request
+
     def folder_files(self, folder: str) -> list[str] | None:
         with self._lock:
             names = self._main_names(folder)
@@ -110,6 +122,7 @@ class LocalProvider:
                 git(self.repo, "push", "-q", self.remote, f"{ref}:{ref}")
             except GitError as exc:
                 raise ForgeUnavailable("git push failed", 5.0) from exc
+            self._heads.add(change.branch)  # the cached listing may predate the push
             return PullRequest(0, url)
 
     def pull_request_state(self, pr: PullRequest, branch: str,
@@ -149,6 +162,7 @@ class LocalProvider:
             except GitError as exc:
                 if "remote ref does not exist" not in str(exc):
                     raise ForgeError("git push --delete failed") from exc
+            self._heads.discard(branch)
 
 
 def commit_files(repo: Path, parent: str | None, files, message: str, author: str) -> str:
