@@ -241,3 +241,16 @@ def test_behind_the_documented_nginx_each_citizen_has_their_own_limit(behind_ngi
         other = b.post(url + "/api/petitions", json=petition(b, url, "乙"))
         assert other.status_code == 201
         assert "frame-ancestors 'none'" in other.headers["content-security-policy"]
+
+
+def test_the_forms_own_script_still_runs_under_the_policy(bridge, tmp_path):
+    """The policy must not break the form: real chromium loads /submit and the
+    proof-of-work script (same origin, allowed by script-src 'self') completes."""
+    import subprocess
+
+    server = bridge()
+    profile = tmp_path / "chromium-profile"
+    proc = subprocess.run(["/usr/bin/chromium", "--headless", "--no-sandbox", "--disable-gpu",
+                           f"--user-data-dir={profile}", "--virtual-time-budget=15000", "--dump-dom",
+                           server.url + "/submit"], capture_output=True, text=True, timeout=120)
+    assert "安全校验完成" in proc.stdout, proc.stdout[-2000:] + proc.stderr[-2000:]
