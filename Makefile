@@ -23,9 +23,11 @@ demo: install
 	$(PY) -m generator serve --now $(DEMO_NOW) --out site --port 8000
 
 # Browser tests need Debian's chromium (and a CJK font for readable screenshots)
-# and axe-core from npm, installed here, never at test time.
+# and axe-core from npm, installed here, never at test time; the bridge's proxy
+# test runs Debian's nginx in front of it.
 browser-deps:
 	@test -x /usr/bin/chromium || (apt-get update && apt-get install -y chromium fonts-noto-cjk)
+	@test -x /usr/sbin/nginx || (apt-get update && apt-get install -y nginx-light)
 	@test -f tests/browser/node_modules/axe-core/axe.min.js || (cd tests/browser && npm ci --no-audit --no-fund)
 
 # The audit verifies SSH commit signatures with ssh-keygen (docs/audit.md).

@@ -891,20 +891,13 @@ def bridge_serve(config_path, no_worker) -> None:
     Example:
       WENZHENG_BRIDGE__SECRET=$(cat secret) wenzheng bridge serve --config bridge.yaml
     """
-    import time
-
-    import uvicorn
-
-    from generator.bridge.app import create_app
+    from generator.bridge.app import serve
     from generator.bridge.logs import setup_logging
     from generator.bridge.providers import make_provider
 
     cfg = _bridge_config(config_path)
     setup_logging(cfg.log_level)
-    app = create_app(cfg, make_provider(cfg), clock=time.time, run_worker=not no_worker)
-    # No access log: it would write citizens' addresses to disk.
-    uvicorn.run(app, host=cfg.listen_host, port=cfg.listen_port, log_config=None, access_log=False,
-                server_header=False)
+    serve(cfg, make_provider(cfg), run_worker=not no_worker)
 
 
 @bridge.command("status")

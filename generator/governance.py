@@ -403,6 +403,7 @@ def check_change(repo: str | Path, base: str, author: str, now: datetime, *,
         actor = departments.actor_of(author)
         cs = ChangeSet(tuple(changes), base_names_of(root, fork, folders), read_added(texts))
         problems += check_pull_request(cs, departments, tolerance_of(rules), author, now)
+        problems += ids_taken_on_base(root, base, cs)
     # the partial check of a folder and the path rules may both refuse one file
     return ChangeCheck(fork, head_commit, author, actor, changes, list(dict.fromkeys(problems)),
                        archive.folders_checked)
@@ -436,6 +437,45 @@ def path_problems(repo: str | Path, changes: Sequence[gitio.Change],
         problem = archivepaths.entry_problem(path, mode, size)
         if problem is not None:
             problems.append(problem)
+    return problems
+
+
+def ids_taken_on_base(repo: str | Path, base: str, change: ChangeSet) -> list[Problem]:
+    """Return a refusal for each petition the change adds in a new folder whose
+    id is already in the archive at ``base``'s tip (not only where the change
+    left it), in any month's folder: an id is given once, whoever (the bridge,
+    the centre, an import) took it first."""
+    added = {}
+    for path, record in change.added.items():
+        folder = _folder_of(path)
+        if isinstance(record, r.Petition) and folder and not change.base_names.get(folder):
+            added[path] = folder
+    if not added:
+        return []
+    tip = gitio.rev_parse(repo, base)
+
+    def folders(path: str) -> list[str]:  # the sub-folders of one folder at the tip
+        try:
+            out = gitio.git(repo, "ls-tree", "-d", "-z", "--name-only", f"{tip}:{path}")
+        except gitio.GitError:
+            return []
+        return [n.decode("utf-8") for n in out.split(b"\0") if n]
+
+    existing: dict[str, str] = {}
+    for year in sorted({f.split("/")[1] for f in added.values()}):
+        for month in folders(f"petitions/{year}"):
+            for pid in folders(f"petitions/{year}/{month}"):
+                existing.setdefault(pid, f"petitions/{year}/{month}/{pid}")
+    problems = []
+    for path, folder in sorted(added.items()):
+        pid = folder.rsplit("/", 1)[1]
+        if pid in existing:
+            problems.append(Problem(
+                path, None, "id-exists",
+                f"petition id {pid} is already taken in the archive by {existing[pid]} "
+                f"(on {base}); an id is given to one petition only",
+                "the bridge renumbers its petitions before it opens a pull request; close this one "
+                "and submit again, or give the petition the next free id and folder"))
     return problems
 
 

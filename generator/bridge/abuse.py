@@ -334,13 +334,61 @@ class _Bucket:
     updated: float
 
 
+class BucketStore:
+    """Rate-limit buckets on disk (SQLite, WAL), so a restart does not hand every
+    address a fresh burst. Each limiter writes its bucket after every take; a
+    full bucket is the same as none, so full ones are deleted."""
+
+    def __init__(self, path: str):
+        import sqlite3
+        import threading
+        self.path = path
+        self._lock = threading.Lock()
+        self.conn = sqlite3.connect(path, timeout=30, isolation_level=None, check_same_thread=False)
+        self.conn.execute("PRAGMA journal_mode=WAL")
+        # NORMAL: a process crash or restart loses nothing; a power loss may
+        # forget the last moments of limiting, which is acceptable.
+        self.conn.execute("PRAGMA synchronous=NORMAL")
+        self.conn.execute("PRAGMA busy_timeout=30000")
+        self.conn.execute("CREATE TABLE IF NOT EXISTS buckets (limiter TEXT NOT NULL, key TEXT NOT NULL, "
+                          "tokens REAL NOT NULL, updated REAL NOT NULL, PRIMARY KEY (limiter, key))")
+
+    def load(self, limiter: str, key: str) -> tuple[float, float] | None:
+        with self._lock:
+            row = self.conn.execute("SELECT tokens, updated FROM buckets WHERE limiter=? AND key=?",
+                                    (limiter, key)).fetchone()
+        return (row[0], row[1]) if row else None
+
+    def save(self, limiter: str, key: str, tokens: float, updated: float) -> None:
+        with self._lock:
+            self.conn.execute("INSERT INTO buckets(limiter, key, tokens, updated) VALUES(?, ?, ?, ?) "
+                              "ON CONFLICT(limiter, key) DO UPDATE SET tokens=excluded.tokens, "
+                              "updated=excluded.updated", (limiter, key, tokens, updated))
+
+    def forget_full(self, limiter: str, burst: float, rate_per_second: float, now: float) -> None:
+        """Delete the buckets of ``limiter`` that have refilled completely by ``now``."""
+        with self._lock:
+            self.conn.execute("DELETE FROM buckets WHERE limiter=? AND tokens + (? - updated) * ? >= ?",
+                              (limiter, now, rate_per_second, burst))
+
+    def close(self) -> None:
+        with self._lock:
+            self.conn.close()
+
+
 @dataclass
 class RateLimiter:
-    """A token bucket per key: ``burst`` requests at once, refilled at ``per_minute``."""
+    """A token bucket per key: ``burst`` requests at once, refilled at ``per_minute``.
+
+    With a ``store`` every bucket is also kept on disk under ``name``, so the
+    limit holds across restarts.
+    """
 
     per_minute: float
     burst: int
     max_keys: int = 100_000
+    store: BucketStore | None = None
+    name: str = "submit"
     _buckets: dict[str, _Bucket] = field(default_factory=dict)
 
     def take(self, key: str, now: float) -> float:
@@ -350,11 +398,17 @@ class RateLimiter:
         if bucket is None:
             if len(self._buckets) >= self.max_keys:
                 self._forget_full(now)
-            bucket = self._buckets[key] = _Bucket(float(self.burst), now)
-        bucket.tokens = min(float(self.burst), bucket.tokens + (now - bucket.updated) * rate)
+            saved = self.store.load(self.name, key) if self.store else None
+            bucket = _Bucket(*saved) if saved else _Bucket(float(self.burst), now)
+            self._buckets[key] = bucket
+        bucket.tokens = min(float(self.burst), bucket.tokens + max(0.0, now - bucket.updated) * rate)
         bucket.updated = now
-        if bucket.tokens >= 1.0:
+        allowed = bucket.tokens >= 1.0
+        if allowed:
             bucket.tokens -= 1.0
+        if self.store:
+            self.store.save(self.name, key, bucket.tokens, bucket.updated)
+        if allowed:
             return 0.0
         return (1.0 - bucket.tokens) / rate if rate > 0 else 3600.0
 
@@ -363,6 +417,8 @@ class RateLimiter:
         for key in [k for k, b in self._buckets.items()
                     if b.tokens + (now - b.updated) * rate >= self.burst]:
             del self._buckets[key]
-        if len(self._buckets) >= self.max_keys:  # still full: drop the oldest half
+        if self.store:
+            self.store.forget_full(self.name, float(self.burst), rate, now)
+        if len(self._buckets) >= self.max_keys:  # still full: drop the oldest half (kept on disk)
             for key in sorted(self._buckets, key=lambda k: self._buckets[k].updated)[: self.max_keys // 2]:
                 del self._buckets[key]

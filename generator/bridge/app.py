@@ -35,6 +35,7 @@ from generator.records import CATEGORIES, RATINGS
 
 from . import abuse
 from .abuse import FieldError, FieldLimits
+from .config import origin_of
 from .compose import CATEGORY_ZH, feedback_record, petition_record, pseudonym
 from .outbox import AlreadyExists, Outbox, Receipt
 from .privacy import ContactSealer, mask_personal_data
@@ -170,8 +171,11 @@ class Bridge:
         self.sealer = ContactSealer(cfg.contact_recipient)
         self.outbox = Outbox(cfg.database, cfg.sqlite_synchronous)
         self.trusted = tuple(ipaddress.ip_network(n, strict=False) for n in cfg.abuse_trusted_proxies)
-        self.limiter = abuse.RateLimiter(cfg.abuse_per_minute, cfg.abuse_burst)
-        self.nojs_limiter = abuse.RateLimiter(cfg.abuse_nojs_per_hour / 60.0, max(1, int(cfg.abuse_nojs_per_hour)))
+        self.buckets = abuse.BucketStore(cfg.abuse_state_file)
+        self.limiter = abuse.RateLimiter(cfg.abuse_per_minute, cfg.abuse_burst, store=self.buckets, name="submit")
+        self.nojs_limiter = abuse.RateLimiter(cfg.abuse_nojs_per_hour / 60.0, max(1, int(cfg.abuse_nojs_per_hour)),
+                                              store=self.buckets, name="nojs")
+        self.origins = allowed_origins(cfg)
         self.metrics = Metrics()
         self._closed_cache: dict[str, tuple[float, list[str] | None]] = {}
 
@@ -191,6 +195,18 @@ class Bridge:
 
     def new_form_token(self) -> str:
         return abuse.issue_form_token(self.secret, self.clock(), self.cfg.abuse_pow_bits)
+
+    def cross_origin(self, origin: str | None, referer: str | None) -> str | None:
+        """Return the foreign origin a browser post came from, or None when it
+        came from an allowed origin (or from a client that sends neither
+        header, which no browser does for a cross-site post)."""
+        if origin is not None:
+            origin = origin.strip()
+            return None if origin in self.origins else (origin or "null")[:200]
+        if referer:
+            found = origin_of(referer)
+            return None if found in self.origins else (found or "null")
+        return None
 
     def prefix(self, peer: str | None, forwarded: str | None) -> str:
         address = abuse.client_address(peer, forwarded, self.trusted)
@@ -346,6 +362,7 @@ class Bridge:
         site = self.cfg.site_url.rstrip("/")
         return {
             "petition_id": receipt.petition_id,
+            "title": receipt.title,
             "status": receipt.state,
             "status_zh": zh,
             "status_en": en,
@@ -372,6 +389,67 @@ def _rate_error(wait: float) -> FieldError:
     return FieldError("form", "rate_limited",
                       f"提交过于频繁，请 {seconds} 秒后再试（您填写的内容已保留）。",
                       f"Too many submissions from your network; try again in {seconds} s (what you wrote is kept).")
+
+
+def allowed_origins(cfg) -> frozenset[str]:
+    """Return the origins whose pages may post to the bridge: its own, the
+    archive site's, and ``allowed_origins``."""
+    found = {origin_of(u) for u in (cfg.public_url, cfg.site_url) if u}
+    found.update(cfg.allowed_origins)
+    return frozenset(o for o in found if o)
+
+
+CROSS_ORIGIN = FieldError("form", "cross_origin",
+                          "此提交来自其他网站，已被拒绝。请直接在本站的提交页面填写。",
+                          "This submission came from another website and was refused. "
+                          "Please fill in the form on this site's own submission page.")
+TOO_DEEP = FieldError("form", "too_deep", "请求内容嵌套过深，无法处理。请提交只含文字字段的 JSON 对象。",
+                      "The request body is nested too deeply to read. Send a JSON object whose fields are text.")
+NOT_JSON = FieldError("form", "not_json", "请求内容不是 JSON 对象。", "The request body is not a JSON object.")
+
+# Sent with every response. The pages load only their own script and style;
+# nothing may frame them (clickjacking); the receipt token in the URL never
+# leaves in a Referer (links to the forge and the site are cross-origin), while
+# same-origin posts keep their Origin header for the check above.
+SECURITY_HEADERS = (
+    (b"content-security-policy",
+     b"default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; "
+     b"form-action 'self'; frame-ancestors 'none'; base-uri 'none'"),
+    (b"referrer-policy", b"same-origin"),
+    (b"x-content-type-options", b"nosniff"),
+    (b"x-frame-options", b"DENY"),
+    (b"cross-origin-opener-policy", b"same-origin"),
+)
+
+
+def parse_json_object(body: bytes) -> "tuple[dict | None, FieldError | None]":
+    """Return a request body's JSON object, or the error to answer (400)."""
+    try:
+        raw = json.loads(body)
+    except RecursionError:
+        return None, TOO_DEEP
+    except (ValueError, UnicodeDecodeError):
+        return None, NOT_JSON
+    return (raw, None) if isinstance(raw, dict) else (None, NOT_JSON)
+
+
+class BridgeApp(Starlette):
+    """The Starlette app with the security headers added to every response,
+    including the error pages Starlette itself makes."""
+
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] != "http":
+            await super().__call__(scope, receive, send)
+            return
+
+        async def send_with_headers(message) -> None:
+            if message["type"] == "http.response.start":
+                present = {name.lower() for name, _ in message.get("headers", [])}
+                message["headers"] = list(message.get("headers", [])) + [
+                    (name, value) for name, value in SECURITY_HEADERS if name not in present]
+            await send(message)
+
+        await super().__call__(scope, receive, send_with_headers)
 
 
 def _not_found() -> FieldError:
@@ -434,7 +512,17 @@ def create_app(cfg, provider: Provider, clock: Callable[[], float] = time.time,
     async def submit_page(request: Request) -> Response:
         return form_page({}, [])
 
+    def foreign(request: Request) -> bool:
+        found = bridge.cross_origin(request.headers.get("origin"), request.headers.get("referer"))
+        if found is None:
+            return False
+        bridge.metrics.refuse("cross_origin")
+        log.warning("cross-origin post refused", extra={"fields": {"origin": found, "path": request.url.path}})
+        return True
+
     async def submit_form(request: Request) -> Response:
+        if foreign(request):
+            return form_page({}, [CROSS_ORIGIN], 403)
         try:
             body = await _read_body(request, limit)
         except BodyTooLarge:
@@ -459,20 +547,21 @@ def create_app(cfg, provider: Provider, clock: Callable[[], float] = time.time,
         return JSONResponse({"errors": [e.as_dict() for e in outcome.errors]}, status_code=outcome.status,
                             headers=headers)
 
+    def json_error(error: FieldError, status: int) -> JSONResponse:
+        return JSONResponse({"errors": [error.as_dict()]}, status_code=status)
+
     async def submit_api(request: Request) -> Response:
+        if foreign(request):
+            return json_error(CROSS_ORIGIN, 403)
         try:
             body = await _read_body(request, limit)
         except BodyTooLarge:
             bridge.metrics.refuse("too_large")
-            return JSONResponse({"errors": [_too_large(limit, False).as_dict()]}, status_code=413)
-        try:
-            raw = json.loads(body)
-        except (ValueError, UnicodeDecodeError):
-            raw = None
-        if not isinstance(raw, dict):
-            return JSONResponse({"errors": [FieldError("form", "not_json", "请求内容不是 JSON 对象。",
-                                                       "The request body is not a JSON object.").as_dict()]},
-                                status_code=400)
+            return json_error(_too_large(limit, False), 413)
+        raw, error = parse_json_object(body)
+        if error is not None:
+            bridge.metrics.refuse(error.code)
+            return json_error(error, 400)
         outcome = await submit_async(raw, client_prefix(request))
         if not outcome.receipt_token:
             return json_errors(outcome)
@@ -514,6 +603,11 @@ def create_app(cfg, provider: Provider, clock: Callable[[], float] = time.time,
 
     async def rate_form(request: Request) -> Response:
         token = request.path_params["token"]
+        if foreign(request):
+            receipt = bridge.receipt(token)
+            info = bridge.receipt_json(token, receipt, None) if receipt else None
+            return page("receipt.html", 403, receipt=receipt, info=info, token=token,
+                        errors={"rating": CROSS_ORIGIN}, values={})
         try:
             body = await _read_body(request, limit)
         except BodyTooLarge:
@@ -530,14 +624,15 @@ def create_app(cfg, provider: Provider, clock: Callable[[], float] = time.time,
                     values={k: v[0] for k, v in raw.items() if len(v) == 1})
 
     async def rate_api(request: Request) -> Response:
+        if foreign(request):
+            return json_error(CROSS_ORIGIN, 403)
         try:
-            raw = json.loads(await _read_body(request, limit))
-        except (BodyTooLarge, ValueError, UnicodeDecodeError):
-            raw = None
-        if not isinstance(raw, dict):
-            return JSONResponse({"errors": [FieldError("form", "not_json", "请求内容不是 JSON 对象。",
-                                                       "The request body is not a JSON object.").as_dict()]},
-                                status_code=400)
+            body = await _read_body(request, limit)
+        except BodyTooLarge:
+            return json_error(_too_large(limit, False), 413)
+        raw, error = parse_json_object(body)
+        if error is not None:
+            return json_error(error, 400)
         outcome = await rate_common(request, raw)
         if outcome.status != 201:
             return json_errors(outcome)
@@ -617,7 +712,23 @@ def create_app(cfg, provider: Provider, clock: Callable[[], float] = time.time,
                 thread.join(timeout=30)
             app.state.committer.close()
             bridge.outbox.close()
+            bridge.buckets.close()
 
-    app = Starlette(routes=routes, lifespan=lifespan)
+    app = BridgeApp(routes=routes, lifespan=lifespan)
     app.state.bridge = bridge
     return app
+
+
+def serve(cfg, provider: Provider, run_worker: bool = True) -> None:
+    """Run the bridge under uvicorn as deployed (``wenzheng bridge serve``).
+
+    uvicorn's own proxy-header handling is off: it would believe
+    X-Forwarded-For from 127.0.0.1 whatever ``abuse.trusted_proxies`` says.
+    The bridge reads the header itself, only from the listed proxies.
+    No access log: it would write citizens' addresses to disk.
+    """
+    import uvicorn
+
+    app = create_app(cfg, provider, clock=time.time, run_worker=run_worker)
+    uvicorn.run(app, host=cfg.listen_host, port=cfg.listen_port, log_config=None, access_log=False,
+                server_header=False, proxy_headers=False, forwarded_allow_ips="")

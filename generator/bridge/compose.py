@@ -69,6 +69,15 @@ def petition_record(petition_id: str, received_at: datetime, category: str, titl
     return f"{petition_folder(petition_id, received_at)}/{PETITION_FILE}", dump_record(data)
 
 
+def renumbered_petition(content: bytes, petition_id: str) -> tuple[str, bytes]:
+    """Return the path and content of a web petition written by
+    :func:`petition_record`, given a new id (nothing else changes)."""
+    data = yaml.safe_load(content.decode("utf-8"))
+    data["id"] = petition_id
+    received_at = datetime.fromisoformat(data["received_at"])
+    return f"{petition_folder(petition_id, received_at)}/{PETITION_FILE}", dump_record(data)
+
+
 def feedback_record(folder: str, at: datetime, rating: str, comment: str | None,
                     existing: list[str]) -> tuple[str, bytes]:
     """Return the path and content of a feedback event, numbered past any

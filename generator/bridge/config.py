@@ -63,7 +63,9 @@ OPTIONS: tuple[Option, ...] = (
     Option("abuse.burst", int, 10, "Submissions allowed at once per address prefix before the per-minute rate applies."),
     Option("abuse.ipv4_prefix", int, 24, "IPv4 prefix length that shares one rate-limit bucket."),
     Option("abuse.ipv6_prefix", int, 56, "IPv6 prefix length that shares one rate-limit bucket."),
-    Option("abuse.trusted_proxies", list, [], "Networks (CIDR) of reverse proxies whose X-Forwarded-For is believed; from anyone else it is ignored."),
+    Option("abuse.trusted_proxies", list, [], "Networks (CIDR) of reverse proxies whose X-Forwarded-For is believed; from anyone else it is ignored (uvicorn's own proxy-header handling is off)."),
+    Option("abuse.state_file", str, "", "SQLite file keeping the rate-limit buckets across restarts; empty: the outbox's path with `.limits` appended. Relative paths are relative to the config file."),
+    Option("allowed_origins", list, [], "Origins (`https://host[:port]`) besides `public_url`'s and `site_url`'s whose pages may post forms and ratings; a post whose Origin (or, without one, Referer) is another site is refused."),
     Option("forge.provider", str, "local", "Where pull requests go.", choices=PROVIDERS),
     Option("forge.base_branch", str, "main", "The archive's main branch."),
     Option("forge.branch_prefix", str, "bridge/", "Prefix of the branches the bridge creates; only these are ever cleaned up."),
@@ -72,6 +74,7 @@ OPTIONS: tuple[Option, ...] = (
     Option("forge.min_interval_seconds", float, 1.0, "Least time between two requests to the forge (one request at a time)."),
     Option("forge.max_backoff_seconds", float, 300.0, "Longest wait after forge errors before trying again."),
     Option("forge.poll_seconds", float, 30.0, "How often open pull requests are checked for merging."),
+    Option("forge.id_check_seconds", float, 300.0, "How often the petition ids of open pull requests are looked up on main; one that another channel (the centre, an import) took meanwhile is renumbered and its batch published again as a new pull request, the old one closed."),
     Option("forge.cleanup_seconds", float, 3600.0, "How often branches under `forge.branch_prefix` that no pending or open batch needs are deleted (0: never; `wenzheng bridge cleanup-branches` does it by hand). Run one bridge per archive."),
     Option("forge.batch.enabled", bool, True, "Put many submissions into one pull request."),
     Option("forge.batch.max_items", int, 50, "Most submissions and ratings in one pull request."),
@@ -95,6 +98,21 @@ BridgeConfig = make_dataclass(
     frozen=True,
 )
 BridgeConfig.__doc__ = "The bridge's settings, one attribute per option key (dots become underscores)."
+
+
+def origin_of(url: str) -> str | None:
+    """Return the origin (``scheme://host[:port]``, lower case) of a URL, or None."""
+    from urllib.parse import urlsplit
+    try:
+        parts = urlsplit(url.strip())
+        port = parts.port
+    except ValueError:
+        return None
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        return None
+    default = {"http": 80, "https": 443}[parts.scheme]
+    host = parts.hostname if ":" not in parts.hostname else f"[{parts.hostname}]"
+    return f"{parts.scheme}://{host}" + (f":{port}" if port and port != default else "")
 
 
 class ConfigError(ValueError):
@@ -186,7 +204,9 @@ def load_config(path: str | Path | None, env: Mapping[str, str],
         raise ConfigError(problems)
     if not Path(values["database"]).is_absolute():
         values["database"] = str(base_dir / values["database"])
-    for key in ("forge.local.repo",):
+    if not values["abuse.state_file"]:
+        values["abuse.state_file"] = values["database"] + ".limits"
+    for key in ("forge.local.repo", "abuse.state_file"):
         if values[key] and not Path(values[key]).is_absolute():
             values[key] = str(base_dir / values[key])
     return BridgeConfig(**{by_key[k].attr: v for k, v in values.items()}, base_dir=str(base_dir))
@@ -209,6 +229,10 @@ def _check(values: Mapping[str, Any]) -> list[str]:
             ipaddress.ip_network(str(net), strict=False)
         except ValueError:
             problems.append(f"`abuse.trusted_proxies`: {net!r} is not a network; write it as CIDR, e.g. 10.0.0.0/8.")
+    for origin in values["allowed_origins"]:
+        if origin_of(str(origin)) != str(origin):
+            problems.append(f"`allowed_origins`: {origin!r} is not an origin; write scheme, host and "
+                            "port only, e.g. https://archive.example.gov.cn.")
     if values["forge.provider"] == "local":
         if not values["forge.local.remote"]:
             problems.append("`forge.local.remote` is required with the local provider: the repository (path or URL) to push to.")

@@ -100,6 +100,7 @@ class Receipt:
     pr_url: str | None
     created_at: str
     rating_state: str | None  # None: not rated; else the feedback item's state
+    title: str = ""           # the masked public title, so the citizen sees it is their case
 
 
 def connect(path: str | Path, synchronous: str = "full") -> sqlite3.Connection:
@@ -225,6 +226,44 @@ class Outbox:
                          (petition_id, sealed_contact, contact_expires_at))
         return self.item(cur.lastrowid)
 
+    def renumber(self, batch_id: int, seqs: list[int], rewrite, branch: str) -> list[tuple[str, str]]:
+        """Give the petitions ``seqs`` of a pending or opened (unmerged) batch
+        new ids (the next of their year), rewriting each with ``rewrite(content,
+        new id)`` -> (path, content), and make the batch pending again on
+        ``branch`` (the old branch, pushed or opened, holds the old ids); all in
+        one transaction. Return (old id, new id) pairs. Receipts follow, as
+        they point at the item."""
+        conn = self.conn
+        changed = []
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            for seq in seqs:
+                row = conn.execute("SELECT petition_id, content FROM items WHERE seq=? AND batch_id=? "
+                                   "AND kind='petition' AND state IN ('batched', 'opened')",
+                                   (seq, batch_id)).fetchone()
+                if row is None:
+                    raise RuntimeError(f"item {seq} is not an unmerged petition of batch {batch_id}")
+                old, content = row[0], bytes(row[1])
+                year = int(old.split("-")[0])
+                seq_no = conn.execute("UPDATE counters SET last = last + 1 WHERE year=? RETURNING last",
+                                      (year,)).fetchone()[0]
+                new = f"{year}-{seq_no:06d}"
+                path, new_content = rewrite(content, new)
+                conn.execute("UPDATE items SET petition_id=?, folder=?, path=?, content=? WHERE seq=?",
+                             (new, path.rsplit("/", 1)[0], path, new_content, seq))
+                conn.execute("UPDATE contacts SET petition_id=? WHERE petition_id=?", (new, old))
+                changed.append((old, new))
+            moved = conn.execute("UPDATE batches SET branch=?, state='pending', pr_number=NULL, pr_url=NULL "
+                                 "WHERE id=? AND state IN ('pending', 'opened')", (branch, batch_id)).rowcount
+            if moved != 1:
+                raise RuntimeError(f"batch {batch_id} is neither pending nor opened")
+            conn.execute("UPDATE items SET state='batched' WHERE batch_id=? AND state='opened'", (batch_id,))
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        return changed
+
     def add_feedback(self, *, petition_id: str, folder: str, path: str, content: bytes,
                      flags: Iterable[str], created_at: str, now: float) -> Item:
         """Store a rating's feedback event; raise :class:`AlreadyExists` if the
@@ -247,13 +286,13 @@ class Outbox:
     def receipt(self, receipt_hash: str) -> Receipt | None:
         """Return the receipt for a hashed receipt token, or None."""
         row = self.conn.execute(
-            "SELECT i.petition_id, i.folder, i.state, b.pr_url, i.created_at FROM items i "
+            "SELECT i.petition_id, i.folder, i.state, b.pr_url, i.created_at, i.title FROM items i "
             "LEFT JOIN batches b ON b.id = i.batch_id WHERE i.receipt_hash=?", (receipt_hash,)).fetchone()
         if not row:
             return None
         rated = self.conn.execute("SELECT state FROM items WHERE idem_key=?",
                                   (f"feedback:{row[0]}",)).fetchone()
-        return Receipt(row[0], row[1], row[2], row[3], row[4], rated[0] if rated else None)
+        return Receipt(row[0], row[1], row[2], row[3], row[4], rated[0] if rated else None, row[5])
 
     def counts(self) -> dict[str, int]:
         """Return how many items are in each state."""

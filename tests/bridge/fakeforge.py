@@ -195,6 +195,15 @@ class FakeForge:
             return JSONResponse(data, status_code=status, headers=headers)
         return endpoint
 
+    def close_pr(self, n: int) -> PR | None:
+        """Close pull request ``n`` without merging (None if there is none)."""
+        if not 1 <= n <= len(self.pulls):
+            return None
+        pr = self.pulls[n - 1]
+        if not pr.merged:
+            pr.state = "closed"
+        return pr
+
     def find_pr(self, head: str) -> PR | None:
         return next((p for p in self.pulls if p.head == head), None)
 
@@ -281,6 +290,10 @@ def github_app(forge: FakeForge) -> Starlette:
             return 404, {"message": "Not Found"}
         return 200, pr_json(forge.pulls[n - 1])
 
+    def update_pull(request, body):  # PATCH: only {"state": "closed"} is used
+        pr = forge.close_pr(int(request.path_params["n"])) if body.get("state") == "closed" else None
+        return (200, pr_json(pr)) if pr else (422, {"message": "Validation Failed"})
+
     def add_labels(request, body):
         pr = forge.pulls[int(request.path_params["n"]) - 1]
         for name in body["labels"]:
@@ -303,6 +316,7 @@ def github_app(forge: FakeForge) -> Starlette:
         Route(prefix + "/pulls", w(list_pulls), methods=["GET"]),
         Route(prefix + "/pulls", w(create_pull), methods=["POST"]),
         Route(prefix + "/pulls/{n:int}", w(get_pull), methods=["GET"]),
+        Route(prefix + "/pulls/{n:int}", w(update_pull), methods=["PATCH"]),
         Route(prefix + "/issues/{n:int}/labels", w(add_labels), methods=["POST"]),
         Route(prefix + "/contents/{path:path}", w(contents), methods=["GET"]),
     ])
@@ -377,6 +391,10 @@ def gitlab_app(forge: FakeForge) -> Starlette:
         return 201, mr_json(forge.open_pr(body["source_branch"], body["target_branch"], body["title"],
                                           body.get("description", ""), labels))
 
+    def update_mr(request, body):  # PUT: only {"state_event": "close"} is used
+        pr = forge.close_pr(int(request.path_params["n"])) if body.get("state_event") == "close" else None
+        return (200, mr_json(pr)) if pr else (400, {"message": "400 Bad request"})
+
     def get_mr(request, body):
         n = int(request.path_params["n"])
         return (200, mr_json(forge.pulls[n - 1])) if n <= len(forge.pulls) else (404, {"message": "404 Not found"})
@@ -391,6 +409,7 @@ def gitlab_app(forge: FakeForge) -> Starlette:
         Route(prefix + "/merge_requests", w(list_mrs), methods=["GET"]),
         Route(prefix + "/merge_requests", w(create_mr), methods=["POST"]),
         Route(prefix + "/merge_requests/{n:int}", w(get_mr), methods=["GET"]),
+        Route(prefix + "/merge_requests/{n:int}", w(update_mr), methods=["PUT"]),
     ])
 
 
@@ -450,6 +469,10 @@ def gitea_app(forge: FakeForge) -> Starlette:
         forge.labels[body["name"]] = len(forge.labels) + 1
         return 201, {"id": forge.labels[body["name"]], "name": body["name"], "color": body["color"]}
 
+    def gitea_update_pull(request, body):  # PATCH: only {"state": "closed"} is used; Gitea answers 201
+        pr = forge.close_pr(int(request.path_params["n"])) if body.get("state") == "closed" else None
+        return (201, pr_json(pr)) if pr else (422, {"message": "invalid"})
+
     def pr_by_branches(request, body):
         head = unquote(request.path_params["head"])
         pr = forge.find_pr(head)
@@ -479,6 +502,7 @@ def gitea_app(forge: FakeForge) -> Starlette:
         Route(prefix + "/labels", w(create_label), methods=["POST"]),
         Route(prefix + "/pulls", w(create_pull), methods=["POST"]),
         Route(prefix + "/pulls/{n:int}", w(get_pull), methods=["GET"]),
+        Route(prefix + "/pulls/{n:int}", w(gitea_update_pull), methods=["PATCH"]),
         Route(prefix + "/pulls/{base}/{head:path}", w(pr_by_branches), methods=["GET"]),
     ])
 

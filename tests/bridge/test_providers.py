@@ -184,3 +184,19 @@ def test_one_request_at_a_time(tmp_path):
         for t in threads:
             t.join()
         assert peak[0] == 1 and len(forge.requests) == 8
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_petition_folders_and_closing_a_superseded_pull_request(kind, tmp_path):
+    forge, server = make(kind, tmp_path)
+    with server:
+        p = provider_for(kind, server.api_url)
+        assert p.petition_folders(2026) == {"2026-000005": "petitions/2026/01/2026-000005",
+                                            "2026-000007": "petitions/2026/02/2026-000007"}
+        assert p.petition_folders(2024) == {}
+        pr = p.publish(change())
+        p.close_pull_request(pr, "bridge/abc-000001")
+        assert forge.pulls[0].state == "closed" and not forge.pulls[0].merged
+        assert forge.store.ref("bridge/abc-000001") is None
+        assert p.pull_request_state(pr, "bridge/abc-000001") == "closed"
+        assert forge.spec_problems == []

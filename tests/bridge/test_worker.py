@@ -79,3 +79,38 @@ def test_contacts_are_deleted_after_retention(tmp_path, key_pair):
     assert ob.purge_contacts(NOW + 29 * 86400) == 0
     assert ob.purge_contacts(NOW + 30 * 86400) == 6
     assert ob.sealed_contact("2026-000004") is None
+
+
+def test_ids_taken_on_main_meanwhile_are_renumbered_on_a_new_branch(tmp_path, key_pair):
+    """The centre enters petitions 2026-000004 and -000005 on main after the
+    bridge allocated them, and after a crash left a branch with the old ids."""
+    from generator.bridge.compose import batch_change
+    from tests.conftest import commit_files
+
+    cfg, remote, worker = setup(tmp_path, key_pair)
+    ob = worker.outbox
+    batch = ob.make_batch([i.seq for i in ob.queued(4)], lambda bid: worker.branch_name(ob.instance_id(), bid), NOW)
+    assert [i.petition_id for i in ob.batch_items(batch.id)] == [f"2026-00000{n}" for n in (4, 5, 6, 7)]
+    # the crash: pushed, not recorded as opened
+    worker.provider.publish(batch_change(batch.branch, ob.batch_items(batch.id), "petition", "m"))
+    centre = tmp_path / "centre"
+    git(centre, "pull", "-q", "archive", "main")
+    commit_files(centre, {f"petitions/2026/01/2026-00000{n}/petition.yaml":
+                          f"id: '2026-00000{n}'\nreceived_at: '2026-01-20T09:00:00+08:00'\nchannel: phone\n"
+                          f"category: help\ntitle: 热线\nbody: 热线来电。\npetitioner: {{display_name: 市民}}\n"
+                          for n in (4, 5)})
+    git(centre, "push", "-q", "archive", "HEAD:main")
+
+    worker.step(NOW)
+    renamed = ob.batch(batch.id)
+    assert renamed.state == "opened" and renamed.branch == batch.branch + "-r1"
+    ids = [i.petition_id for i in ob.batch_items(batch.id)]
+    assert ids == ["2026-000010", "2026-000011", "2026-000006", "2026-000007"]  # 8 and 9 were queued
+    added = git(remote, "diff", "--name-only", "main", renamed.branch).split()
+    assert sorted(p.split("/")[3] for p in added) == sorted(ids)
+    for item in ob.batch_items(batch.id):
+        assert f"id: '{item.petition_id}'" in item.content.decode() or f"id: {item.petition_id}" in item.content.decode()
+        assert ob.sealed_contact(item.petition_id) is not None
+    assert ob.sealed_contact("2026-000004") is None
+    # main's own 2026-000004 is untouched by the new branch
+    assert "2026-000004" not in git(remote, "diff", "--name-only", "main", renamed.branch)

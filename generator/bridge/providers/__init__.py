@@ -65,8 +65,17 @@ class Provider(Protocol):
         """Return the pull request holding ``change``, making branch and pull
         request only if an earlier attempt did not."""
 
-    def pull_request_state(self, pr: PullRequest, branch: str) -> str:
-        """Return ``open``, ``merged`` or ``closed``."""
+    def pull_request_state(self, pr: PullRequest, branch: str,
+                           files: tuple[tuple[str, bytes], ...] = ()) -> str:
+        """Return ``open``, ``merged`` or ``closed`` for the pull request itself
+        (forges: its own merged flag; local git: ``files``, the batch's paths and
+        contents, all on main as pushed), never for whatever sits at a path."""
+
+    def petition_folders(self, year: int) -> dict[str, str]:
+        """Return {petition id: folder} of every petition of ``year`` on main."""
+
+    def close_pull_request(self, pr: PullRequest, branch: str) -> None:
+        """Close a pull request without merging it (local git: delete its branch)."""
 
     def bridge_branches(self, prefix: str) -> list[str]:
         """Return the names of the branches that start with ``prefix``."""
@@ -101,6 +110,17 @@ def highest_ids_by_listing(names: Callable[[str], list[str] | None]) -> dict[int
     for month in names(f"petitions/{year}") or []:
         best = max(best, highest_from_names(names(f"petitions/{year}/{month}") or []))
     return {int(year): best}
+
+
+def folders_by_listing(names: Callable[[str], list[str] | None], year: int) -> dict[str, str]:
+    """Return {petition id: folder} of ``year`` by listing its month folders
+    through ``names`` (a forge's "list this folder" call)."""
+    found: dict[str, str] = {}
+    for month in names(f"petitions/{year}") or []:
+        for name in names(f"petitions/{year}/{month}") or []:
+            if PETITION_ID_RE.match(name):
+                found.setdefault(name, f"petitions/{year}/{month}/{name}")
+    return found
 
 
 def make_provider(cfg, stop_event=None) -> Provider:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import base64
 from urllib.parse import quote
 
-from . import Change, ForgeError, PullRequest, highest_ids_by_listing
+from . import Change, ForgeError, PullRequest, folders_by_listing, highest_ids_by_listing
 from .http import ForgeClient
 
 
@@ -28,6 +28,14 @@ class GiteaProvider:
 
     def highest_ids(self) -> dict[int, int]:
         return highest_ids_by_listing(self._names)
+
+    def petition_folders(self, year: int) -> dict[str, str]:
+        return folders_by_listing(self._names, year)
+
+    def close_pull_request(self, pr: PullRequest, branch: str) -> None:
+        self.http.request("PATCH", self.prefix + f"/pulls/{pr.number}", json={"state": "closed"},
+                          expect=(201,))
+        self.delete_branch(branch)
 
     def folder_files(self, folder: str) -> list[str] | None:
         return self._names(folder)
@@ -81,7 +89,7 @@ class GiteaProvider:
             return pr
         return PullRequest(data["number"], data["html_url"])
 
-    def pull_request_state(self, pr: PullRequest, branch: str, paths: tuple[str, ...] = ()) -> str:
+    def pull_request_state(self, pr: PullRequest, branch: str, files: tuple = ()) -> str:
         data = self.http.request("GET", self.prefix + f"/pulls/{pr.number}", expect=(200,)).json()
         if data.get("merged"):
             return "merged"

@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 from urllib.parse import quote
 
-from . import Change, ForgeError, PullRequest, highest_ids_by_listing
+from . import Change, ForgeError, PullRequest, folders_by_listing, highest_ids_by_listing
 from .http import ForgeClient, is_already_exists
 
 API_HEADERS = {"Accept": "application/vnd.github+json", "X-GitHub-Api-Version": "2022-11-28"}
@@ -81,6 +81,13 @@ class GitHubProvider:
     def highest_ids(self) -> dict[int, int]:
         return highest_ids_by_listing(self._names)
 
+    def petition_folders(self, year: int) -> dict[str, str]:
+        return folders_by_listing(self._names, year)
+
+    def close_pull_request(self, pr: PullRequest, branch: str) -> None:
+        self.http.request("PATCH", self.prefix + f"/pulls/{pr.number}", json={"state": "closed"}, expect=(200,))
+        self.delete_branch(branch)
+
     def folder_files(self, folder: str) -> list[str] | None:
         return self._names(folder)
 
@@ -132,7 +139,7 @@ class GitHubProvider:
                               json={"labels": list(change.labels)}, expect=(200,))
         return pr
 
-    def pull_request_state(self, pr: PullRequest, branch: str, paths: tuple[str, ...] = ()) -> str:
+    def pull_request_state(self, pr: PullRequest, branch: str, files: tuple = ()) -> str:
         data = self._get(f"/pulls/{pr.number}").json()
         if data.get("merged"):
             return "merged"

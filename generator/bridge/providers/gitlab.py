@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from urllib.parse import quote
 
-from . import Change, ForgeError, PullRequest, highest_ids_by_listing
+from . import Change, ForgeError, PullRequest, folders_by_listing, highest_ids_by_listing
 from .http import ForgeClient, is_already_exists
 
 
@@ -30,6 +30,14 @@ class GitLabProvider:
 
     def highest_ids(self) -> dict[int, int]:
         return highest_ids_by_listing(self._names)
+
+    def petition_folders(self, year: int) -> dict[str, str]:
+        return folders_by_listing(self._names, year)
+
+    def close_pull_request(self, pr: PullRequest, branch: str) -> None:
+        self.http.request("PUT", self.prefix + f"/merge_requests/{pr.number}", json={"state_event": "close"},
+                          expect=(200,))
+        self.delete_branch(branch)
 
     def folder_files(self, folder: str) -> list[str] | None:
         return self._names(folder) or None
@@ -69,7 +77,7 @@ class GitLabProvider:
             return mr
         return PullRequest(data["iid"], data["web_url"])
 
-    def pull_request_state(self, pr: PullRequest, branch: str, paths: tuple[str, ...] = ()) -> str:
+    def pull_request_state(self, pr: PullRequest, branch: str, files: tuple = ()) -> str:
         state = self.http.request("GET", self.prefix + f"/merge_requests/{pr.number}", expect=(200,)).json()["state"]
         return {"merged": "merged", "closed": "closed"}.get(state, "open")
 

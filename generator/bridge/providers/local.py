@@ -18,7 +18,7 @@ import os
 import subprocess
 import tempfile
 
-from generator.gitio import GitError, git, ls_tree, rev_parse, signing_on
+from generator.gitio import GitError, git, ls_tree, read_blobs, rev_parse, signing_on
 
 from . import Change, ForgeError, ForgeUnavailable, PullRequest, highest_from_names, latest
 
@@ -91,6 +91,18 @@ class LocalProvider:
                        default=0)
             return {int(year): best}
 
+    def petition_folders(self, year: int) -> dict[str, str]:
+        with self._lock:
+            self._fetch_main(force=True)
+            found: dict[str, str] = {}
+            for month in self._main_names(f"petitions/{year}"):
+                for name in self._main_names(f"petitions/{year}/{month}"):
+                    found.setdefault(name, f"petitions/{year}/{month}/{name}")
+            return found
+
+    def close_pull_request(self, pr: PullRequest, branch: str) -> None:
+        self.delete_branch(branch)  # in plain git the pushed branch is the request
+
     def folder_files(self, folder: str) -> list[str] | None:
         with self._lock:
             names = self._main_names(folder)
@@ -110,15 +122,22 @@ class LocalProvider:
                 git(self.repo, "push", "-q", self.remote, f"{ref}:{ref}")
             except GitError as exc:
                 raise ForgeUnavailable("git push failed", 5.0) from exc
+            self._heads.add(change.branch)  # the cached listing may predate the push
             return PullRequest(0, url)
 
-    def pull_request_state(self, pr: PullRequest, branch: str, paths: tuple[str, ...] = ()) -> str:
+    def pull_request_state(self, pr: PullRequest, branch: str,
+                           files: tuple[tuple[str, bytes], ...] = ()) -> str:
+        """Merged means every file of the batch is on main with exactly the
+        content the bridge pushed (a merge, squash or rebase all count); another
+        record at the same path is not this batch's merge."""
         with self._lock:
             main = self._fetch_main()
-            if main and paths:
-                on_main = {e.path for e in ls_tree(self.repo, main, paths)}
-                if all(p in on_main for p in paths):
-                    return "merged"
+            if main and files:
+                on_main = {e.path: e.oid for e in ls_tree(self.repo, main, [p for p, _ in files])}
+                if all(p in on_main for p, _ in files):
+                    blobs = read_blobs(self.repo, on_main.values())
+                    if all(blobs[on_main[p]] == content for p, content in files):
+                        return "merged"
             return "open" if branch in self._remote_heads() else "closed"
 
     def _remote_heads(self) -> set[str]:
@@ -143,6 +162,7 @@ class LocalProvider:
             except GitError as exc:
                 if "remote ref does not exist" not in str(exc):
                     raise ForgeError("git push --delete failed") from exc
+            self._heads.discard(branch)
 
 
 def commit_files(repo: Path, parent: str | None, files, message: str, author: str) -> str:
