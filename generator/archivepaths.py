@@ -12,7 +12,8 @@ Every path of the repository is one of three kinds (:func:`kind_of`):
   ``.gitattributes`` that would re-encode every clone's YAML, a script, a
   folder whose name ends in a space) is refused, naming the file, the rule and
   what to do instead.
-* the archive's **configuration**: ``departments.yaml`` and ``rules.yaml``,
+* the archive's **configuration**: ``departments.yaml``, ``rules.yaml`` and
+  the audit's acknowledgements (``audit/acknowledgements/``, docs/audit.md),
   which the centre changes.
 * the **project**: everything else (code, workflows, packaging, the root
   ``.gitattributes``, documents), which only the accounts listed under
@@ -27,6 +28,8 @@ from generator.problems import Problem
 RECORD, CONFIG, PROJECT = "record", "config", "project"
 ARCHIVE_ROOT = "petitions/"
 CONFIG_FILES = ("departments.yaml", "rules.yaml")
+# The centre's acknowledgements of audit violations (generator.audit.ACK_FOLDER).
+CENTRE_FOLDERS = ("audit/acknowledgements/",)
 FILE_MODE = "100644"
 # The largest record file: the bridge accepts 32 KiB a submission and no
 # record holds attachments, so 1 MiB leaves room and refuses blobs.
@@ -51,7 +54,7 @@ def kind_of(path: str) -> str:
     """Return what ``path`` is: a record path, the archive's configuration or the project's."""
     if path.startswith(ARCHIVE_ROOT):
         return RECORD
-    if path in CONFIG_FILES:
+    if path in CONFIG_FILES or path.startswith(CENTRE_FOLDERS):
         return CONFIG
     return PROJECT
 

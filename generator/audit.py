@@ -414,7 +414,7 @@ def _folder_problems(folder: str, files: Mapping[str, str], departments: r.Depar
     return problems
 
 
-ACK_FOLDER = "audit/acknowledgements/"
+ACK_FOLDER = archivepaths.CENTRE_FOLDERS[0]
 _ACK_FIELDS = ("commit", "code", "path", "reason")
 _OID_RE = re.compile(r"^(?:[0-9a-f]{40}|[0-9a-f]{64})$")
 
