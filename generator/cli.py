@@ -133,9 +133,12 @@ def check(repo: Path, rev: str, changed_since: str | None, worktree: bool, fmt: 
                                              worktree=worktree, use_cache=not no_cache)
             problems, errors, count = result.problems, result.errors, result.folders_checked
         else:
+            from generator.check import removed_petitions
+
             archive = check_archive(repo, rev, worktree=worktree, changed_since=changed_since,
                                     use_cache=not no_cache, need_cases=False)
             problems, errors, count = archive.problems, archive.errors, archive.folders_checked
+            problems = removed_petitions(repo, rev, worktree) + problems
     except GitError as exc:
         raise click.ClickException(str(exc)) from None
     if fmt == "json":

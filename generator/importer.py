@@ -28,6 +28,7 @@ import csv
 import io
 import json
 import re
+import subprocess
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -1182,6 +1183,53 @@ def write_plan(repo: str | Path, branch: str, plan: Plan, message: str, when: da
     return gitio.rev_parse(repo, ref)
 
 
+def checked_out_in(repo: str | Path, ref: str) -> list[Path]:
+    """Return the work trees (of ``repo`` and its linked work trees) that have ``ref`` checked out."""
+    try:
+        out = gitio.git(repo, "worktree", "list", "--porcelain").decode("utf-8", "surrogateescape")
+    except gitio.GitError:
+        return []
+    found: list[Path] = []
+    path: str | None = None
+    for line in out.splitlines() + [""]:
+        if line.startswith("worktree "):
+            path = line[len("worktree "):]
+        elif line.startswith("branch ") and line[len("branch "):] == ref and path is not None:
+            found.append(Path(path))
+        elif not line:
+            path = None
+    return found
+
+
+def advance_worktrees(repo: str | Path, ref: str, old: str, new: str) -> list[Problem]:
+    """Bring the index and files of every work tree on ``ref`` from ``old`` to ``new``.
+
+    A two-tree ``git read-tree -m -u``: files the commit adds are written,
+    the index records them, and a clerk's uncommitted edits and untracked
+    files elsewhere stay as they are. When a work tree cannot follow (an
+    untracked file where the import writes one), the branch is moved back to
+    ``old`` and the problems say which file is in the way: nothing is half-done.
+    """
+    problems: list[Problem] = []
+    done: list[Path] = []
+    for tree in checked_out_in(repo, ref):
+        proc = subprocess.run(["git", "-C", str(tree), "read-tree", "-m", "-u", old, new],
+                              capture_output=True)
+        if proc.returncode != 0:
+            why = proc.stderr.decode("utf-8", "replace").strip()
+            problems.append(Problem(
+                str(tree), None, "worktree-in-the-way",
+                f"the work tree {tree} cannot take the import ({ref} is checked out there): {why}",
+                "move those files away (or commit them) and import again; the branch was left as it was"))
+            break
+        done.append(tree)
+    if problems:
+        for tree in done:
+            subprocess.run(["git", "-C", str(tree), "read-tree", "-m", "-u", new, old], capture_output=True)
+        gitio.git(repo, "update-ref", ref, old, new)
+    return problems
+
+
 @dataclass
 class ImportResult:
     """The outcome of one ``wenzheng import``."""
@@ -1193,6 +1241,8 @@ class ImportResult:
     problems: list[Problem]
     commit: str | None = None
     dry_run: bool = False
+    branch: str | None = None
+    checked_out: bool = True  # the branch is checked out here (its files were written too)
 
     @property
     def fatal(self) -> bool:
@@ -1258,7 +1308,17 @@ def run_import(source: str | Path, mapping_path: str | Path, repo: str | Path, b
                    f"{plan.new_events} event(s), {plan.corrections} correction(s)\n\n"
                    f"Source file: {source.name}; {plan.rows_read} row(s) read, "
                    f"{len(plan.skipped)} skipped, {plan.rows_rejected} not usable.\n")
-        result.commit = write_plan(repo, ref, plan, message, now, batch_size)
+        old = gitio.rev_parse(repo, ref)
+        assert old is not None
+        commit = write_plan(repo, ref, plan, message, now, batch_size)
+        result.branch = ref.removeprefix("refs/heads/")
+        result.checked_out = bool(checked_out_in(repo, ref))
+        stuck = advance_worktrees(repo, ref, old, commit) if commit else []
+        if stuck:
+            result.problems += stuck
+            result.plan = None
+        else:
+            result.commit = commit
     return result
 
 
@@ -1277,6 +1337,9 @@ def render_text(result: ImportResult) -> str:
             f"{p.rows_rejected} row(s) not usable")
         if result.commit:
             lines.append(f"commit {result.commit}")
+            if not result.checked_out:
+                lines.append(f"branch {result.branch} is not checked out here; to take the import "
+                             f"into your branch: git merge {result.branch}")
         for number, why in p.skipped:
             lines.append(f"row {number}: skipped ({why})")
     else:
