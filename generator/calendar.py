@@ -86,6 +86,9 @@ FOREIGN_HOLIDAY_ZH = {
     "Diamond Jubilee of Elizabeth II": "伊丽莎白二世钻禧年",
     "Wedding of William and Catherine": "威廉王子婚礼",
     "Millennium Celebrations": "千禧年庆典",
+    "Presidents' Day": "总统日",
+    "Cesar Chavez Day": "塞萨尔·查维斯纪念日",
+    "Day After Thanksgiving": "感恩节次日",
 }
 
 # What a public holiday is called where it is kept: (zh, en, the word for a

@@ -16,17 +16,18 @@ import click
 from generator import problems as prob
 
 
-def read_now(value: str | None) -> datetime:
-    """Return ``--now`` if given, else SOURCE_DATE_EPOCH, else the clock."""
+def read_now(value: str | None, option: str = "--now") -> datetime:
+    """Return ``--now`` (or the time given as ``option``) if given, else
+    SOURCE_DATE_EPOCH, else the clock. Errors name ``option``."""
     if value:
         try:
             parsed = datetime.fromisoformat(value)
         except ValueError:
             raise click.BadParameter(f"{value!r} is not a time like 2026-11-22T10:00:00+08:00",
-                                     param_hint="--now") from None
+                                     param_hint=option) from None
         if parsed.tzinfo is None:
             raise click.BadParameter(f"{value!r} needs a UTC offset, e.g. {value}+08:00",
-                                     param_hint="--now")
+                                     param_hint=option)
         return parsed
     epoch = os.environ.get("SOURCE_DATE_EPOCH")
     if epoch:
@@ -240,7 +241,7 @@ def deadline(received_text: str, category: str, channel: str, rules_path: Path, 
 
     from generator.rules import compute_deadline, load_rules
 
-    received = read_now(received_text)
+    received = read_now(received_text, "--received")
     if not rules_path.exists():
         raise click.ClickException(f"{rules_path} does not exist")
     rules, problems = load_rules(rules_path.read_bytes(), str(rules_path))
