@@ -508,8 +508,10 @@ def import_cmd(source: Path, mapping_path: Path, repo: Path, branch: str, batch_
 
     from generator.importer import render_text, run_import
 
+    # A dry run in text prints its plan and first problems as soon as they are known.
+    progress = (lambda line: click.echo(line)) if dry_run and fmt == "text" else None
     result = run_import(source, mapping_path, repo, branch, read_now(now_text), dry_run=dry_run,
-                        batch_size=batch_size)
+                        batch_size=batch_size, progress=progress)
     if fmt == "json":
         click.echo(_json.dumps(result.as_dict(), ensure_ascii=False, indent=2))
     else:

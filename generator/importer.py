@@ -33,7 +33,7 @@ import subprocess
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta, timezone
 from pathlib import Path
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any, Callable, Iterable, Mapping, Sequence
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 
@@ -1320,7 +1320,8 @@ def _validate_case(folder: str, pet_data: dict, events: list[tuple[str, dict]],
 
 
 def plan_import(rows: Iterable[RawRow], mapping: ImportMapping, existing: Existing,
-                departments: r.Departments | None, source_name: str, now: datetime) -> Plan:
+                departments: r.Departments | None, source_name: str, now: datetime,
+                on_problem: Callable[[Problem], None] | None = None) -> Plan:
     """Return the files to write for ``rows`` given what the archive holds.
 
     New legacy ids get new petitions, numbered after the highest number of
@@ -1329,7 +1330,8 @@ def plan_import(rows: Iterable[RawRow], mapping: ImportMapping, existing: Existi
     the events the archive lacks; a changed legacy due time or status becomes
     a ``correction`` of petition.yaml by the centre at ``now``; a changed time
     of an event already written is reported, never rewritten (files are never
-    edited).
+    edited). ``on_problem`` is told of each bad row's problems as they are
+    found (a dry run prints the first ones at once).
     """
     plan = Plan()
     good: list[SourceRow] = []
@@ -1341,6 +1343,9 @@ def plan_import(rows: Iterable[RawRow], mapping: ImportMapping, existing: Existi
             continue
         row, problems = convert_row(raw, mapping, source_name)
         plan.problems.extend(problems)
+        if on_problem is not None:
+            for problem in problems:
+                on_problem(problem)
         if row is not None and departments is not None and row.department not in departments.departments:
             plan.problems.append(Problem(
                 source_name, row.number, "unknown-department",
@@ -1565,13 +1570,50 @@ class ImportResult:
         }
 
 
+FIRST_PROBLEMS = 10  # how many problems a dry run prints as soon as it finds them
+
+
+def plan_lines(mapping: ImportMapping, src: Source, existing: Existing, branch: str,
+               calendar: str | None) -> list[str]:
+    """Return what the import will do, known before any row is converted:
+    which column gives each field, the time zone, the calendar deadlines are
+    counted on, the rows to read and what the archive already holds."""
+    have = set(src.header)
+    lines = [f"plan: {len(src.rows):,} row(s) of {Path(src.path).name} ({src.encoding}) as system "
+             f"{mapping.system!r} into branch {branch}; times without offset are in {mapping.timezone}"
+             + (f"; deadlines on the {calendar} calendar" if calendar else "")]
+    for name in FIELDS:
+        cols = mapping.columns.get(name)
+        if cols:
+            found = [c for c in cols if c in have]
+            if found:
+                extra = f" (not in the file: {', '.join(c for c in cols if c not in have)})" \
+                    if len(found) < len(cols) else ""
+                lines.append(f"  {name:<12} <- {', '.join(found)}{extra}")
+            else:
+                default = mapping.defaults.get(name)
+                lines.append(f"  {name:<12} <- (none of {', '.join(cols)} in the file: optional"
+                             + (f"; default {default!r})" if default else ")"))
+        elif name in mapping.defaults:
+            lines.append(f"  {name:<12} <- default {mapping.defaults[name]!r}")
+    if mapping.closed_without_time is not None:
+        zh, en = mapping.closed_without_time.words()
+        lines.append(f"  a closed status without a closing time: closed at {en}, marked as such")
+    lines.append(f"  the archive holds {len(existing.by_legacy):,} petition(s) of {mapping.system!r} already")
+    return lines
+
+
 def run_import(source: str | Path, mapping_path: str | Path, repo: str | Path, branch: str,
-               now: datetime, dry_run: bool = False, batch_size: int | None = None) -> ImportResult:
+               now: datetime, dry_run: bool = False, batch_size: int | None = None,
+               progress: Callable[[str], None] | None = None) -> ImportResult:
     """Return the result of importing ``source`` into ``branch`` of ``repo``.
 
     Reads the target's departments.yaml (department ids the mapping names
     must exist there), checks the mapping and the file, plans against what
     the branch holds and, unless ``dry_run``, writes the plan in one commit.
+    With ``progress``, the plan (:func:`plan_lines`) and the first
+    problems are passed to it as soon as they are known, before the rows
+    are all converted.
     """
     mapping_path = Path(mapping_path)
     source = Path(source)
@@ -1599,7 +1641,26 @@ def run_import(source: str | Path, mapping_path: str | Path, repo: str | Path, b
     if src.problems:
         return ImportResult(str(source), mapping.system, src.encoding, None, problems, dry_run=dry_run)
     existing = read_existing(repo, ref, mapping.system)
-    plan = plan_import(src.rows, mapping, existing, departments, source.name, now)
+    shown: list[Problem] = []
+    on_problem = None
+    if progress is not None:
+        calendar = None
+        rules_text = gitio.read_file_at(repo, ref, "rules.yaml")
+        try:
+            raw_cal = (parse(rules_text) or {}).get("calendar") if rules_text else None
+            calendar = str(raw_cal if isinstance(raw_cal, str) else (raw_cal or {}).get("jurisdiction", "CN"))
+        except (YamlError, AttributeError):
+            calendar = None
+        for line in plan_lines(mapping, src, existing, branch, calendar):
+            progress(line)
+
+        def on_problem(problem: Problem) -> None:
+            if len(shown) < FIRST_PROBLEMS and problem.severity == "error":
+                if not shown:
+                    progress("first problems (all are listed again at the end):")
+                shown.append(problem)
+                progress(problem.render())
+    plan = plan_import(src.rows, mapping, existing, departments, source.name, now, on_problem)
     problems += plan.problems
     result = ImportResult(str(source), mapping.system, src.encoding, plan, problems, dry_run=dry_run)
     if not dry_run and plan.files:
