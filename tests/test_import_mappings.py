@@ -274,7 +274,7 @@ def test_imported_archive_site_is_titled_with_its_city(tmp_path):
 
 def test_department_levels_are_documented():
     text = (ROOT / "docs" / "import.md").read_text(encoding="utf-8")
-    section = text.split("### departments.yaml", 1)[1].split("\n## ", 1)[0]
+    section = text.split("### The target archive's departments.yaml", 1)[1].split("\n## ", 1)[0]
     for level in r.DEPARTMENT_LEVELS:
         assert f"`{level}`" in section
 
@@ -284,3 +284,58 @@ def test_deadline_received_error_names_received(tmp_path):
                                     "--rules", str(ROOT / "rules.yaml")])
     assert res.exit_code == 2
     assert "--received" in res.output and "--now" not in res.output
+
+
+# -- a Chinese message board (智慧政务 留言板) XLSX: the department named in the answer --------
+
+
+def _message_board(tmp_path: Path, rows: list[tuple]) -> Path:
+    import openpyxl
+
+    book = openpyxl.Workbook()
+    sheet = book.active
+    sheet.title = "Sheet1"
+    sheet.append(["留言编号", "留言用户", "留言主题", "留言时间", "留言详情", "答复意见", "答复时间"])
+    for row in rows:
+        sheet.append(list(row))
+    path = tmp_path / "board.xlsx"
+    book.save(path)
+    return path
+
+
+def test_message_board_department_from_the_answer_and_date_only_times(tmp_path):
+    src = _message_board(tmp_path, [
+        # A date alone as the answer's time (as the board exports it): the whole day of 24 April.
+        (2549, "A00045581", "A市经济学院寒假过年期间组织学生去工厂工作", "2018/4/20 15:51:28",
+         "学校组织学生寒假去工厂打工，每天工作十几个小时。",
+         "网友您好！您的留言已收悉。经市教育局调查核实，现答复如下：学校已停止该项安排。", "2018/4/24"),
+        (2554, "A00023583", "A市西湖建筑集团占道施工有安全隐患", "2019-04-11 14:48:12",
+         "建筑集团在人行道上堆放材料。",
+         "网友您好！市城市管理局已责令施工方清理，已解决。", "2019-04-15 10:20:00"),
+        # An answer that names no unit we know: reported, the others imported.
+        (2555, "A00099999", "咨询户籍迁移", "2019/5/6 9:00:00", "如何办理户口迁移？",
+         "网友您好！请到户籍所在地派出所办理。", "2019/5/8"),
+    ])
+    repo = make_target(tmp_path / "archive", (ROOT / "departments.yaml").read_text(encoding="utf-8"),
+                       (ROOT / "rules.yaml").read_text(encoding="utf-8"))
+    res, out = run_import(repo, src, MAPPINGS / "message-board.yaml")
+    assert res.exit_code == 1, res.output  # one row not usable
+    assert (out["new_petitions"], out["rows_rejected"]) == (2, 1)
+    (problem,) = [p for p in out["problems"] if p["severity"] == "error"]
+    assert problem["line"] == 4 and problem["code"] == "unmapped-department"
+    assert "value_patterns.department" in problem["message"]
+    files = tree_files(repo)
+    pets = petitions_by_legacy(files)
+    folder, pet = pets["2549"]
+    events = events_of(files, folder)
+    assigned = next(e for e in events.values() if e["kind"] == "assigned")
+    reply = next(e for e in events.values() if e["kind"] == "reply")
+    closed = next(e for e in events.values() if e["kind"] == "closed")
+    assert assigned["to"] == "education" and reply["by"] == "education"
+    # 24 April in Shanghai, not the 23rd: the end of the day named.
+    assert reply["at"].startswith("2018-04-24T23:59:5") and closed["at"] == "2018-04-24T23:59:59+08:00"
+    assert "A00045581" not in json.dumps(files, ensure_ascii=False)  # the poster's account never read
+    folder, _ = pets["2554"]
+    events = events_of(files, folder)
+    assert next(e for e in events.values() if e["kind"] == "assigned")["to"] == "urban-management"
+    check_ok(repo)
