@@ -884,9 +884,13 @@ def _mask(text: str, mapping: ImportMapping) -> str:
     def keep_public(marker: str):
         def sub(match: re.Match) -> str:
             digits = _DIGITS_RE.sub("", match.group(0))
-            if any(digits == a or digits.endswith(a) or a.endswith(digits) and len(digits) >= 7
-                   for a in allowed):
-                return match.group(0)
+            for a in allowed:
+                # The same number, or it with a country code (1 to 3 digits) before a full
+                # number of 10 digits or more: never a local number that other areas share.
+                short, long_ = sorted((digits, a), key=len)
+                if short == long_ or (len(short) >= 10 and len(long_) - len(short) <= 3
+                                      and long_.endswith(short)):
+                    return match.group(0)
             return marker
         return sub
 
@@ -1410,7 +1414,9 @@ def plan_import(rows: Iterable[RawRow], mapping: ImportMapping, existing: Existi
         for name, data in event_records(row, mapping):
             kind = data["kind"]
             if kind in have:
-                if not _same_time(have[kind], data["at"]) and kind != "reply":
+                # A stand-in closing time (closed_without_time) moves with each export: not a change.
+                stand_in = row.closed_time_unknown is not None and kind in ("reply", "closed")
+                if not _same_time(have[kind], data["at"]) and kind != "reply" and not stand_in:
                     plan.problems.append(Problem(
                         source_name, row.number, "changed-event",
                         f"row {row.number}: {pid} already has {kind} at {have[kind]}; the source now says "

@@ -339,3 +339,18 @@ def test_message_board_department_from_the_answer_and_date_only_times(tmp_path):
     events = events_of(files, folder)
     assert next(e for e in events.values() if e["kind"] == "assigned")["to"] == "urban-management"
     check_ok(repo)
+
+
+def test_uk_foi_reimport_with_a_later_export_time_adds_nothing(tmp_path):
+    """The stand-in closing time moves with each export; the records written stay, unwarned."""
+    src = require(realdata() / "uk_foi_whatdotheyknow" / "wdtk_foi_requests_300.csv")
+    repo = target(tmp_path, "uk-foi")
+    res, _ = run_import(repo, src, MAPPINGS / "uk-foi.yaml")
+    assert res.exit_code == 0, res.output
+    later = tmp_path / "later.yaml"
+    later.write_text((MAPPINGS / "uk-foi.yaml").read_text(encoding="utf-8").replace(
+        '"2025-01-01T00:00:00+00:00"', '"2025-06-01T00:00:00+01:00"'), encoding="utf-8")
+    res, out = run_import(repo, src, later)
+    assert res.exit_code == 0, res.output
+    assert (out["new_petitions"], out["new_events"], out["commit"]) == (0, 0, None)
+    assert not [p for p in out["problems"] if p["code"] == "changed-event"]
