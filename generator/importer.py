@@ -620,6 +620,7 @@ class Source:
     rows: list[RawRow] = field(default_factory=list)
     encoding: str | None = None
     problems: list[Problem] = field(default_factory=list)
+    raw_header: list[str] = field(default_factory=list)  # as the file spells it
 
 
 def _decode(data: bytes, declared: str | None) -> tuple[str, str]:
@@ -668,6 +669,17 @@ def read_source(path: str | Path, mapping: ImportMapping) -> Source:
         _read_xlsx(path, mapping, src)
     else:
         _read_csv(path, mapping, src)
+    if src.problems:
+        return src
+    # Two of the file's columns that differ only in case are ambiguous.
+    for col in mapping.source_columns():
+        spellings = [name for name in src.raw_header if name.casefold() == col.casefold()]
+        if len(set(spellings)) > 1:
+            src.problems.append(Problem(
+                str(path), mapping.header_row, "ambiguous-column",
+                f"the mapping's column {col!r} matches {' and '.join(repr(n) for n in dict.fromkeys(spellings))} "
+                "in the header: names are matched whatever their case, so it is not known which to read",
+                "rename or remove one of those columns in the file"))
     if src.problems:
         return src
     # Column names match whatever their case; a field's columns are
@@ -733,7 +745,8 @@ def _read_csv(path: Path, mapping: ImportMapping, src: Source) -> None:
             if number < mapping.header_row:
                 continue
             if header is None:
-                header = _canonical_header([c.strip().lstrip("\ufeff") for c in cells], mapping)
+                src.raw_header = [c.strip().lstrip("\ufeff") for c in cells]
+                header = _canonical_header(src.raw_header, mapping)
                 if any(_has_bad_bytes(c) for c in header):
                     src.problems.append(Problem(
                         str(path), number, "bad-encoding",
@@ -778,7 +791,8 @@ def _read_xlsx(path: Path, mapping: ImportMapping, src: Source) -> None:
             if number < mapping.header_row:
                 continue
             if header is None:
-                header = _canonical_header([str(c).strip() if c is not None else "" for c in values], mapping)
+                src.raw_header = [str(c).strip() if c is not None else "" for c in values]
+                header = _canonical_header(src.raw_header, mapping)
                 continue
             cells = [_cell_text(c) for c in values]
             if not any(c for c in cells if not isinstance(c, str) or c.strip()):
