@@ -245,6 +245,19 @@ class WorkCalendar:
         """True for China's calendar (chinese_calendar, make-up days, provisional years)."""
         return self._place["place"][0] == CHINA
 
+    def rule_words(self) -> tuple[str, str] | None:
+        """Return (zh, en) words for where working days come from, for a foreign
+        jurisdiction; None for China (whose words the site's templates hold)."""
+        if self.is_china:
+            return None
+        country, subdiv = self._place["place"]
+        term_zh, term_en, moved_en, moved_zh = HOLIDAY_TERMS.get(country, _NEUTRAL_TERMS)
+        code = country + (f"-{subdiv}" if subdiv else "")
+        place_zh, place_en = SUBDIVISION_NAMES.get(code, (code, code))
+        return (f"工作日为周一至周五，{place_zh}的{term_zh}（含{moved_zh}）除外；不设调休上班日。",
+                f"Working days are Monday to Friday except the {term_en}s of {place_en}, and the "
+                f"weekdays they move to when they fall on a weekend; there are no make-up working days.")
+
     def _foreign_year(self, year: int) -> dict[date, tuple[str, str]]:
         """Return day -> (zh, en) words of each public holiday of a foreign jurisdiction's year."""
         import holidays

@@ -24,7 +24,7 @@ import pytest
 
 from generator.calendar import Clock, WorkCalendar
 from generator.rules import compute_deadline, load_rules
-from tests.import_util import MAPPINGS
+from tests.import_util import MAPPINGS, ROOT
 
 BOSTON = ZoneInfo("America/New_York")
 LONDON = ZoneInfo("Europe/London")
@@ -181,3 +181,24 @@ def test_unknown_jurisdiction_is_an_error_naming_the_line():
     assert rules is None
     bad = [p for p in problems if p.code == "bad-jurisdiction"]
     assert bad and bad[0].line == 3 and "GB" in bad[0].message
+
+
+def test_rules_page_speaks_of_the_jurisdiction(tmp_path):
+    """The site's rules page of an imported archive explains its own holidays, not China's."""
+    from generator.render import rulespage
+
+    class Env:
+        def __init__(self):
+            import jinja2
+            self.env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(ROOT / "site_templates")))
+            self.base_path = "/"
+
+        def home(self, lang):
+            return "/"
+
+    from generator.render.i18n import t
+    site = Env()
+    site.env.globals["t"] = t
+    zh, en = rulespage.bodies(site, _rules("uk-foi-rules.yaml"), 10)
+    assert "bank holidays of England" in en and "State Council" not in en
+    assert "英格兰的银行假日" in zh and "国务院" not in zh and "北京时间" not in zh
