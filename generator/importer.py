@@ -1623,6 +1623,19 @@ def plan_lines(mapping: ImportMapping, src: Source, existing: Existing, branch: 
     return lines
 
 
+def _first_problems(progress: Callable[[str], None]) -> Callable[[Problem], None]:
+    """Return a callback passing the first FIRST_PROBLEMS errors to ``progress`` as found."""
+    shown: list[Problem] = []
+
+    def on_problem(problem: Problem) -> None:
+        if len(shown) < FIRST_PROBLEMS and problem.severity == "error":
+            if not shown:
+                progress("first problems (all are listed again at the end):")
+            shown.append(problem)
+            progress(problem.render())
+    return on_problem
+
+
 def run_import(source: str | Path, mapping_path: str | Path, repo: str | Path, branch: str,
                now: datetime, dry_run: bool = False, batch_size: int | None = None,
                progress: Callable[[str], None] | None = None) -> ImportResult:
@@ -1661,8 +1674,7 @@ def run_import(source: str | Path, mapping_path: str | Path, repo: str | Path, b
     if src.problems:
         return ImportResult(str(source), mapping.system, src.encoding, None, problems, dry_run=dry_run)
     existing = read_existing(repo, ref, mapping.system)
-    shown: list[Problem] = []
-    on_problem = None
+    on_problem: Callable[[Problem], None] | None = None
     if progress is not None:
         calendar = None
         rules_text = gitio.read_file_at(repo, ref, "rules.yaml")
@@ -1674,12 +1686,7 @@ def run_import(source: str | Path, mapping_path: str | Path, repo: str | Path, b
         for line in plan_lines(mapping, src, existing, branch, calendar):
             progress(line)
 
-        def on_problem(problem: Problem) -> None:
-            if len(shown) < FIRST_PROBLEMS and problem.severity == "error":
-                if not shown:
-                    progress("first problems (all are listed again at the end):")
-                shown.append(problem)
-                progress(problem.render())
+        on_problem = _first_problems(progress)
     plan = plan_import(src.rows, mapping, existing, departments, source.name, now, on_problem)
     problems += plan.problems
     result = ImportResult(str(source), mapping.system, src.encoding, plan, problems, dry_run=dry_run)
