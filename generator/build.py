@@ -526,9 +526,26 @@ def _site_config(repo: Path, rev: str) -> dict[str, Any]:
         text = gitio.read_file_at(repo, rev, "mkdocs.yml")
     except Exception:  # noqa: BLE001 - an archive without its own shell config uses ours
         text = None
-    if not text:
-        text = (PROJECT / "mkdocs.yml").read_bytes()
-    return yaml.safe_load(text) or {}
+    if text:
+        return yaml.safe_load(text) or {}
+    config = yaml.safe_load((PROJECT / "mkdocs.yml").read_bytes()) or {}
+    # Ours is written for the project's own (demo) city: an archive of another
+    # city without its own shell (an imported one) is titled with the city its
+    # departments.yaml names.
+    try:
+        city = (yaml.safe_load(gitio.read_file_at(repo, rev, "departments.yaml") or b"") or {}).get("city")
+    except Exception:  # noqa: BLE001 - the check reports a bad departments.yaml and stops the build
+        city = None
+    try:
+        ours = (yaml.safe_load((PROJECT / "departments.yaml").read_bytes()) or {}).get("city")
+    except (OSError, yaml.YAMLError, AttributeError):  # an install without the demo's config
+        ours = None
+    if isinstance(city, dict) and city.get("zh") and city != ours:
+        zh, en = str(city["zh"]), str(city.get("en") or city["zh"])
+        config["site_name"] = f"{zh}问政"
+        config["site_description"] = f"{zh}诉求、答复、时限与部门考核的公开档案"
+        config.setdefault("extra", {})["site_name_en"] = f"{en} Wenzheng"
+    return config
 
 
 def _config_text(repo: Path, rev: str) -> dict[str, bytes | None]:

@@ -13,6 +13,14 @@ days in ``rules.yaml`` and declares it complete.
 Counting follows the Civil Code (art. 201 and 203): the day of receipt does not
 count, day 1 is the next working day, and the deadline is the end of day N
 (the end of day is configurable, for example 24:00 or 17:30).
+
+That is China's calendar, the default. An archive of another country's
+records names its jurisdiction instead (``calendar.jurisdiction`` in
+rules.yaml, e.g. ``US-MA``, ``US-NY``, ``GB-ENG``): its public holidays come
+from the ``holidays`` package for that country and subdivision, weekends are
+Saturday and Sunday, there are no make-up working days, and the explanations
+speak of that jurisdiction's holidays (a bank holiday in England, a legal
+holiday in Massachusetts) rather than China's.
 """
 
 from __future__ import annotations
@@ -49,6 +57,86 @@ HOLIDAY_ZH = {
     "Mid-autumn Festival": "中秋节",
     "Anti-Fascist 70th Day": "抗战胜利70周年纪念日",
 }
+# Holiday names of the non-Chinese jurisdictions shipped with rule sets, in Chinese.
+FOREIGN_HOLIDAY_ZH = {
+    "New Year's Day": "元旦",
+    "Martin Luther King Jr. Day": "马丁·路德·金纪念日",
+    "Washington's Birthday": "华盛顿诞辰纪念日（总统日）",
+    "Patriots' Day": "爱国者日",
+    "Memorial Day": "阵亡将士纪念日",
+    "Juneteenth National Independence Day": "六月节",
+    "Independence Day": "美国独立日",
+    "Labor Day": "劳动节",
+    "Columbus Day": "哥伦布日",
+    "Veterans Day": "退伍军人节",
+    "Thanksgiving Day": "感恩节",
+    "Christmas Day": "圣诞节",
+    "Lincoln's Birthday": "林肯诞辰纪念日",
+    "Susan B. Anthony Day": "苏珊·安东尼纪念日",
+    "Election Day": "选举日",
+    "Good Friday": "耶稣受难日",
+    "Easter Monday": "复活节星期一",
+    "May Day": "五月初银行假日",
+    "Spring Bank Holiday": "春季银行假日",
+    "Late Summer Bank Holiday": "夏末银行假日",
+    "Boxing Day": "节礼日",
+    "Platinum Jubilee of Elizabeth II": "伊丽莎白二世白金禧年",
+    "State Funeral of Queen Elizabeth II": "伊丽莎白二世国葬日",
+    "Coronation of Charles III": "查尔斯三世加冕日",
+    "Diamond Jubilee of Elizabeth II": "伊丽莎白二世钻禧年",
+    "Wedding of William and Catherine": "威廉王子婚礼",
+    "Millennium Celebrations": "千禧年庆典",
+    "Presidents' Day": "总统日",
+    "Cesar Chavez Day": "塞萨尔·查维斯纪念日",
+    "Day After Thanksgiving": "感恩节次日",
+}
+
+# What a public holiday is called where it is kept: (zh, en, the word for a
+# holiday moved off a weekend). Countries not listed get the neutral words.
+HOLIDAY_TERMS = {
+    "GB": ("银行假日", "bank holiday", "substitute day", "补假"),
+    "US": ("法定假日", "legal holiday", "observed", "补休"),
+}
+_NEUTRAL_TERMS = ("公共假日", "public holiday", "observed", "补休")
+SUBDIVISION_NAMES = {
+    "GB-ENG": ("英格兰", "England"), "GB-WLS": ("威尔士", "Wales"), "GB-SCT": ("苏格兰", "Scotland"),
+    "GB-NIR": ("北爱尔兰", "Northern Ireland"), "US-MA": ("马萨诸塞州", "Massachusetts"),
+    "US-NY": ("纽约州", "New York"), "US-CA": ("加利福尼亚州", "California"),
+}
+CHINA = "CN"
+
+
+class JurisdictionError(ValueError):
+    """A jurisdiction the holidays package does not know."""
+
+
+def split_jurisdiction(code: str) -> tuple[str, str | None]:
+    """Return (country, subdivision or None) of a code like ``US-MA`` or ``GB-ENG``.
+
+    Raises JurisdictionError naming what the ``holidays`` package knows when
+    the country or the subdivision is not one of its.
+    """
+    text = str(code).strip()
+    country, _, subdiv = text.partition("-")
+    country = country.upper()
+    if country == CHINA and not subdiv:
+        return CHINA, None
+    import holidays  # only foreign calendars need it; slow to import
+
+    supported = holidays.list_supported_countries()
+    if country not in supported:
+        raise JurisdictionError(f"{text!r} is not a country the holidays package knows "
+                                f"(ISO 3166 codes such as US, GB, FR; then -subdivision)")
+    if subdiv:
+        subs = [str(s) for s in supported[country]]
+        match = next((s for s in subs if s.upper() == subdiv.upper()), None)
+        if match is None:
+            raise JurisdictionError(f"{text!r}: {country} has no subdivision {subdiv!r}; "
+                                    f"known: {', '.join(subs[:60])}")
+        subdiv = match
+    return country, subdiv or None
+
+
 WEEKDAY_ZH = ("周一", "周二", "周三", "周四", "周五", "周六", "周日")
 WEEKDAY_EN = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
 
@@ -113,6 +201,8 @@ class DayInfo:
             return WEEKDAY_ZH[wd], WEEKDAY_EN[wd]
         if self.kind == "holiday":
             return f"{self.name_zh}假期", f"{self.name_en} holiday"
+        if self.kind == "public_holiday":  # a foreign jurisdiction's, named in its terms
+            return self.name_zh, self.name_en
         if self.kind == "extra_rest":
             return f"额外休息日（{self.name_zh}）", f"extra rest day ({self.name_en})"
         if self.kind == "makeup":
@@ -138,23 +228,72 @@ class WorkCalendar:
 
     overrides: tuple[DayOverride, ...] = ()
     complete_years: tuple[int, ...] = ()
+    jurisdiction: str = CHINA  # CN, or a country[-subdivision] code the holidays package knows
     _years: dict = field(default_factory=dict, compare=False, repr=False)
     _by_day: dict = field(default_factory=dict, compare=False, repr=False)
     _days: dict = field(default_factory=dict, compare=False, repr=False)
+    _place: dict = field(default_factory=dict, compare=False, repr=False)
 
     def __post_init__(self) -> None:
         for o in self.overrides:
             self._by_day[o.day] = o
+        country, subdiv = split_jurisdiction(self.jurisdiction)
+        self._place["place"] = (country, subdiv)
+
+    @property
+    def is_china(self) -> bool:
+        """True for China's calendar (chinese_calendar, make-up days, provisional years)."""
+        return self._place["place"][0] == CHINA
+
+    def rule_words(self) -> tuple[str, str] | None:
+        """Return (zh, en) words for where working days come from, for a foreign
+        jurisdiction; None for China (whose words the site's templates hold)."""
+        if self.is_china:
+            return None
+        country, subdiv = self._place["place"]
+        term_zh, term_en, moved_en, moved_zh = HOLIDAY_TERMS.get(country, _NEUTRAL_TERMS)
+        code = country + (f"-{subdiv}" if subdiv else "")
+        place_zh, place_en = SUBDIVISION_NAMES.get(code, (code, code))
+        return (f"工作日为周一至周五，{place_zh}的{term_zh}（含{moved_zh}）除外；不设调休上班日。",
+                f"Working days are Monday to Friday except the {term_en}s of {place_en}, and the "
+                f"weekdays they move to when they fall on a weekend; there are no make-up working days.")
+
+    def _foreign_year(self, year: int) -> dict[date, tuple[str, str]]:
+        """Return day -> (zh, en) words of each public holiday of a foreign jurisdiction's year."""
+        import holidays
+
+        country, subdiv = self._place["place"]
+        found = holidays.country_holidays(country, subdiv=subdiv, years=year)
+        term_zh, term_en, moved_en, moved_zh = HOLIDAY_TERMS.get(country, _NEUTRAL_TERMS)
+        code = country + (f"-{subdiv}" if subdiv else "")
+        place_zh, place_en = SUBDIVISION_NAMES.get(code, (code, code))
+        out: dict[date, tuple[str, str]] = {}
+        for day, names in found.items():
+            parts_zh, parts_en = [], []
+            for name in str(names).split("; "):
+                observed = name.endswith(" (observed)")
+                base = name.removesuffix(" (observed)")
+                zh = FOREIGN_HOLIDAY_ZH.get(base, base)
+                parts_en.append(f"{base}, {moved_en}" if observed else base)
+                parts_zh.append(f"{zh}{moved_zh}" if observed else zh)
+            out[day] = (f"{'、'.join(parts_zh)}（{place_zh}{term_zh}）",
+                        f"{'; '.join(parts_en)} ({term_en} in {place_en})")
+        return out
 
     # -- single days ---------------------------------------------------------
 
     def year_is_provisional(self, year: int) -> bool:
         """Return True when a year has no holiday data and the owner has not
-        declared it complete."""
+        declared it complete. A foreign jurisdiction's holidays follow rules
+        the holidays package computes for any year: never provisional."""
+        if not self.is_china:
+            return False
         return year not in _LIBRARY_YEARS and year not in self.complete_years
 
     def _build_year(self, year: int) -> list[DayInfo]:
         provisional = self.year_is_provisional(year)
+        if not self.is_china:
+            return self._build_foreign_year(year)
         in_library = year in _LIBRARY_YEARS
         table: list[DayInfo] = []
         day = date(year, 1, 1)
@@ -173,6 +312,26 @@ class WorkCalendar:
                 info = _WEEKEND_P if provisional else _WEEKEND
             else:
                 info = _ORDINARY_P if provisional else _ORDINARY
+            table.append(info)
+            day += one
+        return table
+
+    def _build_foreign_year(self, year: int) -> list[DayInfo]:
+        public = self._foreign_year(year)
+        table: list[DayInfo] = []
+        day = date(year, 1, 1)
+        one = timedelta(days=1)
+        while day.year == year:
+            override = self._by_day.get(day)
+            if override is not None:
+                kind = "extra_working" if override.working else "extra_rest"
+                info = DayInfo(override.working, kind, override.reason, override.reason)
+            elif day in public:
+                info = DayInfo(False, "public_holiday", *public[day])
+            elif day.weekday() >= 5:
+                info = _WEEKEND
+            else:
+                info = _ORDINARY
             table.append(info)
             day += one
         return table
@@ -242,6 +401,8 @@ class WorkCalendar:
         the overridden days and both libraries' versions: importing
         ``holidays`` and walking twenty years takes about 0.3 s, on every
         check and every build, for an answer that changes only with them."""
+        if not self.is_china:
+            return []  # one library for a foreign jurisdiction: nothing to compare with
         years = sorted(set(years))
         found = self._disagreements_cached(years, cache) if cache is not None else self._disagreements(years)
         word = {True: "a working day", False: "a rest day"}

@@ -67,6 +67,51 @@ def _config_problem(path: str, message: str, hint: str, line: int | None = None)
     return Problem(path, line, "config", message, hint)
 
 
+def removed_petitions(repo: str | Path, rev: str = "HEAD", worktree: bool = False) -> list[Problem]:
+    """Return a warning for each petition folder that ``rev`` (or the work tree) removes.
+
+    Records are never deleted: a commit that drops petition files is nearly
+    always an accident (an index left behind by a tool that moved the branch
+    under it, a bad merge). Against ``rev``'s first parent; with ``worktree``,
+    the files on disk and in the index against ``rev``. A first commit
+    removes nothing.
+    """
+    if worktree:
+        try:
+            out = gitio.git(repo, "diff", "--name-only", "--no-renames", "--diff-filter=D", "-z",
+                            rev, "--", "petitions/")
+        except gitio.GitError:
+            return []
+        removed = [n for n in out.decode("utf-8", "surrogateescape").split("\0") if n]
+        staged = gitio.git(repo, "diff", "--cached", "--name-only", "--no-renames", "--diff-filter=D",
+                           "-z", rev, "--", "petitions/").decode("utf-8", "surrogateescape").split("\0")
+        removed = sorted(set(removed) | {n for n in staged if n})
+        where = "the work tree"
+    else:
+        parent = gitio.rev_parse(repo, f"{rev}^")
+        if parent is None:
+            return []
+        removed = [c.path for c in gitio.diff_tree(repo, parent, rev, ["petitions/"]) if c.status == "D"]
+        where = f"commit {gitio.rev_parse(repo, rev)[:12]}"  # type: ignore[index]
+    folders: dict[str, int] = {}
+    for name in removed:
+        folders[name.rsplit("/", 1)[0]] = folders.get(name.rsplit("/", 1)[0], 0) + 1
+    shown = sorted(folders)
+    out_problems = [Problem(
+        f"{folder}/", None, "removed-petition",
+        f"{where} removes {n} file(s) of {folder}; records are never deleted",
+        "if this was not meant (e.g. a commit made after `wenzheng import` with an index left at the "
+        "old tree), restore them: git checkout HEAD~1 -- " + folder, "warning")
+        for folder, n in ((f, folders[f]) for f in shown[:20])]
+    if len(shown) > 20:
+        out_problems.append(Problem(
+            "petitions/", None, "removed-petition",
+            f"{where} removes the files of {len(shown) - 20} more petition folder(s) "
+            f"({len(removed)} file(s) in all)",
+            "see `git diff --stat HEAD~1 HEAD -- petitions/`", "warning"))
+    return out_problems
+
+
 def read_departments(snap: load.Snapshot) -> tuple[r.Departments | None, list[Problem]]:
     """Return departments.yaml of the snapshot, with its problems."""
     text = load.read_config(snap, "departments.yaml")

@@ -16,17 +16,18 @@ import click
 from generator import problems as prob
 
 
-def read_now(value: str | None) -> datetime:
-    """Return ``--now`` if given, else SOURCE_DATE_EPOCH, else the clock."""
+def read_now(value: str | None, option: str = "--now") -> datetime:
+    """Return ``--now`` (or the time given as ``option``) if given, else
+    SOURCE_DATE_EPOCH, else the clock. Errors name ``option``."""
     if value:
         try:
             parsed = datetime.fromisoformat(value)
         except ValueError:
             raise click.BadParameter(f"{value!r} is not a time like 2026-11-22T10:00:00+08:00",
-                                     param_hint="--now") from None
+                                     param_hint=option) from None
         if parsed.tzinfo is None:
             raise click.BadParameter(f"{value!r} needs a UTC offset, e.g. {value}+08:00",
-                                     param_hint="--now")
+                                     param_hint=option)
         return parsed
     epoch = os.environ.get("SOURCE_DATE_EPOCH")
     if epoch:
@@ -133,9 +134,12 @@ def check(repo: Path, rev: str, changed_since: str | None, worktree: bool, fmt: 
                                              worktree=worktree, use_cache=not no_cache)
             problems, errors, count = result.problems, result.errors, result.folders_checked
         else:
+            from generator.check import removed_petitions
+
             archive = check_archive(repo, rev, worktree=worktree, changed_since=changed_since,
                                     use_cache=not no_cache, need_cases=False)
             problems, errors, count = archive.problems, archive.errors, archive.folders_checked
+            problems = removed_petitions(repo, rev, worktree) + problems
     except GitError as exc:
         raise click.ClickException(str(exc)) from None
     if fmt == "json":
@@ -237,7 +241,7 @@ def deadline(received_text: str, category: str, channel: str, rules_path: Path, 
 
     from generator.rules import compute_deadline, load_rules
 
-    received = read_now(received_text)
+    received = read_now(received_text, "--received")
     if not rules_path.exists():
         raise click.ClickException(f"{rules_path} does not exist")
     rules, problems = load_rules(rules_path.read_bytes(), str(rules_path))
@@ -512,8 +516,10 @@ def import_cmd(source: Path, mapping_path: Path, repo: Path, branch: str, batch_
 
     from generator.importer import render_text, run_import
 
+    # A dry run in text prints its plan and first problems as soon as they are known.
+    progress = (lambda line: click.echo(line)) if dry_run and fmt == "text" else None
     result = run_import(source, mapping_path, repo, branch, read_now(now_text), dry_run=dry_run,
-                        batch_size=batch_size)
+                        batch_size=batch_size, progress=progress)
     if fmt == "json":
         click.echo(_json.dumps(result.as_dict(), ensure_ascii=False, indent=2))
     else:

@@ -129,12 +129,12 @@ PETITION_FIELDS: tuple[Field, ...] = (
 )
 PETITIONER_FIELDS = (Field("display_name", "text", True, max_length=40),)
 LOCATION_FIELDS = (
-    Field("district", "text", max_length=40),
+    Field("district", "text", max_length=80),  # e.g. Boston: "Fenway / Kenmore / Audubon Circle / Longwood"
     Field("address", "text", max_length=200),
 )
 LEGACY_FIELDS = (
     Field("system", "text", True, max_length=80),
-    Field("id", "text", True, max_length=80),
+    Field("id", "text", True, max_length=500),  # a source id kept whole (some are URLs)
     Field("due_at", "time"),
     Field("status", "text", max_length=80),
 )

@@ -28,10 +28,11 @@ import csv
 import io
 import json
 import re
+import subprocess
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import date, datetime, time, timedelta, timezone
 from pathlib import Path
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any, Callable, Iterable, Mapping, Sequence
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 
@@ -66,13 +67,22 @@ STATUSES = ("open", "closed")
 DEFAULT_KEY = "*"  # in a value map: the value for anything not listed
 
 _TOP_KEYS = ("system", "source", "timezone", "columns", "time_formats", "values",
-             "resolution", "skip", "defaults", "privacy", "blank_values")
+             "resolution", "skip", "defaults", "privacy", "blank_values", "optional",
+             "value_patterns", "closed_without_time", "placeholder_times")
 _SOURCE_KEYS = ("encoding", "sheet", "header_row", "delimiter")
 _DEFAULT_KEYS = ("category", "channel", "title", "reply_text", "display_name")
-_PRIVACY_KEYS = ("extra_patterns", "strip_house_numbers")
+_PRIVACY_KEYS = ("extra_patterns", "strip_house_numbers", "public_phones")
+# Dates that exports write for "no time" (Excel's and SQL Server's zero days, the Unix epoch).
+DEFAULT_PLACEHOLDER_TIMES = ("1900-01-01", "1899-12-30", "1970-01-01", "0001-01-01")
+MAX_LEGACY_ID = 500  # fields.LEGACY_FIELDS: long ids (URLs) are kept whole in legacy.id
 _SKIP_KEYS = ("column", "equals", "in", "matches", "empty", "reason")
 
 DEFAULT_DISPLAY_NAME = "网友（历史记录导入）"
+_CLOSED_AT_WORDS = {
+    "received_at": ("受理时间", "the received time"),
+    "due_at": ("原系统期限", "the source's due time"),
+    "reply_at": ("答复时间", "the reply time"),
+}
 DEFAULT_REPLY_TEXT = ("原系统记录此件已办结，未提供答复内容。"
                       "(The source system recorded this case as closed without a reply text.)")
 _HOUSE_NUMBER_RE = re.compile(r"^\s*\d+[A-Za-z]?(?:\s*-\s*\d+[A-Za-z]?)?\s+")
@@ -99,6 +109,33 @@ class SkipRule:
         if value in self.equals:
             return True
         return bool(self.matches and self.matches.search(value))
+
+
+@dataclass(frozen=True)
+class ValuePattern:
+    """A source value matching ``pattern`` (searched, case-insensitive) gives ``value``."""
+
+    pattern: re.Pattern
+    value: str
+
+
+@dataclass(frozen=True)
+class ClosedWithoutTime:
+    """How to close a case the source says is closed but gives no closing time.
+
+    ``field`` is one of our time fields (received_at, due_at, reply_at) or
+    None; ``fixed`` a fixed time (e.g. when the export was taken). The
+    reply and the closure written say that the time is not the source's.
+    """
+
+    field: str | None
+    fixed: datetime | None
+
+    def words(self) -> tuple[str, str]:
+        if self.fixed is not None:
+            return f"导出时间 {self.fixed.isoformat()}", f"the time of the export, {self.fixed.isoformat()}"
+        assert self.field is not None
+        return _CLOSED_AT_WORDS[self.field]
 
 
 @dataclass(frozen=True)
@@ -131,6 +168,11 @@ class ImportMapping:
     extra_patterns: tuple[tuple[re.Pattern, str], ...] = ()
     strip_house_numbers: bool = False
     blank_values: frozenset[str] = frozenset()  # cell values that mean "empty" (e.g. Unspecified)
+    optional: frozenset[str] = frozenset()  # fields whose columns a file may lack altogether
+    patterns: Mapping[str, tuple[ValuePattern, ...]] = field(default_factory=dict)  # kind -> lookups
+    closed_without_time: ClosedWithoutTime | None = None
+    placeholder_times: frozenset[str] = frozenset(DEFAULT_PLACEHOLDER_TIMES)  # YYYY-MM-DD
+    public_phones: tuple[str, ...] = ()  # office numbers never masked
 
     def source_columns(self) -> list[str]:
         """Return every source column the mapping reads, in mapping order."""
@@ -151,7 +193,14 @@ class ImportMapping:
         for key, value in table.items():
             if key.strip().casefold() == folded:
                 return value
+        for rule in self.patterns.get(kind, ()):
+            if rule.pattern.search(raw):
+                return rule.value
         return table.get(DEFAULT_KEY)
+
+    def looks_up(self, kind: str) -> bool:
+        """True when the source's values of ``kind`` go through a table or patterns."""
+        return kind in self.values or kind in self.patterns
 
 
 class MappingError(ValueError):
@@ -315,12 +364,77 @@ def load_mapping(text: str | bytes, path: str,
                     continue
             clean[src_text] = str(ours)
         values[kind] = clean
+    patterns: dict[str, tuple[ValuePattern, ...]] = {}
+    raw_patterns = data.get("value_patterns") or {}
+    if not isinstance(raw_patterns, dict):
+        add(["value_patterns"], "bad-value-patterns", "value_patterns must be a mapping of lists",
+            "write `value_patterns: {department: [{matches: 住建局, value: housing}]}`")
+        raw_patterns = {}
+    unknown(["value_patterns"], raw_patterns, VALUE_MAPS)
+    for kind in VALUE_MAPS:
+        items = raw_patterns.get(kind)
+        if items is None:
+            continue
+        if not isinstance(items, list):
+            add(["value_patterns", kind], "bad-value-patterns", f"value_patterns.{kind} must be a list",
+                "write one `- {matches: regular expression, value: ours}` per line")
+            continue
+        found: list[ValuePattern] = []
+        for j, item in enumerate(items):
+            where = ["value_patterns", kind, j]
+            if not isinstance(item, dict) or not isinstance(item.get("matches"), str) or "value" not in item:
+                add(where, "bad-value-pattern", f"value_patterns.{kind}[{j}] needs `matches` and `value`",
+                    "write `{matches: 'Public Works|PWD', value: public-works}`")
+                continue
+            unknown(where, item, ("matches", "value"))
+            ours = item["value"]
+            if kind in allowed and ours not in allowed[kind]:
+                add([*where, "value"], "bad-mapped-value",
+                    f"value_patterns.{kind}[{j}] gives {ours!r}, which is not one of ours",
+                    f"use one of: {', '.join(allowed[kind])}")
+                continue
+            if kind == "department" and (not isinstance(ours, str) or (
+                    departments is not None and ours not in departments.departments)):
+                add([*where, "value"], "unknown-department",
+                    f"value_patterns.department[{j}] gives {ours!r}, which is not in the archive's "
+                    "departments.yaml",
+                    "add the department to departments.yaml first, or give an id listed there")
+                continue
+            try:
+                found.append(ValuePattern(re.compile(item["matches"], re.IGNORECASE), str(ours)))
+            except re.error as exc:
+                add([*where, "matches"], "bad-pattern",
+                    f"value_patterns.{kind}[{j}].matches is not a regular expression: {exc}", "fix the pattern")
+        patterns[kind] = tuple(found)
+
+    optional: set[str] = set()
+    raw_optional = data.get("optional") or []
+    if not isinstance(raw_optional, list):
+        add(["optional"], "bad-optional", "optional must be a list of fields",
+            "write e.g. `optional: [reply_text, channel]`")
+        raw_optional = []
+    for j, name in enumerate(raw_optional):
+        if name not in FIELDS or FIELDS[name]:
+            add(["optional", j], "bad-optional",
+                f"optional[{j}] is {name!r}, not a field that may be missing",
+                f"use fields that are not required: {', '.join(k for k, req in FIELDS.items() if not req)}")
+        elif name not in columns:
+            add(["optional", j], "bad-optional", f"optional[{j}]: {name} has no columns.{name}",
+                f"name its column(s) under columns.{name}, or drop it from optional")
+        else:
+            optional.add(name)
+
     for kind in ("category", "channel"):
         if kind not in columns and not (isinstance(data.get("defaults"), dict) and kind in data["defaults"]):
             add(["columns"], "missing-column-key",
                 f"neither columns.{kind} nor defaults.{kind} is given",
                 f"name the column that gives the {kind}, or set defaults.{kind}")
-    if "status" in columns and "status" not in values:
+    for kind in ("category", "channel"):
+        if kind in optional and not (isinstance(data.get("defaults"), dict) and kind in data["defaults"]):
+            add(["optional"], "missing-default",
+                f"{kind} is optional but defaults.{kind} is not given",
+                f"set defaults.{kind}: the value for files without the column")
+    if "status" in columns and "status" not in values and "status" not in patterns:
         add(["values"], "missing-value-map", "columns.status is given but values.status is not",
             "map the source's statuses to open or closed, e.g. `status: {Closed: closed, \"*\": open}`")
 
@@ -416,6 +530,55 @@ def load_mapping(text: str | bytes, path: str,
         except re.error as exc:
             add([*where, "pattern"], "bad-pattern", f"not a regular expression: {exc}", "fix the pattern")
 
+    phones = raw_priv.get("public_phones") or []
+    if not isinstance(phones, list) or not all(isinstance(x, (str, int)) for x in phones):
+        add(["privacy", "public_phones"], "bad-public-phones",
+            "privacy.public_phones must be a list of phone numbers",
+            "write e.g. `public_phones: [\"617-635-4500\", \"0571-12345\"]`")
+        phones = []
+
+    closing = None
+    raw_cwt = data.get("closed_without_time")
+    if raw_cwt is not None:
+        at = raw_cwt.get("at") if isinstance(raw_cwt, dict) else None
+        if isinstance(raw_cwt, dict):
+            unknown(["closed_without_time"], raw_cwt, ("at",))
+        if at in _CLOSED_AT_WORDS:
+            if at != "received_at" and at not in columns:
+                add(["closed_without_time", "at"], "bad-closed-without-time",
+                    f"closed_without_time.at is {at}, but columns.{at} is not given",
+                    f"name the column of {at}, or use received_at or a fixed time")
+            closing = ClosedWithoutTime(str(at), None)
+        else:
+            fixed = None
+            if isinstance(at, datetime):
+                fixed = at
+            elif isinstance(at, str):
+                try:
+                    fixed = datetime.fromisoformat(at)
+                except ValueError:
+                    fixed = None
+            if fixed is None or fixed.tzinfo is None:
+                add(["closed_without_time"], "bad-closed-without-time",
+                    "closed_without_time.at must be received_at, due_at, reply_at or a time with its offset",
+                    "write e.g. `closed_without_time: {at: \"2024-06-30T00:00:00+01:00\"}` (when the "
+                    "export was taken: every case closed in it was closed by then)")
+            else:
+                closing = ClosedWithoutTime(None, fixed)
+
+    placeholders = data.get("placeholder_times", list(DEFAULT_PLACEHOLDER_TIMES))
+    placeholder_days: set[str] = set()
+    if not isinstance(placeholders, list):
+        add(["placeholder_times"], "bad-placeholder-times", "placeholder_times must be a list of dates",
+            "write e.g. `placeholder_times: [1900-01-01]`")
+        placeholders = []
+    for j, item in enumerate(placeholders):
+        try:
+            placeholder_days.add(date.fromisoformat(str(item)).isoformat())
+        except ValueError:
+            add(["placeholder_times", j], "bad-placeholder-times", f"placeholder_times[{j}] is not a date",
+                "write the date as YYYY-MM-DD")
+
     blanks = data.get("blank_values") or []
     if not isinstance(blanks, list):
         add(["blank_values"], "bad-blank-values", "blank_values must be a list of cell values",
@@ -431,6 +594,8 @@ def load_mapping(text: str | bytes, path: str,
         sheet=sheet, header_row=header_row, delimiter=delimiter, extra_patterns=tuple(extra),
         strip_house_numbers=raw_priv.get("strip_house_numbers") is True,
         blank_values=frozenset(str(b).strip().casefold() for b in blanks),
+        optional=frozenset(optional), patterns=patterns, closed_without_time=closing,
+        placeholder_times=frozenset(placeholder_days), public_phones=tuple(str(x) for x in phones),
     ), problems
 
 
@@ -454,6 +619,7 @@ class Source:
     rows: list[RawRow] = field(default_factory=list)
     encoding: str | None = None
     problems: list[Problem] = field(default_factory=list)
+    raw_header: list[str] = field(default_factory=list)  # as the file spells it
 
 
 def _decode(data: bytes, declared: str | None) -> tuple[str, str]:
@@ -504,20 +670,67 @@ def read_source(path: str | Path, mapping: ImportMapping) -> Source:
         _read_csv(path, mapping, src)
     if src.problems:
         return src
-    missing = [c for c in mapping.source_columns() if c not in src.header]
+    # Two of the file's columns that differ only in case are ambiguous.
+    for col in mapping.source_columns():
+        spellings = [name for name in src.raw_header if name.casefold() == col.casefold()]
+        if len(set(spellings)) > 1:
+            src.problems.append(Problem(
+                str(path), mapping.header_row, "ambiguous-column",
+                f"the mapping's column {col!r} matches {' and '.join(repr(n) for n in dict.fromkeys(spellings))} "
+                "in the header: names are matched whatever their case, so it is not known which to read",
+                "rename or remove one of those columns in the file"))
+    if src.problems:
+        return src
+    # Column names match whatever their case; a field's columns are
+    # alternatives (a file needs one of them); an optional field's may all be
+    # missing; a skip rule's column must be there.
+    have = set(src.header)
+    missing: list[tuple[str, list[str], str]] = []  # (mapping key, its columns, what it is)
+    for name, cols in mapping.columns.items():
+        if not any(c in have for c in cols) and name not in mapping.optional:
+            missing.append((name, list(cols), f"columns.{name}"))
+    for i, rule in enumerate(mapping.skip):
+        if rule.column not in have:
+            missing.append(("skip", [rule.column], f"skip[{i}]"))
     if missing:
         mapping_text = Path(mapping.path).read_bytes() if Path(mapping.path).is_file() else None
-        for col in missing:
-            keys = [k for k, cols in mapping.columns.items() if col in cols]
-            keypath = ["columns", keys[0]] if keys else ["skip"]
+        for key, cols, what in missing:
+            keypath = ["columns", key] if key != "skip" else ["skip"]
             line = line_of(mapping_text, keypath) if mapping_text is not None else None
+            names = " or ".join(repr(c) for c in cols)
+            fix = ("fix the name in the mapping, add the file's name for it to the list "
+                   f"(columns.{key}: [{', '.join(cols)}, ...])" if key != "skip" else "fix the name in the mapping")
+            if key != "skip" and not FIELDS[key]:
+                fix += f", or list {key} under `optional:` if some files lack it"
             src.problems.append(Problem(
                 mapping.path, line, "missing-column",
-                f"{'columns.' + keys[0] if keys else 'a skip rule'} names column {col!r}, "
-                f"which {path.name} does not have",
-                f"the file's columns are: {_printable(', '.join(src.header))[:400]}; "
-                "fix the name in the mapping"))
+                f"{what} names column {names}, which {path.name} does not have",
+                f"the file's columns are: {_column_list(src.header)}; {fix}"))
     return src
+
+
+def _column_list(header: Sequence[str], limit: int = 600) -> str:
+    """Return the header's names for a hint: whole names only, and how many more there are."""
+    shown: list[str] = []
+    used = 0
+    for name in header:
+        text = _printable(name)
+        if shown and used + len(text) + 2 > limit:
+            return ", ".join(shown) + f" and {len(header) - len(shown)} more"
+        shown.append(text)
+        used += len(text) + 2
+    return ", ".join(shown)
+
+
+def _canonical_header(header: list[str], mapping: ImportMapping) -> list[str]:
+    """Return the header with each name the mapping uses spelled as the mapping spells it.
+
+    Matching ignores case (Boston's exports say CASE_ENQUIRY_ID in some years,
+    case_enquiry_id in others), so rows keyed by the returned names are read
+    with the mapping's own names.
+    """
+    wanted = {c.casefold(): c for c in mapping.source_columns()}
+    return [wanted.get(name.casefold(), name) for name in header]
 
 
 def _read_csv(path: Path, mapping: ImportMapping, src: Source) -> None:
@@ -531,7 +744,8 @@ def _read_csv(path: Path, mapping: ImportMapping, src: Source) -> None:
             if number < mapping.header_row:
                 continue
             if header is None:
-                header = [c.strip() for c in cells]
+                src.raw_header = [c.strip().lstrip("\ufeff") for c in cells]
+                header = _canonical_header(src.raw_header, mapping)
                 if any(_has_bad_bytes(c) for c in header):
                     src.problems.append(Problem(
                         str(path), number, "bad-encoding",
@@ -576,7 +790,8 @@ def _read_xlsx(path: Path, mapping: ImportMapping, src: Source) -> None:
             if number < mapping.header_row:
                 continue
             if header is None:
-                header = [str(c).strip() if c is not None else "" for c in values]
+                src.raw_header = [str(c).strip() if c is not None else "" for c in values]
+                header = _canonical_header(src.raw_header, mapping)
                 continue
             cells = [_cell_text(c) for c in values]
             if not any(c for c in cells if not isinstance(c, str) or c.strip()):
@@ -616,6 +831,7 @@ class SourceRow:
     closed_at: datetime | None
     district: str | None
     address: str | None
+    closed_time_unknown: tuple[str, str] | None = None  # (zh, en) what the closing time stands in for
 
 
 def _first(row: RawRow, mapping: ImportMapping, name: str) -> tuple[Any, str | None]:
@@ -640,27 +856,62 @@ def _has_bad_bytes(value: Any) -> bool:
     return isinstance(value, str) and any("\udc80" <= ch <= "\udcff" for ch in value)
 
 
-def parse_source_time(value: Any, formats: Sequence[str], tz: ZoneInfo) -> datetime:
+_TIME_DIRECTIVES = ("%H", "%I", "%M", "%S", "%X", "%c", "%T", "%R")
+END_OF_WHOLE_DAY = time(23, 59, 59)
+
+
+def parse_source_time(value: Any, formats: Sequence[str], tz: ZoneInfo,
+                      whole_day_end: bool = False) -> datetime:
     """Return an aware time from a source cell; naive times are in ``tz``.
 
-    Raises ValueError naming the formats tried.
+    A date without a time of day (``2018/4/24``, or a format with no hour)
+    is a whole day in ``tz``: its start, or with ``whole_day_end`` its last
+    second (a case closed "on 24 April" was closed by the end of that day,
+    never on the 23rd). Raises ValueError naming the formats tried.
     """
     if isinstance(value, datetime):
         return value if value.tzinfo else value.replace(tzinfo=tz)
     text = str(value).strip()
     for fmt in formats:
         try:
-            parsed = datetime.fromisoformat(text) if fmt == "iso" else datetime.strptime(text, fmt)
+            if fmt == "iso":
+                parsed = datetime.fromisoformat(text)
+                date_only = len(text) <= 10
+            else:
+                parsed = datetime.strptime(text, fmt)
+                date_only = not any(d in fmt for d in _TIME_DIRECTIVES)
         except ValueError:
             continue
+        if date_only:
+            return datetime.combine(parsed.date(), END_OF_WHOLE_DAY if whole_day_end else time(0), tz)
         return parsed if parsed.tzinfo else parsed.replace(tzinfo=tz)
     raise ValueError(f"{text!r} is not a time in any of the formats {', '.join(formats)}")
 
 
+_DIGITS_RE = re.compile(r"\D")
+
+
 def _mask(text: str, mapping: ImportMapping, keep: Sequence[str] = ()) -> str:
+    """Return ``text`` masked: the mapping's own patterns, then the one masking
+    (generator.privacy); ``keep`` and the mapping's public_phones stay visible."""
+    allowed = {_DIGITS_RE.sub("", p) for p in mapping.public_phones} - {""}
+
+    def keep_public(marker: str):
+        def sub(match: re.Match) -> str:
+            digits = _DIGITS_RE.sub("", match.group(0))
+            for a in allowed:
+                # The same number, or it with a country code (1 to 3 digits) before a full
+                # number of 10 digits or more: never a local number that other areas share.
+                short, long_ = sorted((digits, a), key=len)
+                if short == long_ or (len(short) >= 10 and len(long_) - len(short) <= 3
+                                      and long_.endswith(short)):
+                    return match.group(0)
+            return marker
+        return sub
+
     for pattern, marker in mapping.extra_patterns:
-        text = pattern.sub(marker, text)
-    return mask_personal_data(text, keep).text
+        text = pattern.sub(keep_public(marker) if allowed else marker, text)
+    return mask_personal_data(text, (*keep, *mapping.public_phones)).text
 
 
 def _clip(text: str, limit: int) -> str:
@@ -675,13 +926,27 @@ def convert_row(row: RawRow, mapping: ImportMapping, source_name: str,
     (departments.yaml), which stay visible in that department's reply.
 
     Each problem names the source file and row (``line`` is the row number,
-    the header being row 1) and the column at fault.
+    the header being row 1) and the column at fault. A usable row comes
+    with its warnings (values cut to the archive's limits).
     """
     problems: list[Problem] = []
+    warnings: list[Problem] = []
 
     def bad(column: str | None, code: str, message: str, hint: str) -> None:
         where = f"column {column!r}: " if column else ""
         problems.append(Problem(source_name, row.number, code, f"row {row.number}: {where}{message}", hint))
+
+    def clip(name: str, text: str, limit: int) -> str:
+        if len(text) <= limit:
+            return text
+        cols = mapping.columns.get(name, ())
+        where = f"column {cols[0]!r}: " if cols else ""
+        warnings.append(Problem(
+            source_name, row.number, "truncated",
+            f"row {row.number}: {where}the {name.replace('_', ' ')} has {len(text)} characters; the archive "
+            f"keeps {limit}, so it was cut to {limit - 1} and '…'",
+            "shorten it in the source if the end matters, or map a shorter column", "warning"))
+        return _clip(text, limit)
 
     undecodable = [col for col in mapping.source_columns() if _has_bad_bytes(row.cells.get(col))]
     if undecodable:
@@ -698,10 +963,13 @@ def convert_row(row: RawRow, mapping: ImportMapping, source_name: str,
     legacy_id = str(legacy_id).strip()
     if not legacy_id:
         bad(id_col, "missing-id", "the row has no id", "every source row needs its id in that column")
-    elif len(legacy_id) > 80:
-        bad(id_col, "bad-id", "the id is longer than 80 characters", "map a shorter id column")
+    elif len(legacy_id) > MAX_LEGACY_ID:
+        bad(id_col, "bad-id", f"the id has {len(legacy_id)} characters, more than {MAX_LEGACY_ID}",
+            "map a shorter id column (the id is kept whole in legacy.id; the petition gets its own "
+            "short number)")
 
     times: dict[str, datetime | None] = {}
+    placeholder: dict[str, str] = {}
     for name in TIME_FIELDS:
         value, col = _first(row, mapping, name)
         if name not in mapping.columns or value == "":
@@ -711,11 +979,22 @@ def convert_row(row: RawRow, mapping: ImportMapping, source_name: str,
                     "every petition needs the time it was received")
             continue
         try:
-            times[name] = parse_source_time(value, mapping.time_formats[name], mapping.tz)
+            t = parse_source_time(value, mapping.time_formats[name], mapping.tz,
+                                  whole_day_end=name != "received_at")
         except ValueError as exc:
             times[name] = None
             bad(col, "bad-time", str(exc),
                 f"fix the cell, or add its format to time_formats.{name} in the mapping")
+            continue
+        if t.date().isoformat() in mapping.placeholder_times:
+            # 1900-01-01 and the like stand for "no time": read as empty.
+            times[name] = None
+            placeholder[name] = str(value).strip()
+            if name == "received_at":
+                bad(col, "missing-time", f"the received time is a placeholder ({str(value).strip()!r})",
+                    "every petition needs the time it was received")
+            continue
+        times[name] = t
     received = times["received_at"]
     for name, label in (("reply_at", "replied"), ("closed_at", "closed"), ("due_at", "due")):
         t = times[name]
@@ -735,12 +1014,15 @@ def convert_row(row: RawRow, mapping: ImportMapping, source_name: str,
         raw = str(value).strip()
         if not raw and kind in mapping.defaults:
             return mapping.defaults[kind]
-        if kind not in mapping.values:
+        if not mapping.looks_up(kind):
             return raw or None
         ours = mapping.map_value(kind, raw)
         if ours is None:
-            bad(col, f"unmapped-{kind}", f"{kind} {raw!r} is not in values.{kind} of the mapping",
-                f"add `{raw or '(empty)'}: <ours>` under values.{kind}, or a default `'*': <ours>`")
+            shown = raw if len(raw) <= 80 else raw[:77] + "..."
+            bad(col, f"unmapped-{kind}", f"{kind} {shown!r} is not in values.{kind} of the mapping"
+                + (f" and matches none of value_patterns.{kind}" if kind in mapping.patterns else ""),
+                f"add `{shown or '(empty)'}: <ours>` under values.{kind}, a pattern under "
+                f"value_patterns.{kind}, or a default `'*': <ours>`")
         return ours
 
     category = mapped("category")
@@ -750,11 +1032,29 @@ def convert_row(row: RawRow, mapping: ImportMapping, source_name: str,
     status = mapped("status") if "status" in mapping.columns else None
     if status is None and "status" not in mapping.columns:
         status = "closed" if times["closed_at"] else "open"
+    closed_unknown: ClosedWithoutTime | None = None
     if status == "closed" and times["closed_at"] is None and not any(
             p.code == "bad-time" for p in problems):
-        bad(mapping.columns.get("closed_at", ("closed_at",))[0], "closed-without-time",
-            f"the status says closed ({str(status_raw).strip()!r}) but the closed time is empty",
-            "fill in the closed time, or map this status to open")
+        rule = mapping.closed_without_time
+        stand_in = None
+        if rule is not None:
+            stand_in = rule.fixed if rule.fixed is not None else times.get(rule.field or "")
+        if stand_in is not None:
+            closed_unknown = rule
+            times["closed_at"] = max(stand_in, received) if received is not None else stand_in
+        elif rule is not None:
+            bad(mapping.columns.get(rule.field or "", ("closed_at",))[0], "closed-without-time",
+                f"the status says closed ({str(status_raw).strip()!r}), the closed time is empty and "
+                f"{rule.field}, which closed_without_time names, is empty too",
+                "fill in either time, or map this status to open")
+        else:
+            shown = placeholder.get("closed_at")
+            bad(mapping.columns.get("closed_at", ("closed_at",))[0], "closed-without-time",
+                f"the status says closed ({str(status_raw).strip()!r}) but the closed time is "
+                + (f"a placeholder ({shown!r})" if shown else "empty"),
+                "fill in the closed time, map this status to open, or set closed_without_time in the "
+                "mapping (e.g. `closed_without_time: {at: received_at}`) to close such cases, marked as "
+                "closed at an unknown time")
 
     title_raw, _ = _first(row, mapping, "title")
     title = _mask(str(title_raw).strip(), mapping) or mapping.defaults.get("title", "")
@@ -774,9 +1074,9 @@ def convert_row(row: RawRow, mapping: ImportMapping, source_name: str,
     res_raw, _ = _first(row, mapping, "resolution")
     res_text = str(res_raw or reply_raw or "").casefold()
     resolution = mapping.resolution_default
-    for rule in mapping.resolution_rules:
-        if rule.contains.casefold() in res_text:
-            resolution = rule.resolution
+    for rule_ in mapping.resolution_rules:
+        if rule_.contains.casefold() in res_text:
+            resolution = rule_.resolution
             break
 
     district, _ = _first(row, mapping, "district")
@@ -793,12 +1093,15 @@ def convert_row(row: RawRow, mapping: ImportMapping, source_name: str,
     closed = times["closed_at"] if status == "closed" else None
     return SourceRow(
         number=row.number, legacy_id=legacy_id, received_at=received, category=category,
-        channel=channel, department=department, title=_clip(title, 100), body=_clip(body, 5000),
-        status=status, legacy_status=_clip(str(status_raw).strip(), 80) or None,
-        due_at=times["due_at"], reply_at=times["reply_at"] if closed else None,
-        reply_text=_clip(reply_text, 10000) if reply_text else None, resolution=resolution,
-        closed_at=closed, district=_clip(district, 40) or None, address=_clip(address, 200) or None,
-    ), []
+        channel=channel, department=department, title=clip("title", title, 100),
+        body=clip("text", body, 5000),
+        status=status, legacy_status=clip("status", str(status_raw).strip(), 80) or None,
+        due_at=times["due_at"], reply_at=times["reply_at"] if closed and not closed_unknown else None,
+        reply_text=clip("reply_text", reply_text, 10000) if reply_text else None, resolution=resolution,
+        closed_at=closed, district=clip("district", district, 80) or None,
+        address=clip("address", address, 200) or None,
+        closed_time_unknown=closed_unknown.words() if closed_unknown and closed else None,
+    ), warnings
 
 
 def skip_reason(row: RawRow, mapping: ImportMapping) -> str | None:
@@ -918,9 +1221,17 @@ def event_records(row: SourceRow, mapping: ImportMapping) -> list[tuple[str, dic
     reply = {"kind": "reply", "at": _iso(reply_at, tz), "by": row.department, "final": True,
              "resolution": row.resolution, "body": row.reply_text or mapping.defaults.get(
                  "reply_text", DEFAULT_REPLY_TEXT)}
+    closed = {"kind": "closed", "at": _iso(closed_at, tz), "by": r.CENTRE}
+    if row.closed_time_unknown is not None:
+        zh, en = row.closed_time_unknown
+        note = (f"原系统记录此件已办结，但未记录办结时间；此处的答复与办结时间取自{zh}，"
+                f"并非实际办结时间，办理用时无从判断。(The source system recorded this case as closed "
+                f"but not when; the reply and closing times here are {en}, not the real ones, so how "
+                f"long it took cannot be told.)")
+        reply["note"] = note
+        closed["note"] = note
     out.append((r.event_file_name("reply", reply_at), reply))
-    out.append((r.event_file_name("closed", closed_at),
-                {"kind": "closed", "at": _iso(closed_at, tz), "by": r.CENTRE}))
+    out.append((r.event_file_name("closed", closed_at), closed))
     return out
 
 
@@ -1024,7 +1335,8 @@ def _validate_case(folder: str, pet_data: dict, events: list[tuple[str, dict]],
 
 
 def plan_import(rows: Iterable[RawRow], mapping: ImportMapping, existing: Existing,
-                departments: r.Departments | None, source_name: str, now: datetime) -> Plan:
+                departments: r.Departments | None, source_name: str, now: datetime,
+                on_problem: Callable[[Problem], None] | None = None) -> Plan:
     """Return the files to write for ``rows`` given what the archive holds.
 
     New legacy ids get new petitions, numbered after the highest number of
@@ -1033,7 +1345,8 @@ def plan_import(rows: Iterable[RawRow], mapping: ImportMapping, existing: Existi
     the events the archive lacks; a changed legacy due time or status becomes
     a ``correction`` of petition.yaml by the centre at ``now``; a changed time
     of an event already written is reported, never rewritten (files are never
-    edited).
+    edited). ``on_problem`` is told of each bad row's problems as they are
+    found (a dry run prints the first ones at once).
     """
     plan = Plan()
     phones = {d.id: d.phones for d in departments.departments.values()} if departments else {}
@@ -1046,6 +1359,9 @@ def plan_import(rows: Iterable[RawRow], mapping: ImportMapping, existing: Existi
             continue
         row, problems = convert_row(raw, mapping, source_name, phones)
         plan.problems.extend(problems)
+        if on_problem is not None:
+            for problem in problems:
+                on_problem(problem)
         if row is not None and departments is not None and row.department not in departments.departments:
             plan.problems.append(Problem(
                 source_name, row.number, "unknown-department",
@@ -1110,7 +1426,9 @@ def plan_import(rows: Iterable[RawRow], mapping: ImportMapping, existing: Existi
         for name, data in event_records(row, mapping):
             kind = data["kind"]
             if kind in have:
-                if not _same_time(have[kind], data["at"]) and kind != "reply":
+                # A stand-in closing time (closed_without_time) moves with each export: not a change.
+                stand_in = row.closed_time_unknown is not None and kind in ("reply", "closed")
+                if not _same_time(have[kind], data["at"]) and kind != "reply" and not stand_in:
                     plan.problems.append(Problem(
                         source_name, row.number, "changed-event",
                         f"row {row.number}: {pid} already has {kind} at {have[kind]}; the source now says "
@@ -1187,6 +1505,53 @@ def write_plan(repo: str | Path, branch: str, plan: Plan, message: str, when: da
     return gitio.rev_parse(repo, ref)
 
 
+def checked_out_in(repo: str | Path, ref: str) -> list[Path]:
+    """Return the work trees (of ``repo`` and its linked work trees) that have ``ref`` checked out."""
+    try:
+        out = gitio.git(repo, "worktree", "list", "--porcelain").decode("utf-8", "surrogateescape")
+    except gitio.GitError:
+        return []
+    found: list[Path] = []
+    path: str | None = None
+    for line in out.splitlines() + [""]:
+        if line.startswith("worktree "):
+            path = line[len("worktree "):]
+        elif line.startswith("branch ") and line[len("branch "):] == ref and path is not None:
+            found.append(Path(path))
+        elif not line:
+            path = None
+    return found
+
+
+def advance_worktrees(repo: str | Path, ref: str, old: str, new: str) -> list[Problem]:
+    """Bring the index and files of every work tree on ``ref`` from ``old`` to ``new``.
+
+    A two-tree ``git read-tree -m -u``: files the commit adds are written,
+    the index records them, and a clerk's uncommitted edits and untracked
+    files elsewhere stay as they are. When a work tree cannot follow (an
+    untracked file where the import writes one), the branch is moved back to
+    ``old`` and the problems say which file is in the way: nothing is half-done.
+    """
+    problems: list[Problem] = []
+    done: list[Path] = []
+    for tree in checked_out_in(repo, ref):
+        proc = subprocess.run(["git", "-C", str(tree), "read-tree", "-m", "-u", old, new],
+                              capture_output=True)
+        if proc.returncode != 0:
+            why = proc.stderr.decode("utf-8", "replace").strip()
+            problems.append(Problem(
+                str(tree), None, "worktree-in-the-way",
+                f"the work tree {tree} cannot take the import ({ref} is checked out there): {why}",
+                "move those files away (or commit them) and import again; the branch was left as it was"))
+            break
+        done.append(tree)
+    if problems:
+        for tree in done:
+            subprocess.run(["git", "-C", str(tree), "read-tree", "-m", "-u", new, old], capture_output=True)
+        gitio.git(repo, "update-ref", ref, old, new)
+    return problems
+
+
 @dataclass
 class ImportResult:
     """The outcome of one ``wenzheng import``."""
@@ -1198,6 +1563,8 @@ class ImportResult:
     problems: list[Problem]
     commit: str | None = None
     dry_run: bool = False
+    branch: str | None = None
+    checked_out: bool = True  # the branch is checked out here (its files were written too)
 
     @property
     def fatal(self) -> bool:
@@ -1221,13 +1588,63 @@ class ImportResult:
         }
 
 
+FIRST_PROBLEMS = 10  # how many problems a dry run prints as soon as it finds them
+
+
+def plan_lines(mapping: ImportMapping, src: Source, existing: Existing, branch: str,
+               calendar: str | None) -> list[str]:
+    """Return what the import will do, known before any row is converted:
+    which column gives each field, the time zone, the calendar deadlines are
+    counted on, the rows to read and what the archive already holds."""
+    have = set(src.header)
+    lines = [f"plan: {len(src.rows):,} row(s) of {Path(src.path).name} ({src.encoding}) as system "
+             f"{mapping.system!r} into branch {branch}; times without offset are in {mapping.timezone}"
+             + (f"; deadlines on the {calendar} calendar" if calendar else "")]
+    for name in FIELDS:
+        cols = mapping.columns.get(name)
+        if cols:
+            found = [c for c in cols if c in have]
+            if found:
+                extra = f" (not in the file: {', '.join(c for c in cols if c not in have)})" \
+                    if len(found) < len(cols) else ""
+                lines.append(f"  {name:<12} <- {', '.join(found)}{extra}")
+            else:
+                default = mapping.defaults.get(name)
+                lines.append(f"  {name:<12} <- (none of {', '.join(cols)} in the file: optional"
+                             + (f"; default {default!r})" if default else ")"))
+        elif name in mapping.defaults:
+            lines.append(f"  {name:<12} <- default {mapping.defaults[name]!r}")
+    if mapping.closed_without_time is not None:
+        zh, en = mapping.closed_without_time.words()
+        lines.append(f"  a closed status without a closing time: closed at {en}, marked as such")
+    lines.append(f"  the archive holds {len(existing.by_legacy):,} petition(s) of {mapping.system!r} already")
+    return lines
+
+
+def _first_problems(progress: Callable[[str], None]) -> Callable[[Problem], None]:
+    """Return a callback passing the first FIRST_PROBLEMS errors to ``progress`` as found."""
+    shown: list[Problem] = []
+
+    def on_problem(problem: Problem) -> None:
+        if len(shown) < FIRST_PROBLEMS and problem.severity == "error":
+            if not shown:
+                progress("first problems (all are listed again at the end):")
+            shown.append(problem)
+            progress(problem.render())
+    return on_problem
+
+
 def run_import(source: str | Path, mapping_path: str | Path, repo: str | Path, branch: str,
-               now: datetime, dry_run: bool = False, batch_size: int | None = None) -> ImportResult:
+               now: datetime, dry_run: bool = False, batch_size: int | None = None,
+               progress: Callable[[str], None] | None = None) -> ImportResult:
     """Return the result of importing ``source`` into ``branch`` of ``repo``.
 
     Reads the target's departments.yaml (department ids the mapping names
     must exist there), checks the mapping and the file, plans against what
     the branch holds and, unless ``dry_run``, writes the plan in one commit.
+    With ``progress``, the plan (:func:`plan_lines`) and the first
+    problems are passed to it as soon as they are known, before the rows
+    are all converted.
     """
     mapping_path = Path(mapping_path)
     source = Path(source)
@@ -1255,7 +1672,20 @@ def run_import(source: str | Path, mapping_path: str | Path, repo: str | Path, b
     if src.problems:
         return ImportResult(str(source), mapping.system, src.encoding, None, problems, dry_run=dry_run)
     existing = read_existing(repo, ref, mapping.system)
-    plan = plan_import(src.rows, mapping, existing, departments, source.name, now)
+    on_problem: Callable[[Problem], None] | None = None
+    if progress is not None:
+        calendar = None
+        rules_text = gitio.read_file_at(repo, ref, "rules.yaml")
+        try:
+            raw_cal = (parse(rules_text) or {}).get("calendar") if rules_text else None
+            calendar = str(raw_cal if isinstance(raw_cal, str) else (raw_cal or {}).get("jurisdiction", "CN"))
+        except (YamlError, AttributeError):
+            calendar = None
+        for line in plan_lines(mapping, src, existing, branch, calendar):
+            progress(line)
+
+        on_problem = _first_problems(progress)
+    plan = plan_import(src.rows, mapping, existing, departments, source.name, now, on_problem)
     problems += plan.problems
     result = ImportResult(str(source), mapping.system, src.encoding, plan, problems, dry_run=dry_run)
     if not dry_run and plan.files:
@@ -1263,7 +1693,17 @@ def run_import(source: str | Path, mapping_path: str | Path, repo: str | Path, b
                    f"{plan.new_events} event(s), {plan.corrections} correction(s)\n\n"
                    f"Source file: {source.name}; {plan.rows_read} row(s) read, "
                    f"{len(plan.skipped)} skipped, {plan.rows_rejected} not usable.\n")
-        result.commit = write_plan(repo, ref, plan, message, now, batch_size)
+        old = gitio.rev_parse(repo, ref)
+        assert old is not None
+        commit = write_plan(repo, ref, plan, message, now, batch_size)
+        result.branch = ref.removeprefix("refs/heads/")
+        result.checked_out = bool(checked_out_in(repo, ref))
+        stuck = advance_worktrees(repo, ref, old, commit) if commit else []
+        if stuck:
+            result.problems += stuck
+            result.plan = None
+        else:
+            result.commit = commit
     return result
 
 
@@ -1282,6 +1722,9 @@ def render_text(result: ImportResult) -> str:
             f"{p.rows_rejected} row(s) not usable")
         if result.commit:
             lines.append(f"commit {result.commit}")
+            if not result.checked_out:
+                lines.append(f"branch {result.branch} is not checked out here; to take the import "
+                             f"into your branch: git merge {result.branch}")
         for number, why in p.skipped:
             lines.append(f"row {number}: skipped ({why})")
     else:

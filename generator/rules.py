@@ -25,7 +25,10 @@ from .calendar import (
     DayOverride,
     Deadline,
     OfficeHours,
+    CHINA,
+    JurisdictionError,
     WorkCalendar,
+    split_jurisdiction,
     hhmm,
     parse_hhmm,
 )
@@ -258,7 +261,7 @@ _TOP_KEYS = {
     "timezone", "calendar", "minimum_cases_for_ranking", "due_soon",
     "notarised_tolerance", "rule_sets",
 }
-_CAL_KEYS = {"cross_check", "extra_working_days", "extra_rest_days", "complete_years"}
+_CAL_KEYS = {"jurisdiction", "cross_check", "extra_working_days", "extra_rest_days", "complete_years"}
 _SET_KEYS = {"name", "effective_from", "end_of_day", "late_receipt_after", "office_hours", "stages", "escalation"}
 _STAGE_KEYS = {
     "name", "starts", "limit", "by_category", "by_channel", "done_by",
@@ -459,10 +462,20 @@ def read_rules(text: str | bytes, path: str = "rules.yaml", cross_check: bool | 
 def _read_calendar(raw, r: _Reader) -> tuple[WorkCalendar | None, bool]:
     if raw is None:
         return WorkCalendar(), True
+    if isinstance(raw, str):  # `calendar: US-MA` names the jurisdiction alone
+        raw = {"jurisdiction": raw}
     cal = r.mapping(raw, ["calendar"])
     if cal is None:
         return None, False
     r.unknown_keys(cal, _CAL_KEYS, ["calendar"])
+    jurisdiction = cal.get("jurisdiction", CHINA)
+    try:
+        split_jurisdiction(str(jurisdiction))
+    except JurisdictionError as exc:
+        r.error(["calendar", "jurisdiction"], "bad-jurisdiction", str(exc),
+                "write CN (China, the default), or a country and subdivision code such as "
+                "US-MA, US-NY or GB-ENG")
+        return None, False
     overrides: list[DayOverride] = []
     seen: dict[date, str] = {}
     for key, working in (("extra_working_days", True), ("extra_rest_days", False)):
@@ -508,7 +521,8 @@ def _read_calendar(raw, r: _Reader) -> tuple[WorkCalendar | None, bool]:
                           f"{y} is declared complete but no extra working or rest day of {y} is listed",
                           f"list {y}'s holidays in extra_rest_days and make-up days in extra_working_days")
     cross = r.boolean(cal.get("cross_check"), ["calendar", "cross_check"], True)
-    return WorkCalendar(tuple(sorted(overrides, key=lambda o: o.day)), tuple(years)), cross
+    return WorkCalendar(tuple(sorted(overrides, key=lambda o: o.day)), tuple(years),
+                        str(jurisdiction)), cross
 
 
 def _read_office_hours(raw, kp, r: _Reader) -> OfficeHours | None:

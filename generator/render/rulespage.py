@@ -94,6 +94,7 @@ def bodies(site, rules: Rules, min_cases: int) -> tuple[str, str]:
             lang=lang, home=site.home(lang), root=site.base_path, rule_set=rs, stages=stages,
             end_of_day=f"{rs.clock.end_of_day // 60:02d}:{rs.clock.end_of_day % 60:02d}", cap=cap,
             escalation=esc, min_cases=min_cases, calc_json=data, sample_start="2025-09-30T15:00",
+            calendar_words=rules.calendar.rule_words(), local_zone=rules.timezone,
             categories=("consultation", "complaint", "help", "suggestion", "report"),
             channels=("web", "phone", "app", "weibo", "wechat", "email", "letter", "visit")))
     return out[0], out[1]
