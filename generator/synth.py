@@ -549,10 +549,14 @@ class Synthesiser:
         self.rng = random.Random(rng.getrandbits(64))
         self.category, self.channel = category, channel
         case = _Case()
-        rejected = self.lifecycle(case, pid, received, category, topic, fill, title, dept, candidates,
+        # A title the centre masks is masked at moderation, before anyone
+        # answers: replies quote the title as corrected, so the original lives
+        # on in git history only.
+        shown = self.masked_title() if correct_title else title
+        rejected = self.lifecycle(case, pid, received, category, topic, fill, shown, dept, candidates,
                                   district)
         if correct_title and not rejected:
-            self.correct_petition(case, received)
+            self.correct_petition(case, received, shown)
         self.rng = self.main
         day = cal.date_iso(received // DAY)
         folder = f"petitions/{day[:4]}/{day[5:7]}/{pid}"
@@ -919,11 +923,15 @@ class Synthesiser:
                  f"corrects: {target}\nreason: {q(_ch(rng, T.CORRECTION_REASONS[:2]))}\nset:\n"
                  f"  body: {q(text)}\n", corrects=target, set={"body": text})
 
-    def correct_petition(self, case: _Case, received: int) -> None:
-        """Add the centre's correction of the petition's title (masking a house number)."""
+    def masked_title(self) -> str:
+        """Return the title the centre gives a petition whose title it masks."""
+        return '（已遮盖门牌号）' + _ch(self.rng, T.ROADS) + '附近的问题'
+
+    def correct_petition(self, case: _Case, received: int, title: str) -> None:
+        """Add the centre's correction of the petition's title (masking a house
+        number), within minutes of the case's first record."""
         first = min(e[0] for e in case.events) if case.events else received
-        title = '（已遮盖门牌号）' + _ch(self.rng, T.ROADS) + '附近的问题'
-        case.add(first + _ri(self.rng, 600, DAY), "correction", "centre",
+        case.add(first + _ri(self.rng, 60, 600), "correction", "centre",
                  f"corrects: petition.yaml\nreason: {q(T.CORRECTION_REASONS[3])}\nset:\n"
                  f"  title: {q(title)}\n", corrects=r.PETITION_FILE, set={"title": title})
 
