@@ -292,9 +292,7 @@ class WorkCalendar:
 
     def _build_year(self, year: int) -> list[DayInfo]:
         provisional = self.year_is_provisional(year)
-        if not self.is_china:
-            return self._build_foreign_year(year)
-        in_library = year in _LIBRARY_YEARS
+        library = self._library_days(year)
         table: list[DayInfo] = []
         day = date(year, 1, 1)
         one = timedelta(days=1)
@@ -303,11 +301,8 @@ class WorkCalendar:
             if override is not None:
                 kind = "extra_working" if override.working else "extra_rest"
                 info = DayInfo(override.working, kind, override.reason, override.reason, provisional)
-            elif in_library and day in chinese_calendar.holidays:
-                name = chinese_calendar.holidays[day]
-                info = DayInfo(False, "holiday", HOLIDAY_ZH.get(name, name), name)
-            elif in_library and day in chinese_calendar.workdays:
-                info = DayInfo(True, "makeup")
+            elif day in library:
+                info = library[day]
             elif day.weekday() >= 5:
                 info = _WEEKEND_P if provisional else _WEEKEND
             else:
@@ -316,25 +311,20 @@ class WorkCalendar:
             day += one
         return table
 
-    def _build_foreign_year(self, year: int) -> list[DayInfo]:
-        public = self._foreign_year(year)
-        table: list[DayInfo] = []
-        day = date(year, 1, 1)
-        one = timedelta(days=1)
-        while day.year == year:
-            override = self._by_day.get(day)
-            if override is not None:
-                kind = "extra_working" if override.working else "extra_rest"
-                info = DayInfo(override.working, kind, override.reason, override.reason)
-            elif day in public:
-                info = DayInfo(False, "public_holiday", *public[day])
-            elif day.weekday() >= 5:
-                info = _WEEKEND
-            else:
-                info = _ORDINARY
-            table.append(info)
-            day += one
-        return table
+    def _library_days(self, year: int) -> dict[date, DayInfo]:
+        """Return the days of ``year`` the jurisdiction's holiday data names:
+        China's holidays and make-up working days (chinese_calendar), or a
+        foreign jurisdiction's public holidays (the holidays package)."""
+        if not self.is_china:
+            return {day: DayInfo(False, "public_holiday", *words)
+                    for day, words in self._foreign_year(year).items()}
+        if year not in _LIBRARY_YEARS:
+            return {}
+        days = {day: DayInfo(False, "holiday", HOLIDAY_ZH.get(name, name), name)
+                for day, name in chinese_calendar.holidays.items() if day.year == year}
+        days.update((day, DayInfo(True, "makeup"))
+                    for day in chinese_calendar.workdays if day.year == year)
+        return days
 
     def day(self, d: date) -> DayInfo:
         """Return what a date is (working or not, and why)."""
