@@ -285,7 +285,8 @@ def run(repo: str | Path, now: datetime, *, branch: str = "main", commit: bool =
     crossed rungs in one commit by the bot ``account`` on the branch; with
     ``digest_dir`` write one digest per department there."""
     from generator.check import check_archive
-    from generator.gitio import ArchiveWriter, GitError, git, sign_commit, signing_on
+    from generator.gitio import (ArchiveWriter, GitError, advance_worktrees, git, rev_parse, sign_commit,
+                                  signing_on)
 
     archive = check_archive(repo, branch)
     if archive.departments is None or archive.rules is None:
@@ -304,6 +305,8 @@ def run(repo: str | Path, now: datetime, *, branch: str = "main", commit: bool =
                           if archive.departments.bot_accounts else None)
         if bot is None or archive.departments.actor_of(bot) != r.SYSTEM:
             raise GitError(f"{bot!r} is not a bot account in departments.yaml (bot_accounts)")
+        ref = branch if branch.startswith("refs/") else f"refs/heads/{branch}"
+        old = rev_parse(repo, ref)
         with ArchiveWriter(repo, branch) as writer:
             made = writer.commit(files, f"Escalations as of {at.isoformat()} ({len(files)} step(s))",
                                  int(at.astimezone(timezone.utc).timestamp()),
@@ -312,6 +315,11 @@ def run(repo: str | Path, now: datetime, *, branch: str = "main", commit: bool =
             signed = sign_commit(repo, made)
             git(repo, "update-ref", f"refs/heads/{branch}", signed, made)
             made = signed
+        # a clerk's checkout of the branch follows, so a later commit there
+        # does not record the new files as deleted
+        stuck = advance_worktrees(repo, ref, old, made)
+        if stuck:
+            raise GitError(stuck[0].message + "; " + stuck[0].hint)
     digests = {}
     for dept in archive.departments.departments.values():
         digests[dept.id] = department_digest(dept, states.values(), now)

@@ -13,6 +13,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Iterator
 
+from generator.problems import Problem
+
 
 class GitError(RuntimeError):
     """A git command failed; the message carries git's own words."""
@@ -369,3 +371,50 @@ def init_repo(path: str | Path, branch: str = "main") -> Path:
         git(path, "config", "user.name", "Wenzheng")
         git(path, "config", "user.email", "wenzheng@localhost")
     return path
+
+
+def checked_out_in(repo: str | Path, ref: str) -> list[Path]:
+    """Return the work trees (of ``repo`` and its linked work trees) that have ``ref`` checked out."""
+    try:
+        out = git(repo, "worktree", "list", "--porcelain").decode("utf-8", "surrogateescape")
+    except GitError:
+        return []
+    found: list[Path] = []
+    path: str | None = None
+    for line in out.splitlines() + [""]:
+        if line.startswith("worktree "):
+            path = line[len("worktree "):]
+        elif line.startswith("branch ") and line[len("branch "):] == ref and path is not None:
+            found.append(Path(path))
+        elif not line:
+            path = None
+    return found
+
+
+def advance_worktrees(repo: str | Path, ref: str, old: str, new: str) -> list[Problem]:
+    """Bring the index and files of every work tree on ``ref`` from ``old`` to ``new``.
+
+    A two-tree ``git read-tree -m -u``: files the commit adds are written,
+    the index records them, and a clerk's uncommitted edits and untracked
+    files elsewhere stay as they are. When a work tree cannot follow (an
+    untracked file where the commit writes one), the branch is moved back to
+    ``old`` and the problems say which file is in the way: nothing is half-done.
+    """
+    problems: list[Problem] = []
+    done: list[Path] = []
+    for tree in checked_out_in(repo, ref):
+        proc = subprocess.run(["git", "-C", str(tree), "read-tree", "-m", "-u", old, new],
+                              capture_output=True)
+        if proc.returncode != 0:
+            why = proc.stderr.decode("utf-8", "replace").strip()
+            problems.append(Problem(
+                str(tree), None, "worktree-in-the-way",
+                f"the work tree {tree} cannot take the new commit ({ref} is checked out there): {why}",
+                "move those files away (or commit them) and run the command again; the branch was left as it was"))
+            break
+        done.append(tree)
+    if problems:
+        for tree in done:
+            subprocess.run(["git", "-C", str(tree), "read-tree", "-m", "-u", new, old], capture_output=True)
+        git(repo, "update-ref", ref, old, new)
+    return problems

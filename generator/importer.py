@@ -28,7 +28,6 @@ import csv
 import io
 import json
 import re
-import subprocess
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta, timezone
 from pathlib import Path
@@ -1505,53 +1504,6 @@ def write_plan(repo: str | Path, branch: str, plan: Plan, message: str, when: da
     return gitio.rev_parse(repo, ref)
 
 
-def checked_out_in(repo: str | Path, ref: str) -> list[Path]:
-    """Return the work trees (of ``repo`` and its linked work trees) that have ``ref`` checked out."""
-    try:
-        out = gitio.git(repo, "worktree", "list", "--porcelain").decode("utf-8", "surrogateescape")
-    except gitio.GitError:
-        return []
-    found: list[Path] = []
-    path: str | None = None
-    for line in out.splitlines() + [""]:
-        if line.startswith("worktree "):
-            path = line[len("worktree "):]
-        elif line.startswith("branch ") and line[len("branch "):] == ref and path is not None:
-            found.append(Path(path))
-        elif not line:
-            path = None
-    return found
-
-
-def advance_worktrees(repo: str | Path, ref: str, old: str, new: str) -> list[Problem]:
-    """Bring the index and files of every work tree on ``ref`` from ``old`` to ``new``.
-
-    A two-tree ``git read-tree -m -u``: files the commit adds are written,
-    the index records them, and a clerk's uncommitted edits and untracked
-    files elsewhere stay as they are. When a work tree cannot follow (an
-    untracked file where the import writes one), the branch is moved back to
-    ``old`` and the problems say which file is in the way: nothing is half-done.
-    """
-    problems: list[Problem] = []
-    done: list[Path] = []
-    for tree in checked_out_in(repo, ref):
-        proc = subprocess.run(["git", "-C", str(tree), "read-tree", "-m", "-u", old, new],
-                              capture_output=True)
-        if proc.returncode != 0:
-            why = proc.stderr.decode("utf-8", "replace").strip()
-            problems.append(Problem(
-                str(tree), None, "worktree-in-the-way",
-                f"the work tree {tree} cannot take the import ({ref} is checked out there): {why}",
-                "move those files away (or commit them) and import again; the branch was left as it was"))
-            break
-        done.append(tree)
-    if problems:
-        for tree in done:
-            subprocess.run(["git", "-C", str(tree), "read-tree", "-m", "-u", new, old], capture_output=True)
-        gitio.git(repo, "update-ref", ref, old, new)
-    return problems
-
-
 @dataclass
 class ImportResult:
     """The outcome of one ``wenzheng import``."""
@@ -1697,8 +1649,8 @@ def run_import(source: str | Path, mapping_path: str | Path, repo: str | Path, b
         assert old is not None
         commit = write_plan(repo, ref, plan, message, now, batch_size)
         result.branch = ref.removeprefix("refs/heads/")
-        result.checked_out = bool(checked_out_in(repo, ref))
-        stuck = advance_worktrees(repo, ref, old, commit) if commit else []
+        result.checked_out = bool(gitio.checked_out_in(repo, ref))
+        stuck = gitio.advance_worktrees(repo, ref, old, commit) if commit else []
         if stuck:
             result.problems += stuck
             result.plan = None

@@ -56,12 +56,17 @@ EVENT_KINDS = (
 )
 
 PETITION_FILE = "petition.yaml"
-PETITION_ID_RE = re.compile(r"^(?P<year>\d{4})-(?P<seq>\d{6,9})$")
+# ASCII digits only (``\d`` would take full-width and Arabic-Indic digits, so a
+# look-alike of an existing id), no name ending in a newline (``\Z``, not ``$``),
+# and one spelling per number: six digits, zero-padded, or more without a
+# leading zero (2026-0000001 would be a second folder for 2026-000001).
+_SEQ = r"(?:[0-9]{6}|[1-9][0-9]{6,8})"
+PETITION_ID_RE = re.compile(rf"^(?P<year>[0-9]{{4}})-(?P<seq>{_SEQ})\Z")
 EVENT_FILE_RE = re.compile(
-    r"^(?P<stamp>\d{8}T\d{6}Z)-(?P<kind>[a-z_]+?)(?:-(?P<seq>\d+))?\.yaml$"
+    r"^(?P<stamp>[0-9]{8}T[0-9]{6}Z)-(?P<kind>[a-z_]+?)(?:-(?P<seq>[0-9]+))?\.yaml\Z"
 )
 FOLDER_RE = re.compile(
-    r"^petitions/(?P<year>\d{4})/(?P<month>\d{2})/(?P<id>\d{4}-\d{6,9})/(?P<name>[^/]+)$"
+    rf"^petitions/(?P<year>[0-9]{{4}})/(?P<month>[0-9]{{2}})/(?P<id>[0-9]{{4}}-{_SEQ})/(?P<name>[^/]+)\Z"
 )
 
 

@@ -27,7 +27,7 @@ _TYPES: dict[str, dict[str, Any]] = {
     "date": {"type": "string", "format": "date", "pattern": r"^\d{4}-\d{2}-\d{2}$"},
     "bool": {"type": "boolean"},
     "mapping": {"type": "object"},
-    "id": {"type": "string", "pattern": r"^\d{4}-\d{6,9}$"},
+    "id": {"type": "string", "pattern": r"^[0-9]{4}-(?:[0-9]{6}|[1-9][0-9]{6,8})$"},  # records.PETITION_ID_RE
     "file": {"type": "string", "pattern": r"^(petition\.yaml|\d{8}T\d{6}Z-[a-z_]+(-\d+)?\.yaml)$"},
     "choice": {"type": "string"},
     "department": {"type": "string", "minLength": 1},

@@ -350,12 +350,36 @@ def _check_correction_targets(report: Report, events: Sequence[r.Event]) -> bool
             report.add(e.name, ("corrects",), "unknown-target",
                        f"corrects {target!r}, which is not a file of this petition",
                        f"name one of: {', '.join(sorted(names))}")
+        elif e.by == r.SYSTEM:
+            ok = False
+            report.add(e.name, ("by",), "correction-author",
+                       f"the system corrects {target!r}, but it writes escalation records only "
+                       "(wenzheng escalate never writes a correction)",
+                       "a wrong escalation record is retracted by the centre (by: centre, retract: true)")
         elif e.by not in (r.CENTRE, authors.get(target, None if target != r.PETITION_FILE else r.PETITIONER)):
             ok = False
             report.add(e.name, ("by",), "correction-author",
                        f"{e.by!r} corrects {target!r}, which {authors.get(target, 'the bridge')!r} wrote",
                        "a record is corrected by its own author or by the centre")
     return ok
+
+
+def _check_corrected_time(report: Report, correction: r.Event, target: str, at: datetime) -> None:
+    """Report a correction of a record's time that only the centre may make, or
+    that moves the record past the correction itself. A department moving its
+    own record earlier would turn a late answer into one on time, beyond the
+    notarised window its record was merged in."""
+    if correction.by != r.CENTRE:
+        report.add(correction.name, ("set", "at"), "correction-time",
+                   f"set.at: {correction.by!r} moves {target} to {at.isoformat()}; only the centre "
+                   "corrects when a record happened",
+                   "leave the time as it is (a late record stays late), or ask the centre to correct "
+                   "it, giving the evidence in its `reason`")
+    elif at > correction.at:
+        report.add(correction.name, ("set", "at"), "correction-time",
+                   f"set.at: {at.isoformat()} is after the correction itself ({correction.at.isoformat()}); "
+                   "a record cannot be moved into the future",
+                   "give the time the record really happened, at or before this correction")
 
 
 def _check_timeline(report: Report, petition: r.Petition, events: Sequence[r.Event],
@@ -545,6 +569,8 @@ def _apply_corrections(report: Report, petition: r.Petition, events: Sequence[r.
         for fl in table:
             if fl.type == "department" and v.get(fl.name) is not None:
                 _department_ok(report, c.name, fl.name, v[fl.name], departments, ("set",))
+        if v.get("at") is not None:
+            _check_corrected_time(report, c, target, v["at"])
         fields = {**record.fields, **{k: val for k, val in v.items() if k != "at"}}
         fields = {k: val for k, val in fields.items() if val is not None}
         at = v.get("at") or record.at
