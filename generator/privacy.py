@@ -6,21 +6,32 @@ and ratings), the importer (titles, texts, replies, addresses) and the
 department tools (replies, requests, notes) all call it.
 
 The masking errs towards masking. The text is first *normalised for finding*
-(NFKC, so full-width digits, letters, ``＠`` and ``．`` become ASCII; the
-ideographic full stop ``。`` counts as a dot; zero-width characters are
-ignored, as are combining marks; seven or more Chinese digits in a row are read as digits), and runs
-of digits are read across the separators people type
-between them (spaces, hyphens of any width, dots, slashes, brackets). What is
-found there is replaced in the *original* text, through an index map, so the
-rest of the text (full-width Chinese punctuation included) stays as typed.
+(NFKC, so full-width digits, letters, ``＠``, ``．``, ``，`` and ``｜`` become
+ASCII; the ideographic full stop ``。`` counts as a dot; zero-width characters
+are ignored, as are combining marks; seven or more Chinese digits, financial
+ones (壹贰叁…) included, in a row or in groups parted by spaces, are read as
+digits), and runs of digits are read across the separators people type
+between them (spaces, up to eight; hyphens of any width, dots, slashes,
+brackets; commas, 、, ~, *, +, | and line breaks, one kind throughout a number
+that begins with an area code or a mobile's first digits, so that lists of
+numbers are not glued together). Seven or more single digits parted by spaces
+(1 3 8 1 2 …) are one number spelled out, read on its own (masked whole if it
+holds a mobile number, even with a digit too many). What is found there
+is replaced in the *original* text, through an index map, so the rest of the
+text (full-width Chinese punctuation included) stays as typed.
 
 Masked: mobile numbers (11 digits from 13x–19x, with or without +86),
 landlines with an area code (and without one right after a word such as 电话),
-resident ID numbers of 15 and 18 characters whatever their check character,
-bank cards (16–19 digits; spaced ones when their Luhn check holds), any
-unbroken run of 20 or more digits, e-mail addresses, and QQ/WeChat ids that
-follow their name. Flagged for a moderator without masking (the place is
-the substance of many petitions): street addresses with house numbers.
+resident ID numbers of 15 and 18 characters whatever their check character
+(an X after a space included), bank cards (16–19 digits; typed in groups of
+four only when a card word such as 卡号/银行卡/账号 precedes them, they begin
+with UnionPay's 62, or their Luhn check holds and they begin with a card
+network's prefix: a list of room numbers 1301 1302 1303 1304 is no card), any
+unbroken run of 20 or more digits, e-mail addresses (also with ``[at]``,
+``(dot)``, `` at `` and `` dot `` spelled out, a Chinese name before the @,
+or a name typed spaced out), and QQ/WeChat ids that follow their name.
+Flagged for a moderator without masking (the place is the substance of many
+petitions): street addresses with house numbers.
 
 Dates (2026-11-22, 20261122), times, amounts, petition ids (2026-000123) and
 other short numbers are left alone. Public phone numbers of offices may be
@@ -307,7 +318,10 @@ def _number_at(groups: list[tuple[str, int, int]], i: int, searched: str,
     if spelled:
         before = searched[max(0, groups[i][1] - 12):groups[i][1]]
         kind = _classify([first], True, before, False, False)
-        return (i, kind) if kind in ("mobile", "landline", "local", ID_CARD) else None
+        if kind in ("mobile", "landline", "local", ID_CARD):
+            return i, kind
+        # A digit too many before or after (1 3 8 1 2 3 4 5 6 7 8 9): the whole run goes.
+        return (i, "mobile") if re.search(r"1[3-9]\d{9}", first) else None
     last, total = i, len(first)
     # Several groups make one number only if the first has 3 digits or more
     # (138 1234 5678, 0577 6588 7777, 330302 1990…) or is the country code.
