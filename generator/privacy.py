@@ -8,13 +8,13 @@ department tools (replies, requests, notes) all call it.
 The masking errs towards masking. The text is first *normalised for finding*
 (NFKC, so full-width digits, letters, ``＠``, ``．``, ``，`` and ``｜`` become
 ASCII; the ideographic full stop ``。`` counts as a dot; zero-width characters
-are ignored, as are combining marks; seven or more Chinese digits, financial
-ones (壹贰叁…) included, in a row or in groups parted by spaces, are read as
-digits), and runs of digits are read across the separators people type
+are ignored, as are combining marks; seven or more digits with three Chinese
+ones at least, financial ones (壹贰叁…) included, in a row or in groups parted
+by spaces, hyphens or commas, are read as digits), and runs of digits are read across the separators people type
 between them (spaces, up to eight; hyphens of any width, dots, slashes,
 brackets; commas, 、, ~, *, +, | and line breaks, one kind throughout a number
 that begins with an area code or a mobile's first digits, so that lists of
-numbers are not glued together). Seven or more single digits parted by spaces
+numbers are not glued together). Seven or more single digits parted by spaces or hyphens
 (1 3 8 1 2 …) are one number spelled out, read on its own (masked whole if it
 holds a mobile number, even with a digit too many). What is found there
 is replaced in the *original* text, through an index map, so the rest of the
@@ -165,10 +165,11 @@ _CHINESE_DIGITS = {"〇": "0", "零": "0", "一": "1", "幺": "1", "二": "2", "
                    # financial numerals (大写), simplified and traditional
                    "壹": "1", "贰": "2", "貳": "2", "叁": "3", "參": "3", "肆": "4", "伍": "5", "陆": "6",
                    "陸": "6", "柒": "7", "捌": "8", "玖": "9"}
-# Seven or more in a row, also in groups split by spaces or hyphens (一三八 一二三四 五六七八),
-# are a number read out digit by digit, not a date (二〇二六年) or a count.
-_CHINESE_DIGIT = "[" + "".join(_CHINESE_DIGITS) + "]"
-_CHINESE_RUN_RE = re.compile(_CHINESE_DIGIT + r"(?:[ \t\u3000\-－]{0,3}" + _CHINESE_DIGIT + ")*")
+# Seven or more digits in a row, three of them Chinese at least, also in groups parted by
+# spaces, hyphens or commas (一三八 一二三四 五六七八, 一三八1234五六七八), are a number read
+# out digit by digit, not a date (二〇二六年) or a count.
+_CHINESE_DIGIT = "[0-9０-９" + "".join(_CHINESE_DIGITS) + "]"
+_CHINESE_RUN_RE = re.compile(_CHINESE_DIGIT + r"(?:[ \t\u3000\-－，,、]{0,3}" + _CHINESE_DIGIT + ")*")
 
 
 def _normalise(text: str) -> tuple[str, list[int]]:
@@ -178,7 +179,8 @@ def _normalise(text: str) -> tuple[str, list[int]]:
     chars: list[str] = []
     where: list[int] = []
     spelled = {i for m in _CHINESE_RUN_RE.finditer(text)
-               if sum(ch in _CHINESE_DIGITS for ch in m.group(0)) >= 7
+               if sum(ch in _CHINESE_DIGITS for ch in m.group(0)) >= 3
+               and sum(ch in _CHINESE_DIGITS or ch.isdigit() for ch in m.group(0)) >= 7
                for i in range(m.start(), m.end()) if text[i] in _CHINESE_DIGITS}
     for i, ch in enumerate(text):
         if i in spelled:
@@ -276,7 +278,7 @@ def _groups_of(chain: re.Match[str]) -> list[tuple[list[tuple[str, int, int]], b
     a number spelled out digit by digit.
 
     An X after a group, also after a space (``… 123 X``), belongs to it. Seven or
-    more single digits parted by spaces only (``1 3 8 1 2 3 4 5 6 7 8``) are one
+    more single digits parted by spaces or hyphens only (``1 3 8 - 1 2 3 4 …``) are one
     number spelled out; they are read on their own, never with the groups around
     them, so that a list (``1、2、3 … 10、11``) is not glued into one."""
     text, base = chain.group(0), chain.start()
@@ -293,7 +295,7 @@ def _groups_of(chain: re.Match[str]) -> list[tuple[list[tuple[str, int, int]], b
     while k < len(groups):
         m = k
         while (m + 1 < len(groups) and len(groups[m][0]) == 1 and len(groups[m + 1][0]) == 1
-               and text[groups[m][2] - base:groups[m + 1][1] - base].strip(" \t") == ""):
+               and text[groups[m][2] - base:groups[m + 1][1] - base].strip(" \t-") == ""):
             m += 1
         if m - k + 1 >= 7:
             if current:
