@@ -12,7 +12,7 @@ are ignored, as are combining marks; seven or more digits with three Chinese
 ones at least, financial ones (壹贰叁…) included, in a row or in groups parted
 by spaces, hyphens or commas, are read as digits), and runs of digits are read across the separators people type
 between them (spaces, up to eight; hyphens of any width, dots, slashes,
-brackets; commas, 、, ~, *, +, | and line breaks, one kind throughout a number
+brackets; commas, 、, ~, *, +, |, ;, : and line breaks, one kind throughout a number
 that begins with an area code or a mobile's first digits, so that lists of
 numbers are not glued together). Seven or more single digits parted by spaces or hyphens
 (1 3 8 1 2 …) are one number spelled out, read on its own (masked whole if it
@@ -67,9 +67,9 @@ _ID_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
 _ID_CHECK = "10X98765432"
 
 # Characters people put between the digits of one number (after NFKC: ， is ",", ｜ is "|",
-# ～ is "~"): one to three of them, or a run of up to eight spaces.
-_SEPARATORS = " \t\n-‐‑‒–—―−.·・_/(),、~*+|"
-_LIST_MARKS = ",、|\n~*+"
+# ～ is "~", ； is ";", ： is ":"): one to three of them, or a run of up to eight spaces.
+_SEPARATORS = " \t\n-‐‑‒–—―−.·・_/(),、~*+|;:"
+_LIST_MARKS = ",、|\n~*+;:"
 _SEP = r"(?:[" + re.escape(_SEPARATORS) + r"]{1,3}|[ \t]{4,8})"
 _CHAIN_RE = re.compile(r"\d+(?:" + _SEP + r"\d+)*(?:" + _SEP + r"?[Xx](?![A-Za-z]))?")
 # Mail providers common enough that "name at qq.com" is an address without any "dot" spelled out.
