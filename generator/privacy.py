@@ -6,21 +6,32 @@ and ratings), the importer (titles, texts, replies, addresses) and the
 department tools (replies, requests, notes) all call it.
 
 The masking errs towards masking. The text is first *normalised for finding*
-(NFKC, so full-width digits, letters, ``＠`` and ``．`` become ASCII; the
-ideographic full stop ``。`` counts as a dot; zero-width characters are
-ignored, as are combining marks; seven or more Chinese digits in a row are read as digits), and runs
-of digits are read across the separators people type
-between them (spaces, hyphens of any width, dots, slashes, brackets). What is
-found there is replaced in the *original* text, through an index map, so the
-rest of the text (full-width Chinese punctuation included) stays as typed.
+(NFKC, so full-width digits, letters, ``＠``, ``．``, ``，`` and ``｜`` become
+ASCII; the ideographic full stop ``。`` counts as a dot; zero-width characters
+are ignored, as are combining marks; seven or more digits with three Chinese
+ones at least, financial ones (壹贰叁…) included, in a row or in groups parted
+by spaces, hyphens or commas, are read as digits), and runs of digits are read across the separators people type
+between them (spaces, up to eight; hyphens of any width, dots, slashes,
+brackets; commas, 、, ~, *, +, |, ;, : and line breaks, one kind throughout a number
+that begins with an area code or a mobile's first digits, so that lists of
+numbers are not glued together). Seven or more single digits parted by spaces or hyphens
+(1 3 8 1 2 …) are one number spelled out, read on its own (masked whole if it
+holds a mobile number, even with a digit too many). What is found there
+is replaced in the *original* text, through an index map, so the rest of the
+text (full-width Chinese punctuation included) stays as typed.
 
 Masked: mobile numbers (11 digits from 13x–19x, with or without +86),
 landlines with an area code (and without one right after a word such as 电话),
-resident ID numbers of 15 and 18 characters whatever their check character,
-bank cards (16–19 digits; spaced ones when their Luhn check holds), any
-unbroken run of 20 or more digits, e-mail addresses, and QQ/WeChat ids that
-follow their name. Flagged for a moderator without masking (the place is
-the substance of many petitions): street addresses with house numbers.
+resident ID numbers of 15 and 18 characters whatever their check character
+(an X after a space included), bank cards (16–19 digits; typed in groups of
+four only when a card word such as 卡号/银行卡/账号 precedes them, they begin
+with UnionPay's 62, or their Luhn check holds and they begin with a card
+network's prefix: a list of room numbers 1301 1302 1303 1304 is no card), any
+unbroken run of 20 or more digits, e-mail addresses (also with ``[at]``,
+``(dot)``, `` at `` and `` dot `` spelled out, a Chinese name before the @,
+or a name typed spaced out), and QQ/WeChat ids that follow their name.
+Flagged for a moderator without masking (the place is the substance of many
+petitions): street addresses with house numbers.
 
 Dates (2026-11-22, 20261122), times, amounts, petition ids (2026-000123) and
 other short numbers are left alone. Public phone numbers of offices may be
@@ -55,12 +66,31 @@ LANDLINE_MARKER = "[电话号码已隐去]"
 _ID_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
 _ID_CHECK = "10X98765432"
 
-# Characters people put between the digits of one number (after NFKC).
-_SEPARATORS = " \t-‐‑‒–—―−.·・_/()"
-_CHAIN_RE = re.compile(r"\d+(?:[" + re.escape(_SEPARATORS) + r"]{1,3}\d+)*(?:[Xx](?![A-Za-z]))?")
+# Characters people put between the digits of one number (after NFKC: ， is ",", ｜ is "|",
+# ～ is "~", ； is ";", ： is ":"): one to three of them, or a run of up to eight spaces.
+_SEPARATORS = " \t\n-‐‑‒–—―−.·・_/(),、~*+|;:"
+_LIST_MARKS = ",、|\n~*+;:"
+_SEP = r"(?:[" + re.escape(_SEPARATORS) + r"]{1,3}|[ \t]{4,8})"
+_CHAIN_RE = re.compile(r"\d+(?:" + _SEP + r"\d+)*(?:" + _SEP + r"?[Xx](?![A-Za-z]))?")
+# Mail providers common enough that "name at qq.com" is an address without any "dot" spelled out.
+_MAIL_HOSTS = r"(?:qq|foxmail|163|126|yeah|139|189|sina|sohu|aliyun|gmail|outlook|hotmail|live|yahoo|icloud)"
+_AT = r"(?:@|#|艾特|[(\[{<]\s*at\s*[)\]}>])"
+_DOT = r"(?:\.|点|[(\[{<]\s*dot\s*[)\]}>]|\s+dot\s+)"
 _EMAIL_RE = re.compile(
-    r"(?<![A-Za-z0-9._%+\-])[A-Za-z0-9][A-Za-z0-9._%+\-]*\s*(?:@|#|艾特|\(at\)|\[at\])\s*"
-    r"[A-Za-z0-9\-]+(?:\s*(?:\.|点)\s*[A-Za-z0-9\-]+)*\s*(?:\.|点)\s*[A-Za-z]{2,}(?![A-Za-z])", re.IGNORECASE)
+    r"(?:(?<![A-Za-z0-9._%+\-])[A-Za-z0-9][A-Za-z0-9._%+\-]*|[\u4e00-\u9fff]{1,12}(?=\s*@))"
+    r"(?:\s*" + _AT + r"\s*[A-Za-z0-9\-]+(?:\s*" + _DOT + r"\s*[A-Za-z0-9\-]+)*\s*" + _DOT
+    + r"|\s+at\s+(?:[A-Za-z0-9\-]+(?:\s*" + _DOT + r"\s*[A-Za-z0-9\-]+)*\s+dot\s+"
+    + r"|" + _MAIL_HOSTS + r"\s*" + _DOT + r"\s*(?:[A-Za-z0-9\-]+\s*" + _DOT + r"\s*)*))"
+    + r"\s*[A-Za-z]{2,}(?![A-Za-z])", re.IGNORECASE)
+# Words before an e-mail address that are not part of it ("邮箱张三@qq.com" masks 张三 only).
+_EMAIL_LEAD_RE = re.compile(r"^[\u4e00-\u9fff]*(?:邮箱|邮件|电邮|信箱|地址|联系|发给|发到|发至)")
+# English words before a spaced address ("mail me zhang san @ …") that are not part of its name.
+_EMAIL_WORDS = {"at", "me", "to", "is", "my", "or", "and", "the", "email", "mail", "e-mail", "contact", "write",
+                "send", "address", "please", "via", "by", "on", "from", "reach", "us", "him", "her"}
+# A word shortly before a run of 4-digit groups that says it is a card or account number.
+_CARD_WORD_RE = re.compile(r"(?:卡|账号|帐号|账户|帐户|card|account|a/c)", re.IGNORECASE)
+# Card network prefixes (UnionPay 62 and 60/65/81, Visa 4, Mastercard 51–55 and 22–27, Amex 34/37, JCB 35).
+_CARD_PREFIX_RE = re.compile(r"(?:62|60|65|81|4|5[1-5]|2[2-7]|3[457])")
 _IM_RE = re.compile(
     r"(?<![A-Za-z0-9/._\-])(qq|扣扣|微信|wechat|weixin|vx|wx|v信)"
     r"([ \t]*(?:号码|号|id|账号)?[ \t]*(?::|是|为)?[ \t]*)"
@@ -131,10 +161,15 @@ class Masked:
 
 
 _CHINESE_DIGITS = {"〇": "0", "零": "0", "一": "1", "幺": "1", "二": "2", "三": "3", "四": "4", "五": "5",
-                   "六": "6", "七": "7", "八": "8", "九": "9"}
-# Seven or more in a row are a number read out digit by digit (一三八一二三四五六七八),
-# not a date (二〇二六年) or a count.
-_CHINESE_RUN_RE = re.compile("[" + "".join(_CHINESE_DIGITS) + "]{7,}")
+                   "六": "6", "七": "7", "八": "8", "九": "9",
+                   # financial numerals (大写), simplified and traditional
+                   "壹": "1", "贰": "2", "貳": "2", "叁": "3", "參": "3", "肆": "4", "伍": "5", "陆": "6",
+                   "陸": "6", "柒": "7", "捌": "8", "玖": "9"}
+# Seven or more digits in a row, three of them Chinese at least, also in groups parted by
+# spaces, hyphens or commas (一三八 一二三四 五六七八, 一三八1234五六七八), are a number read
+# out digit by digit, not a date (二〇二六年) or a count.
+_CHINESE_DIGIT = "[0-9０-９" + "".join(_CHINESE_DIGITS) + "]"
+_CHINESE_RUN_RE = re.compile(_CHINESE_DIGIT + r"(?:[ \t\u3000\-－，,、]{0,3}" + _CHINESE_DIGIT + ")*")
 
 
 def _normalise(text: str) -> tuple[str, list[int]]:
@@ -143,7 +178,10 @@ def _normalise(text: str) -> tuple[str, list[int]]:
     index of the original character."""
     chars: list[str] = []
     where: list[int] = []
-    spelled = {i for m in _CHINESE_RUN_RE.finditer(text) for i in range(m.start(), m.end())}
+    spelled = {i for m in _CHINESE_RUN_RE.finditer(text)
+               if sum(ch in _CHINESE_DIGITS for ch in m.group(0)) >= 3
+               and sum(ch in _CHINESE_DIGITS or ch.isdigit() for ch in m.group(0)) >= 7
+               for i in range(m.start(), m.end()) if text[i] in _CHINESE_DIGITS}
     for i, ch in enumerate(text):
         if i in spelled:
             chars.append(_CHINESE_DIGITS[ch])
@@ -196,8 +234,8 @@ def _classify(groups: list[str], whole_chain_start: bool, before: str, fraction:
         if len(national) == 11 and re.fullmatch(r"1[3-9]\d{9}", national) and (
                 len(parts) == 1 or len(parts[0]) >= 3):
             return "mobile"
-        if single and re.fullmatch(r"0[1-9]\d{8,10}", digits):
-            return "landline"
+        if (single or len(groups[0]) >= 5) and not fraction and re.fullmatch(r"0[1-9]\d{8,10}", digits):
+            return "landline"  # 057765889999, 05278456 1234
         if len(parts) > 1 and re.fullmatch(r"0[1-9]\d{1,2}" if parts is groups else r"[1-9]\d{1,2}", parts[0]):
             rest = "".join(parts[1:])
             if 7 <= len(rest) <= 8 and rest[0] != "0":
@@ -208,17 +246,22 @@ def _classify(groups: list[str], whole_chain_start: bool, before: str, fraction:
         return None
     card_like = len(groups) > 1 and (all(len(g) == 4 for g in groups[:-1])
                                      or (len(groups) == 2 and len(groups[0]) == 6))
+    # Groups of four are a card only if something says so: a card word before them, UnionPay's
+    # prefix 62, or a card network's prefix with the Luhn check holding. A list of room or
+    # house numbers (1301 1302 1303 1304) is groups of four too.
+    card = not last_x and card_like and (bool(_CARD_WORD_RE.search(before)) or digits.startswith("62")
+                          or (luhn_ok(digits) and _CARD_PREFIX_RE.match(digits) is not None))
     if n == 18:
         id_like = last_x or id_card_checksum_ok(digits) or _date_ok(digits[6:14], True)
         if id_like or (single and not luhn_ok(digits)):
             return ID_CARD
-        return BANK_CARD if single or (card_like and luhn_ok(digits)) else None
+        return BANK_CARD if single or card else None
     if last_x:
         return None
     if n == 15 and (single or _date_ok(digits[6:12], False)):
         return ID_CARD
     if 16 <= n <= 19:
-        if single or (card_like and luhn_ok(digits)):
+        if single or card:
             return BANK_CARD
         return None
     if n >= 20 and single:
@@ -229,10 +272,58 @@ def _classify(groups: list[str], whole_chain_start: bool, before: str, fraction:
 _MAX_DIGITS = 24  # no number masked here is longer, once its separators are gone
 
 
-def _number_at(groups: list[tuple[str, int, int]], i: int, searched: str) -> tuple[int, str] | None:
+def _groups_of(chain: re.Match[str]) -> list[tuple[list[tuple[str, int, int]], bool]]:
+    """Return the digit groups of a chain, as (digits, start, end) in the searched
+    text, split into runs that may form numbers together, each with whether it is
+    a number spelled out digit by digit.
+
+    An X after a group, also after a space (``… 123 X``), belongs to it. Seven or
+    more single digits parted by spaces or hyphens only (``1 3 8 - 1 2 3 4 …``) are one
+    number spelled out; they are read on their own, never with the groups around
+    them, so that a list (``1、2、3 … 10、11``) is not glued into one."""
+    text, base = chain.group(0), chain.start()
+    groups: list[tuple[str, int, int]] = []
+    for tok in re.finditer(r"\d+|[Xx]", text):
+        if tok.group(0).isdigit():
+            groups.append((tok.group(0), base + tok.start(), base + tok.end()))
+        elif groups:
+            digits, start, _ = groups[-1]
+            groups[-1] = (digits + tok.group(0), start, base + tok.end())
+    runs: list[tuple[list[tuple[str, int, int]], bool]] = []
+    current: list[tuple[str, int, int]] = []
+    k = 0
+    while k < len(groups):
+        m = k
+        while (m + 1 < len(groups) and len(groups[m][0]) == 1 and len(groups[m + 1][0]) == 1
+               and text[groups[m][2] - base:groups[m + 1][1] - base].strip(" \t-") == ""):
+            m += 1
+        if m - k + 1 >= 7:
+            if current:
+                runs.append((current, False))
+                current = []
+            runs.append(([("".join(g[0] for g in groups[k:m + 1]), groups[k][1], groups[m][2])], True))
+            k = m + 1
+            continue
+        current.append(groups[k])
+        k += 1
+    if current:
+        runs.append((current, False))
+    return runs
+
+
+def _number_at(groups: list[tuple[str, int, int]], i: int, searched: str,
+               spelled: bool = False) -> tuple[int, str] | None:
     """Return (last group, kind) of the longest number that starts at digit
-    group ``i`` of a chain, or None."""
+    group ``i`` of a chain, or None. A number ``spelled`` out digit by digit is
+    a phone or ID number at most."""
     first = groups[i][0]
+    if spelled:
+        before = searched[max(0, groups[i][1] - 12):groups[i][1]]
+        kind = _classify([first], True, before, False, False)
+        if kind in ("mobile", "landline", "local", ID_CARD):
+            return i, kind
+        # A digit too many before or after (1 3 8 1 2 3 4 5 6 7 8 9): the whole run goes.
+        return (i, "mobile") if re.search(r"1[3-9]\d{9}", first) else None
     last, total = i, len(first)
     # Several groups make one number only if the first has 3 digits or more
     # (138 1234 5678, 0577 6588 7777, 330302 1990…) or is the country code.
@@ -246,12 +337,41 @@ def _number_at(groups: list[tuple[str, int, int]], i: int, searched: str) -> tup
     for j in range(last, i - 1, -1):
         if j > i and total < 7:
             break
-        dotted = any("." in searched[groups[k][2]:groups[k + 1][1]] for k in range(i, j))
+        seps = [searched[groups[k][2]:groups[k + 1][1]] for k in range(i, j)]
+        dotted = any("." in sep for sep in seps)
+        # Commas, 、, | and line breaks also part lists of numbers: one number is typed with
+        # one kind of them throughout (138，1234，5678), never mixed with other separators
+        # (2026-000123、2025-004567 are two case ids), and begins with a group as short as
+        # an area code (0527) or with a mobile's first digits (138, 1381234), not with a case
+        # id's sequence (000123、2025).
+        if any(c in _LIST_MARKS for sep in seps for c in sep) and (
+                len({sep.strip(" \t") for sep in seps}) > 1
+                or (len(groups[i][0]) > 4 and not re.fullmatch(r"1[3-9]\d{1,5}", groups[i][0]))):
+            total -= len(groups[j][0])
+            continue
         kind = _classify([g[0] for g in groups[i:j + 1]], i == 0, before, fraction, dotted)
         if kind is not None:
             return j, kind
         total -= len(groups[j][0])
     return None
+
+
+def _email_start(norm: str, m: re.Match[str]) -> int:
+    """Return where the e-mail address matched by ``m`` starts: without the words
+    up to one such as 邮箱 glued before a Chinese name (邮箱张三@qq.com), and, when it is
+    typed spaced out (zhang san @ example . com), with up to two more words of
+    the name before it."""
+    start = m.start()
+    lead = _EMAIL_LEAD_RE.match(m.group(0))
+    if lead:
+        start += lead.end()
+    if re.match(r"[^@#\s]*\s", m.group(0)):
+        for _ in range(2):
+            word = re.search(r"(?<![A-Za-z0-9._%+\-])([A-Za-z0-9][A-Za-z0-9._%+\-]*)[ \t]+$", norm[:start])
+            if not word or word.group(1).lower() in _EMAIL_WORDS:
+                break
+            start = word.start(1)
+    return start
 
 
 def _kept(kind: str, digits: str, keep: set[str]) -> bool:
@@ -283,7 +403,7 @@ def mask_personal_data(text: str, keep: Iterable[str] = ()) -> Masked:
         blanked[start:end] = "\uffff" * (end - start)
 
     for m in _EMAIL_RE.finditer(norm):
-        take(m.start(), m.end(), EMAIL, MARKERS[EMAIL])
+        take(_email_start(norm, m), m.end(), EMAIL, MARKERS[EMAIL])
     review: set[str] = set()
     for m in _IM_RE.finditer("".join(blanked)):
         # "微信号 abc123", "QQ：wangwu", "QQ123456" are ids; "qqzxm04" in a file name is not
@@ -298,27 +418,26 @@ def mask_personal_data(text: str, keep: Iterable[str] = ()) -> Masked:
 
     searched = "".join(blanked)
     for chain in _CHAIN_RE.finditer(searched):
-        groups = [(g.group(0), chain.start() + g.start(), chain.start() + g.end())
-                  for g in re.finditer(r"\d+[Xx]?", chain.group(0))]
-        i = 0
-        while i < len(groups):
-            found = _number_at(groups, i, searched)
-            if found is None:
-                i += 1
-                continue
-            j, kind = found
-            start, end = groups[i][1], groups[j][2]
-            digits = "".join(g[0] for g in groups[i:j + 1])
-            if kind in ("mobile", "landline", "local"):
-                if not _kept(kind, digits, kept):
-                    if start > 0 and searched[start - 1] == "+":
-                        start -= 1
-                    if start > 0 and searched[start - 1] == "(" and ")" in searched[start:end]:
-                        start -= 1
-                    take(start, end, PHONE, MARKERS[PHONE] if kind == "mobile" else LANDLINE_MARKER)
-            else:
-                take(start, end, kind, MARKERS[kind])
-            i = j + 1
+        for groups, spelled in _groups_of(chain):
+            i = 0
+            while i < len(groups):
+                found = _number_at(groups, i, searched, spelled)
+                if found is None:
+                    i += 1
+                    continue
+                j, kind = found
+                start, end = groups[i][1], groups[j][2]
+                digits = "".join(g[0] for g in groups[i:j + 1])
+                if kind in ("mobile", "landline", "local"):
+                    if not _kept(kind, digits, kept):
+                        if start > 0 and searched[start - 1] == "+":
+                            start -= 1
+                        if start > 0 and searched[start - 1] == "(" and ")" in searched[start:end]:
+                            start -= 1
+                        take(start, end, PHONE, MARKERS[PHONE] if kind == "mobile" else LANDLINE_MARKER)
+                else:
+                    take(start, end, kind, MARKERS[kind])
+                i = j + 1
 
     if _ADDRESS_RE.search("".join(blanked)):
         review.add(ADDRESS)

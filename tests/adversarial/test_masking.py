@@ -41,17 +41,36 @@ EXAMPLES = [
     ("110105198512120417", ("110105198512120417",)),  # 18 digits, check digit mistyped
     ("ｚｈａｎｇ＠ｅｘａｍｐｌｅ．ｃｏｍ", ("zhang@example.com", "zhang")),
     ("zhao@example。com", ("zhao@example.com", "zhao")),
+    # the red-team pass (issue #23)
+    ("壹叁捌壹贰叁肆伍陆柒捌", ("13812345678",)),
+    ("一三八 一二三四 五六七八", ("13812345678",)),
+    ("1 3 8 1 2 3 4 5 6 7 8", ("13812345678",)),
+    ("139，1234，5678", ("13912345678",)),
+    ("137、1234、5678", ("13712345678",)),
+    ("136~1234~5678", ("13612345678",)),
+    ("135｜1234｜5678", ("13512345678",)),
+    ("134    1234    5678", ("13412345678",)),
+    ("133；1234；5678", ("13312345678",)),
+    ("05278456 1234", ("052784561234", "84561234")),
+    ("lisi at qq dot com", ("lisi",)),
+    ("wangwu [at] qq [dot] com", ("wangwu",)),
+    ("欧阳震华@qq.com", ("欧阳震华",)),
+    ("zhao liu @ example . com", ("zhao liu", "liu @")),
+    ("321302 1980 0101 123 X", ("32130219800101123",)),
+    ("6222 0212 3456 7890 123", ("6222021234567890123",)),
 ]
 
-_SEPARATORS = " \t\u00a0-‐‑‒–—―−.·・_/()"
+_SEPARATORS = " \t\u00a0-‐‑‒–—―−.·・_/(),、~*+|;:"
+# Chinese digits, also the financial ones, read as digits wherever they are.
+_CHINESE = str.maketrans("〇零一幺二三四五六七八九壹贰貳叁參肆伍陆陸柒捌玖", "001123456789122334566789")
 
 
 def normalised(text: str) -> str:
     """The text as a reader would take it: NFKC, ideographic full stop as a dot,
-    no separators between digits, lower case."""
+    Chinese digits as digits, no separators between digits, lower case."""
     text = unicodedata.normalize("NFKC", text).replace("。", ".").replace("｡", ".").lower()
-    text = "".join(ch for ch in text if unicodedata.category(ch) != "Cf")
-    return re.sub(r"(?<=\d)[" + re.escape(_SEPARATORS) + r"]{1,3}(?=\d)", "", text)
+    text = "".join(ch for ch in text if unicodedata.category(ch) != "Cf").translate(_CHINESE)
+    return re.sub(r"(?<=\d)(?:[" + re.escape(_SEPARATORS) + r"]{1,3}| {4,8})(?=\d)", "", text)
 
 
 def leaks(text: str, needles: list[str]) -> list[str]:

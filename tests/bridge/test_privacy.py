@@ -65,6 +65,33 @@ def test_masking(text, expected, kinds):
     ("电话1\u030138 1234 5678\ufe0f。", "电话[手机号已隐去]\ufe0f。", ("phone",)),
     ("邮箱 zhang#qq.com 或 wang艾特163点com。", "邮箱 [邮箱已隐去] 或 [邮箱已隐去]。", ("email",)),
     ("QQ号：123456789，微信 zhang_wei88", "QQ号：[QQ/微信号已隐去]，微信 [QQ/微信号已隐去]", ("im_id",)),
+    # the red-team pass (issue #23): typed forms that got through
+    ("电话壹叁捌壹贰叁肆伍陆柒捌。", "电话[手机号已隐去]。", ("phone",)),
+    ("电话一三八 一二三四 五六七八。", "电话[手机号已隐去]。", ("phone",)),
+    ("电话 1 3 8 1 2 3 4 5 6 7 8。", "电话 [手机号已隐去]。", ("phone",)),
+    ("电话 1 3 8 1 2 3 4 5 6 7 8 9", "电话 [手机号已隐去]", ("phone",)),
+    ("电话一三八，一二三四，五六七八。", "电话[手机号已隐去]。", ("phone",)),
+    ("电话一三八1234五六七八。", "电话[手机号已隐去]。", ("phone",)),
+    ("电话 1 3 8 - 1 2 3 4 - 5 6 7 8。", "电话 [手机号已隐去]。", ("phone",)),
+    ("电话138；1234；5678。", "电话[手机号已隐去]。", ("phone",)),
+    ("电话138：1234：5678。", "电话[手机号已隐去]。", ("phone",)),
+    ("电话138，1234，5678。", "电话[手机号已隐去]。", ("phone",)),
+    ("电话138,1234,5678。", "电话[手机号已隐去]。", ("phone",)),
+    ("电话138、1234、5678。", "电话[手机号已隐去]。", ("phone",)),
+    ("电话138~1234~5678。", "电话[手机号已隐去]。", ("phone",)),
+    ("电话138*1234*5678。", "电话[手机号已隐去]。", ("phone",)),
+    ("电话138+1234+5678。", "电话[手机号已隐去]。", ("phone",)),
+    ("电话138｜1234｜5678。", "电话[手机号已隐去]。", ("phone",)),
+    ("电话\n138\n1234\n5678\n谢谢", "电话\n[手机号已隐去]\n谢谢", ("phone",)),
+    ("电话 138    1234    5678。", "电话 [手机号已隐去]。", ("phone",)),
+    ("座机 05278456 1234。", "座机 [电话号码已隐去]。", ("phone",)),
+    ("邮箱 zhangsan at qq dot com 谢谢", "邮箱 [邮箱已隐去] 谢谢", ("email",)),
+    ("邮箱 zhangsan [at] qq [dot] com 谢谢", "邮箱 [邮箱已隐去] 谢谢", ("email",)),
+    ("邮箱张三@qq.com，谢谢", "邮箱[邮箱已隐去]，谢谢", ("email",)),
+    ("邮箱 zhang san @ example . com 谢谢", "邮箱 [邮箱已隐去] 谢谢", ("email",)),
+    ("身份证321302 1980 0101 123 X。", "身份证[身份证号已隐去]。", ("id_card",)),
+    ("6222 0212 3456 7890 123", "[银行卡号已隐去]", ("bank_card",)),
+    ("卡号 1234 5678 9012 3456", "卡号 [银行卡号已隐去]", ("bank_card",)),  # Luhn fails, the word says card
 ])
 def test_masking_how_people_type(text, expected, kinds):
     masked = mask_personal_data(text)
@@ -90,6 +117,17 @@ def test_masking_how_people_type(text, expected, kinds):
     "第1页 第2页",
     "二〇二六年十一月二十二日，一二三四五六号楼",  # Chinese digits: a date, six in a row
     "Boston 311 case 101004113298",  # an overseas case number, 12 digits
+    "房号 1301 1302 1303 1304",  # room numbers in a list, not a card (Luhn holds, prefix 13 is no card's)
+    "2026年11月22日，3人，5000元",  # commas between numbers do not glue them
+    "1、2、3、4、5、6、7、8、9、10、11",  # a numbered list
+    "1 2 3 4 5 6 7 8 9 10 11 12",
+    "一、二、三、四、五、六、七、八、九、十",  # a numbered list in Chinese
+    "第一三八条、第一二三四条",
+    "2026-11-22 14:30:05 到 15:00:00；1380；1234；5678 元三笔",  # times; amounts parted by ；
+    "诉求 2026-000123、2025-004567，2024-000001",
+    "价格 138,000 元，1,380,000 元",
+    "2026.11.22~2026.12.05 施工，14:30~15:00 停水",
+    "I will look at example.com today",
 ])
 def test_ordinary_numbers_stay(text):
     masked = mask_personal_data(text)
@@ -151,7 +189,9 @@ def test_long_fractions_and_words_stay(text):
 
 
 @pytest.mark.parametrize("text", ["1 " * 2500, "1" * 5000, "1-" * 2500, "1234 " * 1000, "a." * 2500,
-                                  "1栋" * 1600, "路1" * 2500, "QQ" * 2500])
+                                  "1栋" * 1600, "路1" * 2500, "QQ" * 2500,
+                                  "1、" * 2500, "1    " * 1000, "张" * 5000, "a at " * 1000, "壹 " * 2500,
+                                  "x at qq . " * 500, "1 X " * 1250])
 def test_a_full_body_of_pathological_text_is_masked_quickly(text):
     """The bridge masks every submission inline: no input of the form's 5,000
     characters may cost quadratic time (0.9 s for 5,000 digits before)."""
@@ -163,7 +203,7 @@ def test_a_full_body_of_pathological_text_is_masked_quickly(text):
 
 # -- properties: any typed form of a number is masked; ordinary numbers never are -----------------------
 
-SEPARATORS = [" ", "-", "－", ".", "—", " - ", "\u3000", "_", "/"]
+SEPARATORS = [" ", "-", "－", ".", "—", " - ", "\u3000", "_", "/", "，", ",", "、", "~", "*", "+", "｜", "\n", "    "]
 WIDTHS = [lambda s: s, lambda s: "".join(chr(ord(c) + 0xFEE0) if c.isdigit() else c for c in s)]
 CONTEXT = st.sampled_from(["", "电话", "请拨", "联系我：", "Tel ", "（", "家住东湖区，"])
 AFTER = st.sampled_from(["", "。", "，谢谢", "）", " 张先生", "\n"])
