@@ -22,6 +22,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from generator import gitio  # noqa: E402
 from generator import importer  # noqa: E402
 from generator.check import read_departments  # noqa: E402
 from generator import load  # noqa: E402
@@ -110,7 +111,7 @@ def main() -> None:
         t_write = time.perf_counter() - t0
         # main is checked out: its index and files follow the new commit, as after `wenzheng import`.
         t0 = time.perf_counter()
-        assert not importer.advance_worktrees(repo, "refs/heads/main", old, commit)
+        assert not gitio.advance_worktrees(repo, "refs/heads/main", old, commit)
         t_tree = time.perf_counter() - t0
         total = t_read + t_plan + t_write + t_tree
         assert not plan.problems and plan.new_petitions == args.rows and commit
