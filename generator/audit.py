@@ -10,7 +10,8 @@ file and the rule. Everything comes from one ``git log`` pass and one
 
 It also proves that history was not rewritten: a report of the previous audit
 (the ``audit.json`` the site publishes) names the last commit it proved; if
-that commit is no longer an ancestor of the branch, history was rewritten.
+that commit is no longer on the first-parent line of the branch, history was
+rewritten.
 
 Every violation of the previous report stays open until a centre record
 under ``audit/acknowledgements/`` acknowledges it, so an incremental run
@@ -178,12 +179,27 @@ def _raw_changes(raw: bytes) -> Iterator[RawChange]:
         # a gitlink names a commit of another repository, not a blob of this one
         new_blob = "" if new_blob == zero or new_mode == "160000" else new_blob
         if status[0] in "RC":
-            old, new = fields[i + 1].decode(), fields[i + 2].decode()
+            old, new = _path(fields[i + 1]), _path(fields[i + 2])
             yield RawChange(status[0], new, old, old_blob, new_blob, new_mode)
             i += 3
         else:
-            yield RawChange(status[0], fields[i + 1].decode(), None, old_blob, new_blob, new_mode)
+            yield RawChange(status[0], _path(fields[i + 1]), None, old_blob, new_blob, new_mode)
             i += 2
+
+
+def _path(raw: bytes) -> str:
+    """Return a path as git stores it, readably: bytes that are not UTF-8 as
+    backslash escapes (``docs-\\xff.md``).
+
+    git allows any bytes in a file name. Such a name never fits the record
+    layout (digits and ASCII names only), so under ``petitions/`` it is a stray
+    file, and elsewhere a project file, as the path rules have it; the audit
+    reports it by this readable name instead of stopping.
+    """
+    return raw.decode("utf-8", PATH_ERRORS)
+
+
+PATH_ERRORS = "backslashreplace"
 
 
 @dataclass(frozen=True)
@@ -500,6 +516,14 @@ def _identity(commit: Commit, claimed: str, signature: str, signing_key: str,
     return owner, []
 
 
+class AuditError(RuntimeError):
+    """The audit could not finish (a damaged repository, a bug): not a finding.
+
+    The message is one line naming what the audit was doing, the commit it
+    was replaying if any, and the error.
+    """
+
+
 def audit_history(repo: str | Path, branch: str = "main", *, now: datetime,
                   previous: Mapping[str, Any] | None = None, incremental: bool = False,
                   merge_window: timedelta = DEFAULT_MERGE_WINDOW) -> AuditReport:
@@ -507,11 +531,29 @@ def audit_history(repo: str | Path, branch: str = "main", *, now: datetime,
     in its first-parent history, judged by the rules of each commit's parent.
 
     ``previous`` is an earlier report (None: this is the first audit): its
-    head must still be an ancestor of the branch (else history was rewritten),
-    and its violations stay open until a centre record acknowledges them.
-    With ``incremental`` the replay starts after that head instead of at the
-    first commit. Signatures are verified whenever departments.yaml lists keys.
+    head must still be on the first-parent line of the branch (else history
+    was rewritten), and its violations stay open until a centre record
+    acknowledges them. With ``incremental`` the replay starts after that head
+    instead of at the first commit. Signatures are verified whenever
+    departments.yaml lists keys.
+
+    Raises :class:`AuditError` when the audit cannot finish.
     """
+    doing = ["reading the history of " + branch]
+    try:
+        return _audit_history(repo, branch, now=now, previous=previous, incremental=incremental,
+                              merge_window=merge_window, doing=doing)
+    except AuditError:
+        raise
+    except Exception as exc:
+        detail = " ".join(f"{type(exc).__name__}: {exc}".split())
+        raise AuditError(f"the audit stopped while {doing[0]}: {detail}") from exc
+
+
+def _audit_history(repo: str | Path, branch: str, *, now: datetime,
+                   previous: Mapping[str, Any] | None, incremental: bool,
+                   merge_window: timedelta, doing: list[str]) -> AuditReport:
+    """The audit; ``doing[0]`` is kept saying what it is doing, for an error."""
     import time
 
     started = time.perf_counter()
@@ -521,11 +563,13 @@ def audit_history(repo: str | Path, branch: str = "main", *, now: datetime,
     start: str | None = None
     if previous is not None:
         prev_head = previous.get("head")
-        if prev_head and not _is_ancestor(root, prev_head, head):
+        if prev_head and not _on_first_parent_line(root, prev_head, head):
             violations.append(Violation(
                 prev_head, "(history)", "history-rewritten",
                 f"commit {prev_head[:12]}, proved by the audit of {previous.get('checked_at', '?')}, "
-                f"is no longer in the history of {branch}: history was rewritten (force-push)",
+                f"is no longer on the first-parent line of {branch}: history was rewritten "
+                "(a force-push, or a fast-forward to a merge that keeps it only as a second "
+                "parent, which can drop or change what it merged)",
                 "restore the published history (push the audited commits back) and record "
                 "fixes as new commits; the published audit.json keeps the proof"))
         elif prev_head and incremental:
@@ -557,7 +601,15 @@ def audit_history(repo: str | Path, branch: str = "main", *, now: datetime,
                if load.layout(ch.path)}
     needed += [b for f in touched for b in state.folders.get(f, {}).values()]
     needed += list(state.config.values())
-    blobs.load(needed)
+    doing[0] = f"reading the files of the {len(commits)} commit(s) to replay"
+    try:
+        blobs.load(needed)
+    except gitio.GitError as exc:  # name the commit that brought the unreadable file
+        culprit = next((c.oid for c in commits for ch in c.changes
+                        if ch.new_blob and ch.new_blob in str(exc)), None)
+        if culprit:
+            doing[0] = f"reading the files of commit {culprit}"
+        raise
     _parse_all(root, blobs, needed)
 
     config = _read_config(state, blobs, fingerprints) if state.config else None
@@ -572,6 +624,7 @@ def audit_history(repo: str | Path, branch: str = "main", *, now: datetime,
     acknowledgements: dict[tuple[str, str, str], str] = {}
     keyed_commits = 0
     for commit in commits:
+        doing[0] = f"replaying commit {commit.oid}"
         merged = merged_heads.get(commit.oid)
         claimed = merged.account if merged else account_of(commit.author_name,
                                                            commit.author_email)
@@ -734,7 +787,8 @@ def _parse_all(root: Path, blobs: _Blobs, oids: list[str]) -> None:
 
 def _state_at(root: Path, rev: str, state: _State, commits: list[Commit]) -> None:
     """Fill ``state`` with the tree of ``rev`` (names and blob ids only)."""
-    for entry in gitio.ls_tree(root, rev, list(load.CONFIG_FILES) + ["petitions"]):
+    for entry in gitio.ls_tree(root, rev, list(load.CONFIG_FILES) + ["petitions"],
+                               errors=PATH_ERRORS):
         if entry.path in load.CONFIG_FILES:
             state.config[entry.path] = entry.oid
             continue
@@ -744,12 +798,27 @@ def _state_at(root: Path, rev: str, state: _State, commits: list[Commit]) -> Non
             state.ids.setdefault(placed[0].rsplit("/", 1)[1], placed[0])
 
 
-def _is_ancestor(root: Path, ancestor: str, head: str | None) -> bool:
+def _on_first_parent_line(root: Path, proved: str, head: str | None) -> bool:
+    """Whether ``proved`` is on the first-parent line of ``head`` (or is it).
+
+    Being an ancestor is not enough: a merge whose first parent is an older
+    commit and whose second parent is ``proved`` (``git merge -s ours``) makes
+    a fast-forward that drops every change after the older commit, and the
+    replay, which follows first parents, would never see it. One git call:
+    the first-parent commits of ``head`` that ``proved`` does not reach; the
+    oldest of them must have ``proved`` as its first parent.
+    """
     if head is None:
         return False
-    proc = subprocess.run(["git", "-C", str(root), "merge-base", "--is-ancestor", ancestor, head],
-                          capture_output=True)
-    return proc.returncode == 0
+    if head == proved:
+        return True
+    proc = subprocess.run(["git", "-C", str(root), "rev-list", "--first-parent", "--parents",
+                           f"{proved}..{head}", "--"], capture_output=True, text=True,
+                          env=gitio.OBJECTS_ONLY_ENV)
+    lines = proc.stdout.split("\n")
+    last = next((line for line in reversed(lines) if line), "")
+    parents = last.split()[1:2]
+    return proc.returncode == 0 and parents == [proved]
 
 
 # -- signatures -------------------------------------------------------------------

@@ -535,7 +535,8 @@ def import_cmd(source: Path, mapping_path: Path, repo: Path, branch: str, batch_
 @click.option("--branch", default="main", show_default=True, help="The branch whose history is audited.")
 @click.option("--previous", type=click.Path(dir_okay=False, path_type=Path),
               help="The previous audit's report (the site's audit.json): its last commit must "
-                   "still be in the history, else history was rewritten; its violations stay "
+                   "still be on the first-parent line of the branch, else history was "
+                   "rewritten; its violations stay "
                    "open until the centre acknowledges them.")
 @click.option("--first", is_flag=True,
               help="This is the archive's first audit: there is no previous report. Every "
@@ -567,7 +568,9 @@ def audit(repo: Path, branch: str, previous: Path | None, first: bool, increment
     its signature. Every violation names the commit, the file and the rule;
     the previous report's violations stay open until the centre acknowledges
     them. Exits 1 on any open violation or difference, 2 when it cannot audit
-    (a missing or damaged --previous report, wrong options).
+    (a missing or damaged --previous report, wrong options), 3 when the audit
+    could not finish (a damaged repository, a bug), with one line naming the
+    commit it was replaying.
 
     \b
     Example:
@@ -594,13 +597,23 @@ def audit(repo: Path, branch: str, previous: Path | None, first: bool, increment
         error = click.ClickException(str(exc))
         error.exit_code = 2  # not a finding: workflows tell it from violations (exit 1)
         raise error from None
-    result = au.audit_history(repo, branch, now=now, previous=prev, incremental=incremental,
-                              merge_window=timedelta(hours=merge_window))
-    if report is not None:
-        report.parent.mkdir(parents=True, exist_ok=True)
-        report.write_text(result.to_json(), encoding="utf-8")
-    if site is not None:
-        au.write_site(result, site)
+    doing = f"auditing {branch}"
+    try:
+        result = au.audit_history(repo, branch, now=now, previous=prev,
+                                  incremental=incremental,
+                                  merge_window=timedelta(hours=merge_window))
+        doing = "writing the report"
+        if report is not None:
+            report.parent.mkdir(parents=True, exist_ok=True)
+            report.write_text(result.to_json(), encoding="utf-8")
+        if site is not None:
+            au.write_site(result, site)
+    except Exception as exc:  # never exit 1 ("violations found, publish anyway") on a failure
+        text = str(exc) if isinstance(exc, au.AuditError) else \
+            f"the audit stopped while {doing}: {type(exc).__name__}: {exc}"
+        error = click.ClickException(" ".join(text.split()))
+        error.exit_code = 3  # the audit did not finish: workflows stop on anything but 1
+        raise error from None
     diffs: list[str] = []
     if rebuild_at is not None and published is not None:
         try:

@@ -92,12 +92,14 @@ class TreeEntry:
 
 
 def ls_tree(
-    repo: str | Path, rev: str, paths: Iterable[str] = (), trees: bool = False
+    repo: str | Path, rev: str, paths: Iterable[str] = (), trees: bool = False,
+    errors: str = "strict",
 ) -> Iterator[TreeEntry]:
     """Yield every entry under ``paths`` (the whole tree if none) at ``rev``.
 
     With ``trees`` the folders themselves are listed too, so a caller can key a
-    cache on a folder's tree id.
+    cache on a folder's tree id. ``errors`` is how a path that is not UTF-8 is
+    decoded (:meth:`bytes.decode`; the audit reports such paths by name).
     """
     args = ["ls-tree", "-r", "-z", "--full-tree"]
     if trees:
@@ -108,7 +110,7 @@ def ls_tree(
             continue
         meta, _, path = record.partition(b"\t")
         mode, kind, oid = meta.decode().split(" ")
-        yield TreeEntry(mode, kind, oid, path.decode("utf-8"))
+        yield TreeEntry(mode, kind, oid, path.decode("utf-8", errors))
 
 
 def read_blobs(repo: str | Path, oids: Iterable[str]) -> dict[str, bytes]:

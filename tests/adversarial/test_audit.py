@@ -7,7 +7,9 @@ real bridge provider, the real escalation bot and the real department tools.
 from __future__ import annotations
 
 import json
+import os
 import subprocess
+import sys
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
@@ -304,3 +306,169 @@ def test_a_merge_commit_cannot_carry_changes_under_the_merged_branchs_signature(
     merge = git(repo, "rev-parse", "HEAD").strip()
     report = audit_history(repo, now=NOW, merge_window=WINDOW)
     assert (merge, "merge-adds-changes") in {(v.commit, v.code) for v in report.violations}
+
+
+# -- history kept only through a merge's second parent ---------------------------------
+
+
+def _answered(make_repo) -> tuple[Path, str, str, str]:
+    """A case assigned and accepted (commit c3), then answered (head H).
+    Returns the repository, c3, H and the reply's path."""
+    repo = make_repo({f"{FOLDER}/petition.yaml": petition()})
+    path, text = event_file("assigned", "2026-11-16T09:30:00+08:00", "centre", to="housing")
+    commit_files(repo, {path: text}, author="mh-centre-duty <mh-centre-duty@example.org>")
+    path, text = event_file("accepted", "2026-11-16T10:00:00+08:00", "housing")
+    c3 = commit_files(repo, {path: text}, author="mh-housing <mh-housing@example.org>")
+    reply, text = event_file("reply", "2026-11-18T15:00:00+08:00", "housing", final=True,
+                             resolution="resolved", body="已修复。")
+    head = commit_files(repo, {reply: text}, author="mh-housing <mh-housing@example.org>")
+    return repo, c3, head, reply
+
+
+def _fast_forward_over(repo: Path, base: str, old_head: str) -> None:
+    """Make main a fast-forward of ``old_head`` that keeps ``base``'s line as
+    its first parents: a merge with ``-s ours`` of the old head."""
+    git(repo, "checkout", "-q", "-b", "rw", base)
+    git(repo, "-c", "user.name=mh-housing", "-c", "user.email=mh-housing@example.org",
+        "merge", "-q", "-s", "ours", "-m", "Merge", old_head)
+    git(repo, "checkout", "-q", "main")
+    git(repo, "merge", "-q", "--ff-only", "rw")
+
+
+@pytest.mark.parametrize("incremental", [False, True], ids=["full", "incremental"])
+def test_a_fast_forward_that_drops_a_merged_record_is_a_rewritten_history(
+        make_repo, tmp_path, incremental):
+    repo, c3, old_head, reply = _answered(make_repo)
+    report = tmp_path / "a.json"
+    assert audit(repo, "--first", "--report", str(report)).exit_code == 0
+    _fast_forward_over(repo, c3, old_head)
+    assert git(repo, "merge-base", "--is-ancestor", old_head, "main") == ""  # a fast-forward
+    assert not (repo / reply).exists()  # the reply is gone from main
+    result = audit(repo, "--previous", str(report), *(["--incremental"] * incremental),
+                   "--report", str(tmp_path / "b.json"))
+    assert result.exit_code == 1, result.output
+    published = json.loads((tmp_path / "b.json").read_text())
+    assert (old_head, "history-rewritten") in {(v["commit"], v["code"])
+                                               for v in published["violations"]}
+
+
+@pytest.mark.parametrize("incremental", [False, True], ids=["full", "incremental"])
+def test_a_reply_rewritten_under_the_same_author_and_dates_is_a_rewritten_history(
+        make_repo, tmp_path, incremental):
+    repo, c3, old_head, reply = _answered(make_repo)
+    report = tmp_path / "a.json"
+    assert audit(repo, "--first", "--report", str(report)).exit_code == 0
+    # the reply commit again, with other words, the same author and the same dates
+    dates = git(repo, "log", "-1", "--format=%aI%n%cI", old_head).split()
+    text = git(repo, "show", f"{old_head}:{reply}")
+    git(repo, "checkout", "-q", "-b", "forged", c3)
+    (repo / reply).write_text(text.replace("已修复。", "无须处理。"), encoding="utf-8")
+    git(repo, "add", "-A")
+    subprocess.run(["git", "-C", str(repo), "-c", "user.name=mh-housing",
+                    "-c", "user.email=mh-housing@example.org", "commit", "-q", "-m", "change",
+                    "--author=mh-housing <mh-housing@example.org>"], check=True,
+                   env={**os.environ, "GIT_AUTHOR_DATE": dates[0], "GIT_COMMITTER_DATE": dates[1]})
+    _fast_forward_over(repo, "forged", old_head)
+    assert "无须处理" in (repo / reply).read_text(encoding="utf-8")
+    result = audit(repo, "--previous", str(report), *(["--incremental"] * incremental),
+                   "--report", str(tmp_path / "b.json"))
+    assert result.exit_code == 1, result.output
+    published = json.loads((tmp_path / "b.json").read_text())
+    assert (old_head, "history-rewritten") in {(v["commit"], v["code"])
+                                               for v in published["violations"]}
+
+
+def test_an_ordinary_merge_on_main_keeps_the_proved_head_on_the_first_parent_line(
+        make_repo, tmp_path):
+    repo, _, old_head, _ = _answered(make_repo)
+    report = tmp_path / "a.json"
+    assert audit(repo, "--first", "--report", str(report)).exit_code == 0
+    git(repo, "checkout", "-q", "-b", "more", old_head)
+    path, text = event_file("reply", "2026-11-20T09:00:00+08:00", "housing", final=False,
+                            body="补充说明。")
+    commit_files(repo, {path: text}, author="mh-housing <mh-housing@example.org>")
+    git(repo, "checkout", "-q", "main")
+    git(repo, "-c", "user.name=mh-centre-duty", "-c", "user.email=mh-centre-duty@example.org",
+        "merge", "-q", "--no-ff", "-m", "Merge", "more")
+    for extra in ([], ["--incremental"]):
+        result = audit(repo, "--previous", str(report), *extra)
+        assert result.exit_code == 0, result.output
+
+
+# -- file names that are not UTF-8, and the exit status of a failed audit -------------
+
+
+def _run_cli(repo: Path, *args: str) -> subprocess.CompletedProcess:
+    """``wenzheng audit`` as the publish workflow runs it: a process of its own."""
+    return subprocess.run([sys.executable, "-m", "generator", "audit", "--repo", str(repo),
+                           "--merge-window", HOURS, "--now", "2026-12-01T08:00:00+08:00", *args],
+                          capture_output=True, text=True, cwd=ROOT)
+
+
+def _commit_raw_name(repo: Path, name: bytes, author: str) -> str:
+    """Commit a file whose name is the bytes ``name`` (not UTF-8) directly on main."""
+    blob = subprocess.run(["git", "-C", str(repo), "hash-object", "-w", "--stdin"],
+                          input=b"text\n", capture_output=True, check=True).stdout.strip()
+    subprocess.run([b"git", b"-C", bytes(repo), b"update-index", b"--add", b"--cacheinfo",
+                    b"100644," + blob + b"," + name], check=True)
+    subprocess.run(["git", "-C", str(repo), "-c", "user.name=x", "-c", "user.email=x@localhost",
+                    "commit", "-q", "-m", "change", f"--author={author}"], check=True)
+    return git(repo, "rev-parse", "HEAD").strip()
+
+
+@pytest.mark.parametrize("name,author,code", [
+    (b"docs-\xff.md", "mh-housing <mh-housing@example.org>", "maintainers-only"),
+    (FOLDER.encode() + b"/\xff.yaml", "mh-housing <mh-housing@example.org>", "stray-file"),
+], ids=["project-file", "record-folder"])
+def test_a_file_name_that_is_not_utf8_is_a_violation_not_a_crash(make_repo, tmp_path, name,
+                                                                 author, code):
+    repo = make_repo(open_case())
+    site = tmp_path / "site"
+    assert _run_cli(repo, "--first", "--site", str(site)).returncode == 0
+    bad = _commit_raw_name(repo, name, author)
+    shown = name.decode("utf-8", "backslashreplace")
+    for extra in (["--incremental"], []):
+        run = _run_cli(repo, "--previous", str(site / "audit.json"), *extra, "--site", str(site))
+        assert run.returncode == 1, run.stderr
+        assert "Traceback" not in run.stderr
+        published = json.loads((site / "audit.json").read_text(encoding="utf-8"))
+        assert (bad, shown, code) in {(v["commit"], v["path"], v["code"])
+                                      for v in published["violations"]}
+        assert "\\xff" in run.stdout
+    # a later run starts from a tree that holds the name
+    commit_files(repo, {"README.md": "x\n"}, author="Tester <tester@localhost>")
+    run = _run_cli(repo, "--previous", str(site / "audit.json"), "--incremental", "--site", str(site))
+    assert run.returncode == 1 and "Traceback" not in run.stderr, run.stderr
+
+
+def test_an_audit_that_cannot_finish_exits_3_naming_the_commit(make_repo, tmp_path, monkeypatch):
+    repo = make_repo(open_case())
+    path, text = event_file("reply", "2026-11-20T09:00:00+08:00", "housing", final=False,
+                            body="补充说明。")
+    later = commit_files(repo, {path: text}, author="mh-housing <mh-housing@example.org>")
+    from generator import governance
+
+    def broken(*args, **kwargs):
+        raise KeyError("a bug")
+
+    monkeypatch.setattr(governance, "check_pull_request", broken)
+    result = audit(repo, "--first", "--site", str(tmp_path / "site"))
+    assert result.exit_code == 3, (result.exit_code, result.output)
+    line = result.output.strip()
+    assert "\n" not in line and later in line and "KeyError" in line
+
+
+def test_a_damaged_repository_stops_the_audit_with_exit_3_not_1(make_repo, tmp_path):
+    repo = make_repo(open_case())
+    site = tmp_path / "site"
+    assert _run_cli(repo, "--first", "--site", str(site)).returncode == 0
+    path, text = event_file("reply", "2026-11-20T09:00:00+08:00", "housing", final=False,
+                            body="补充说明。")
+    later = commit_files(repo, {path: text}, author="mh-housing <mh-housing@example.org>")
+    blob = git(repo, "rev-parse", f"HEAD:{path}").strip()
+    (repo / ".git" / "objects" / blob[:2] / blob[2:]).unlink()
+    run = _run_cli(repo, "--previous", str(site / "audit.json"), "--incremental", "--site", str(site))
+    assert run.returncode == 3, (run.returncode, run.stderr)
+    assert "Traceback" not in run.stderr and len(run.stderr.strip().splitlines()) == 1
+    assert blob in run.stderr and later in run.stderr
+    assert not (site / "audit.json.tmp").exists()
