@@ -221,12 +221,13 @@ def test_corrections_retract_and_set():
 
 def test_a_corrected_time_moves_the_event_and_its_clock():
     # The final reply was recorded at 10-15 10:00 (10 hours late, resolve due end of
-    # 10-14); its author corrects the time to 10-14 17:00: on time, and it now
-    # comes before the interim reply of 10-14 18:00 in the case's timeline.
+    # 10-14); the centre (only the centre may move a record in time) corrects it
+    # to 10-14 17:00: on time, and it now comes before the interim reply of
+    # 10-14 18:00 in the case's timeline.
     final = ("reply", "2025-10-15 10:00", "housing", {"final": True, "resolution": "resolved", "body": "已修"},
              "20251015T020000Z-reply.yaml")
     interim = ("reply", "2025-10-14 18:00", "housing", {"final": False, "body": "处理中"})
-    fix = ("correction", "2025-10-15 11:00", "housing",
+    fix = ("correction", "2025-10-15 11:00", "centre",
            {"corrects": "20251015T020000Z-reply.yaml", "reason": "时间录入有误",
             "set": {"at": "2025-10-14T17:00:00+08:00"}})
     s = evaluate_case(made(RECEIVED, base_events() + [interim, final]), R, t("2025-10-20 10:00"))
