@@ -2,7 +2,7 @@
 fresh venv, building a city's archive that holds only its records and
 configuration (no ``site_templates/``, ``mkdocs.yml`` or ``docs/`` of its own),
 so every template, theme override and document the site shows must come from
-the wheel. pip asks no index: the pinned dependencies (and the build backend)
+the wheel. The package is installed by the publish jobs' own install line. pip asks no index: the pinned dependencies (and the build backend)
 come from the wheelhouse of tests/forge_runner.py, standing for pip's cache."""
 
 from __future__ import annotations
@@ -12,11 +12,14 @@ import os
 import shutil
 import subprocess
 import sys
+import tarfile
 import zipfile
 from pathlib import Path
 
 import pytest
+import yaml
 
+from generator.shipped import FILES, PACKED
 from tests.conftest import ROOT, git
 from tests.forge_runner import wheelhouse
 
@@ -36,27 +39,70 @@ def tree(folder: Path) -> dict[str, str]:
             for p in sorted(folder.rglob("*")) if p.is_file()}
 
 
-@pytest.fixture(scope="module")
-def installed(tmp_path_factory) -> Path:
-    """Return the bin folder of a fresh venv holding only the wheel of this work
-    tree (built from a copy of its files, so the checkout gets no build/)."""
-    base = tmp_path_factory.mktemp("wheel")
-    source = base / "source"
+def publish_install_lines() -> set[str]:
+    """The install line of the publish job of each forge."""
+    github, gitea = (yaml.safe_load((ROOT / f / "workflows" / "publish.yml").read_text(encoding="utf-8"))
+                     for f in (".github", ".gitea"))
+    lines = {step["run"] for doc in (github, gitea) for job in doc["jobs"].values()
+             for step in job.get("steps", []) if "pip install" in step.get("run", "")}
+    gitlab = yaml.safe_load((ROOT / ".gitlab-ci.yml").read_text(encoding="utf-8"))
+    return lines | {line for line in gitlab["default"]["before_script"] if "pip install" in line}
+
+
+def source_copy(into: Path) -> Path:
+    """Copy the work tree's project files (not the demo archive, tests or
+    benchmarks) into ``into``, so that building it leaves the checkout clean."""
     listed = git(ROOT, "ls-files", "-z", "--cached", "--others", "--exclude-standard").split("\0")
     for path in listed:
         if path and not path.startswith(("petitions/", "tests/", "bench/")) and (ROOT / path).is_file():
-            (source / path).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(ROOT / path, source / path)
-    dist = base / "dist"
-    subprocess.run([sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "-w", str(dist), str(source)],
-                   check=True, capture_output=True, env=offline_env())
-    [wheel] = dist.glob("wenzheng-*.whl")
+            (into / path).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(ROOT / path, into / path)
+    return into
+
+
+@pytest.fixture(scope="module")
+def installed(tmp_path_factory) -> Path:
+    """Return the bin folder of a fresh venv into which the publish jobs' own
+    install line (``pip install -c constraints.txt .``: pip builds the wheel
+    and installs it, not editable) put this work tree's package."""
+    base = tmp_path_factory.mktemp("wheel")
+    source = source_copy(base / "source")
+    [line] = publish_install_lines()
+    assert line == "pip install -c constraints.txt ."
     venv = base / "venv"
     subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
-    subprocess.run([str(venv / "bin" / "pip"), "install", "--quiet", "-c", str(ROOT / "constraints.txt"), str(wheel)],
-                   check=True, capture_output=True, env=offline_env())
-    assert not list((venv / "lib").glob("*/site-packages/__editable__*")), "an editable install"
+    env = dict(offline_env(), PATH=f"{venv / 'bin'}{os.pathsep}{os.environ['PATH']}")
+    subprocess.run(["bash", "-e", "-c", line], cwd=source, check=True, capture_output=True, env=env)
+    [site_packages] = (venv / "lib").glob("python*/site-packages")
+    assert not list(site_packages.glob("__editable__*")) and not list(site_packages.glob("*.egg-link"))
+    assert (site_packages / "generator" / "_shipped" / "site_templates" / "petition.html").is_file()
+    shutil.rmtree(source)  # nothing of the source is left to read
     return venv / "bin"
+
+
+def test_the_source_distribution_builds_a_wheel_carrying_the_site_files(tmp_path):
+    """``python -m build`` goes through the sdist: MANIFEST.in must carry what setup.py copies."""
+    source = source_copy(tmp_path / "source")
+    tool = tmp_path / "tool"
+    subprocess.run([sys.executable, "-m", "venv", str(tool)], check=True)
+    subprocess.run([str(tool / "bin" / "pip"), "install", "--quiet", "setuptools>=77"], check=True,
+                   capture_output=True, env=offline_env())
+    subprocess.run([str(tool / "bin" / "python"), "-c",
+                    f"from setuptools import build_meta; build_meta.build_sdist({str(tmp_path / 'dist')!r})"],
+                   cwd=source, check=True, capture_output=True)
+    [sdist] = (tmp_path / "dist").glob("wenzheng-*.tar.gz")
+    with tarfile.open(sdist) as tar:
+        tar.extractall(tmp_path / "unpacked", filter="data")
+    [unpacked] = (tmp_path / "unpacked").iterdir()
+    subprocess.run([sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "-w", str(tmp_path / "wheel"),
+                    str(unpacked)], check=True, capture_output=True, env=offline_env())
+    [wheel] = (tmp_path / "wheel").glob("wenzheng-*.whl")
+    names = set(zipfile.ZipFile(wheel).namelist())
+    for name in FILES:
+        top = ROOT / name
+        expected = [p.relative_to(ROOT).as_posix() for p in top.rglob("*") if p.is_file()] if top.is_dir() \
+            else [name]
+        assert expected and {f"generator/{PACKED}/{e}" for e in expected} <= names, name
 
 
 @pytest.fixture(scope="module")
