@@ -548,9 +548,12 @@ def _site_templates(repo: Path, rev: str, cache: Path) -> Path:
     ``site_templates/``, with each file the archive's own ``site_templates/``
     holds at ``rev`` in place of the package's of the same path (or added).
     Without such files, the package's folder itself; with them, a folder in
-    ``cache`` written afresh on every build (a few dozen small files)."""
+    ``cache`` written afresh on every build (a few dozen small files). In the
+    project's own checkout (the demo, an editable install) the package's
+    files are the archive's work tree, edits included (``wenzheng serve``
+    rebuilds on them)."""
     own = [e for e in gitio.ls_tree(repo, rev, ["site_templates"]) if e.type == "blob"]
-    if not own:
+    if not own or _package_checkout(repo):
         return shipped.path("site_templates")
     blobs = gitio.read_blobs(repo, [e.oid for e in own])
     folder, fresh = cache / "site-templates", cache / "site-templates.new"
@@ -564,6 +567,14 @@ def _site_templates(repo: Path, rev: str, cache: Path) -> Path:
     shutil.rmtree(folder, ignore_errors=True)
     fresh.rename(folder)
     return folder
+
+
+def _package_checkout(repo: Path) -> bool:
+    """Whether ``repo`` is the checkout the package itself runs from (editable)."""
+    try:
+        return shipped.path("site_templates").resolve() == (Path(repo) / "site_templates").resolve()
+    except OSError:
+        return False
 
 
 def _config_text(repo: Path, rev: str) -> dict[str, bytes | None]:
@@ -686,7 +697,7 @@ def _field_docs(repo: Path, rev: str, cache: Path) -> dict[str, tuple[str, str]]
     documents, which the site does not carry, become their names in the
     repository."""
     def doc(name: str) -> str | None:
-        own = gitio.read_file_at(repo, rev, f"docs/{name}")
+        own = None if _package_checkout(repo) else gitio.read_file_at(repo, rev, f"docs/{name}")
         if own is not None:
             return own.decode("utf-8")
         path = shipped.path(f"docs/{name}")

@@ -165,3 +165,12 @@ def test_a_city_template_in_its_archive_is_used_over_the_wheels(installed, archi
     assert (city / "site" / "l" / "all" / "index.html").is_file()
     styles = [p for p in (city / "site" / "assets").rglob("wenzheng*.css")]
     assert styles and all("the city's colours" in p.read_text() for p in styles)
+
+
+def test_the_projects_own_checkout_builds_with_its_work_tree_templates(tmp_path):
+    """In the demo (the editable install's checkout) an uncommitted template
+    edit is what `wenzheng serve` rebuilds with, not the committed template."""
+    from generator import build, shipped
+
+    assert build._site_templates(ROOT, "HEAD", tmp_path) == shipped.path("site_templates") == ROOT / "site_templates"
+    assert not (tmp_path / "site-templates").exists()
