@@ -2,8 +2,9 @@
 fresh venv, building a city's archive that holds only its records and
 configuration (no ``site_templates/``, ``mkdocs.yml`` or ``docs/`` of its own),
 so every template, theme override and document the site shows must come from
-the wheel. The package is installed by the publish jobs' own install line. pip asks no index: the pinned dependencies (and the build backend)
-come from the wheelhouse of tests/forge_runner.py, standing for pip's cache."""
+the wheel. The package is installed by the publish jobs' own install line. pip
+asks no index: the pinned dependencies (and the build backend) come from the
+wheelhouse of tests/forge_runner.py, standing for pip's cache."""
 
 from __future__ import annotations
 
@@ -137,7 +138,8 @@ def test_the_installed_wheel_builds_the_demo_site_the_editable_install_builds(in
     assert "received_at" in (site / "en" / "open-data" / "index.html").read_text(encoding="utf-8")
     # the theme overrides (custom_dir) and the shell's title (mkdocs.yml), from the wheel
     home = (site / "index.html").read_text(encoding="utf-8")
-    assert "wenzheng" in home and "明湖市问政" in home
+    assert "stylesheets/wenzheng.css?v=" in home and "本站使用" in home and "明湖市问政" in home
+    assert "Made with" in (site / "en" / "index.html").read_text(encoding="utf-8")
 
     editable = build(Path(sys.executable).parent / "wenzheng", archive, "site-editable")
     assert editable.returncode == 0, editable.stderr + editable.stdout
