@@ -32,7 +32,7 @@ from zoneinfo import ZoneInfo
 import orjson
 import yaml
 
-from generator import gitio, load
+from generator import gitio, load, shipped
 from generator.bulk import bulk
 from generator.check import check_archive
 from generator.metrics import Sums, accumulate, merged, scorecards_of
@@ -47,8 +47,6 @@ from generator.render.view import TIME_FMT
 from generator.render.writer import SiteWriter, digest, room_to_fork
 from generator.settled import SettledCache
 
-PROJECT = Path(__file__).resolve().parent.parent
-TEMPLATES = PROJECT / "site_templates"
 log = logging.getLogger("wenzheng.build")
 
 
@@ -272,6 +270,7 @@ def _build_site(repo: Path, rev: str, now: datetime, out: Path, base_url: str,
     cache = (load.cache_dir(repo) or repo / ".wenzheng-cache") / "site"
     cache.mkdir(parents=True, exist_ok=True)
     site_config = _site_config(repo, rev)
+    templates = _site_templates(repo, rev, cache)
     base_path = "/" + base_url.split("://", 1)[1].partition("/")[2] if "://" in base_url else base_url
     if not base_path.endswith("/"):
         base_path += "/"
@@ -281,15 +280,15 @@ def _build_site(repo: Path, rev: str, now: datetime, out: Path, base_url: str,
     config = _config_text(repo, rev)
     today = now.astimezone(_city_zone(config["rules.yaml"]))
     epoch = int(today.replace(hour=0, minute=0, second=0, microsecond=0).timestamp())
-    outs, frames, report.shell_rebuilt = build_shell(site_config, _shell_nav(), TEMPLATES / "overrides",
+    outs, frames, report.shell_rebuilt = build_shell(site_config, _shell_nav(), templates / "overrides",
                                                      base_url, epoch, cache)
     writer = SiteWriter(Path(out))
     writer.start()
     indexer = search.Indexer()
     try:
-        salt = digest(pg.templates_digest(TEMPLATES), pg.CODE_DIGEST, frames["zh"], frames["en"], base_path,
+        salt = digest(pg.templates_digest(templates), pg.CODE_DIGEST, frames["zh"], frames["en"], base_path,
                       site_config.get("repo_url"))
-        site = pg.Site(pg.environment(TEMPLATES, cache / "templates"), frames, writer, base_path, link_base, None,
+        site = pg.Site(pg.environment(templates, cache / "templates"), frames, writer, base_path, link_base, None,
                        site_config.get("repo_url"), salt)
         lap("shell")
 
@@ -426,11 +425,11 @@ def _build_site(repo: Path, rev: str, now: datetime, out: Path, base_url: str,
         charts_done = writer.fork(lambda: pg.draw_charts(sorted(depts.departments), cards, cache), inline)
         periods = _periods(views)
         bodies = _shell_bodies(site, newest_views, city, fg.by_department(cards, "all"), periods, shard_sizes, as_of,
-                               min_cases, rules, site_config.get("extra") or {}, _field_docs(cache))
+                               min_cases, rules, site_config.get("extra") or {}, _field_docs(repo, rev, cache))
         for lang in LANGS:
             _copy_shell(writer, outs[lang], "en/" if lang == "en" else "", base_path,
                         {slug: pair[LANGS.index(lang)] for slug, pair in bodies.items()})
-        writer.file("assets/wz-deadline.js", (TEMPLATES / "wz-deadline.js").read_text(encoding="utf-8"))
+        writer.file("assets/wz-deadline.js", (templates / "wz-deadline.js").read_text(encoding="utf-8"))
         pg.feed_files(site, newest_views, now)
         lap("shell+feeds")
         listings_done = writer.fork(lambda: pg.all_listings(site, newest_views), inline)
@@ -521,14 +520,14 @@ def _scorecard_sums(made: list[products.Products], sound: dict[str, tuple[str, s
 
 
 def _site_config(repo: Path, rev: str) -> dict[str, Any]:
-    """Return mkdocs.yml of the archive at ``rev``, else the project's own."""
+    """Return mkdocs.yml of the archive at ``rev``, else the package's own."""
     try:
         text = gitio.read_file_at(repo, rev, "mkdocs.yml")
     except Exception:  # noqa: BLE001 - an archive without its own shell config uses ours
         text = None
     if text:
         return yaml.safe_load(text) or {}
-    config = yaml.safe_load((PROJECT / "mkdocs.yml").read_bytes()) or {}
+    config = yaml.safe_load(shipped.path("mkdocs.yml").read_bytes()) or {}
     # Ours is written for the project's own (demo) city: an archive of another
     # city without its own shell (an imported one) is titled with the city its
     # departments.yaml names.
@@ -536,16 +535,46 @@ def _site_config(repo: Path, rev: str) -> dict[str, Any]:
         city = (yaml.safe_load(gitio.read_file_at(repo, rev, "departments.yaml") or b"") or {}).get("city")
     except Exception:  # noqa: BLE001 - the check reports a bad departments.yaml and stops the build
         city = None
-    try:
-        ours = (yaml.safe_load((PROJECT / "departments.yaml").read_bytes()) or {}).get("city")
-    except (OSError, yaml.YAMLError, AttributeError):  # an install without the demo's config
-        ours = None
-    if isinstance(city, dict) and city.get("zh") and city != ours:
+    if isinstance(city, dict) and city.get("zh") and config.get("site_name") != f"{city['zh']}问政":
         zh, en = str(city["zh"]), str(city.get("en") or city["zh"])
         config["site_name"] = f"{zh}问政"
         config["site_description"] = f"{zh}诉求、答复、时限与部门考核的公开档案"
         config.setdefault("extra", {})["site_name_en"] = f"{en} Wenzheng"
     return config
+
+
+def _site_templates(repo: Path, rev: str, cache: Path) -> Path:
+    """Return the folder of the site's templates: the package's
+    ``site_templates/``, with each file the archive's own ``site_templates/``
+    holds at ``rev`` in place of the package's of the same path (or added).
+    Without such files, the package's folder itself; with them, a folder in
+    ``cache`` written afresh on every build (a few dozen small files). In the
+    project's own checkout (the demo, an editable install) the package's
+    files are the archive's work tree, edits included (``wenzheng serve``
+    rebuilds on them)."""
+    own = [e for e in gitio.ls_tree(repo, rev, ["site_templates"]) if e.type == "blob"]
+    if not own or _package_checkout(repo):
+        return shipped.path("site_templates")
+    blobs = gitio.read_blobs(repo, [e.oid for e in own])
+    folder, fresh = cache / "site-templates", cache / "site-templates.new"
+    shutil.rmtree(fresh, ignore_errors=True)
+    shutil.copytree(shipped.path("site_templates"), fresh)
+    for entry in own:
+        target = fresh / entry.path.removeprefix("site_templates/")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.unlink(missing_ok=True)
+        target.write_bytes(blobs[entry.oid])
+    shutil.rmtree(folder, ignore_errors=True)
+    fresh.rename(folder)
+    return folder
+
+
+def _package_checkout(repo: Path) -> bool:
+    """Whether ``repo`` is the checkout the package itself runs from (editable)."""
+    try:
+        return shipped.path("site_templates").resolve() == (Path(repo) / "site_templates").resolve()
+    except OSError:
+        return False
 
 
 def _config_text(repo: Path, rev: str) -> dict[str, bytes | None]:
@@ -624,7 +653,7 @@ def _shell_bodies(site: pg.Site, views, city, dept_cards, periods, shard_sizes: 
         "cat": Counter(map(itemgetter("category"), views)),
         "month": Counter(map(itemgetter("month"), views))}
     counts["status"].update(v["escalation"] for v in overdue if v["escalation"])
-    has_form = (TEMPLATES / "partials" / "submit_form.html").is_file()
+    has_form = "partials/submit_form.html" in site.env.list_templates()
     body = site.shell_body
     pages = {
         "": body("home.html", city=city, latest=latest, most_overdue=overdue[:10], dept_rows=dept_rows,
@@ -658,19 +687,26 @@ def _shell_bodies(site: pg.Site, views, city, dept_cards, periods, shard_sizes: 
     return pages
 
 
-def _field_docs(cache: Path) -> dict[str, tuple[str, str]]:
+def _field_docs(repo: Path, rev: str, cache: Path) -> dict[str, tuple[str, str]]:
     """Return, by page language, the field documentation of the site's
     downloads as HTML and the language it is written in: docs/export.md, and
     its Chinese version docs/export.zh.md for the Chinese page (the English
-    one where that is missing). Kept in ``cache`` by a digest of the Markdown
+    one where that is missing), each the archive's at ``rev`` where it has
+    one, else the package's. Kept in ``cache`` by a digest of the Markdown
     (converting it takes a few tenths of a second per build). Links to other
     documents, which the site does not carry, become their names in the
     repository."""
-    docs = PROJECT / "docs"
+    def doc(name: str) -> str | None:
+        own = None if _package_checkout(repo) else gitio.read_file_at(repo, rev, f"docs/{name}")
+        if own is not None:
+            return own.decode("utf-8")
+        path = shipped.path(f"docs/{name}")
+        return path.read_text(encoding="utf-8") if path.is_file() else None
+
+    english, chinese = doc("export.md") or "", doc("export.zh.md")
     texts: dict[str, tuple[str, str]] = {}
-    for lang, name in (("zh", "export.zh.md"), ("en", "export.md")):
-        path, written_in = (docs / name, lang) if (docs / name).is_file() else (docs / "export.md", "en")
-        text = path.read_text(encoding="utf-8") if path.is_file() else ""
+    for lang, (text, written_in) in (("zh", (chinese, "zh") if chinese is not None else (english, "en")),
+                                     ("en", (english, "en"))):
         text = re.sub(r"\[([^\]]+)\]\(([\w./-]+\.md)\)", r"`docs/\2`", text)
         texts[lang] = (text.split("\n", 1)[1] if text.startswith("# ") else text, written_in)
     kept = cache / f"field-docs-{digest(texts)[:16]}.json"

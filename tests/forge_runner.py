@@ -86,12 +86,16 @@ class PullRequest:
 
 
 def project_files() -> dict[str, bytes]:
-    """Return the project as shipped (code, workflows, configuration), without
-    the demo archive, the tests and the documents, as the work tree has it."""
+    """Return the project as shipped (code, workflows, configuration, and the
+    files the wheel carries for the site: generator.shipped.FILES), without the
+    demo archive, the tests and the other documents, as the work tree has it."""
+    from generator.shipped import FILES
+
     listed = git(ROOT, "ls-files", "-z", "--cached", "--others", "--exclude-standard").split("\0")
     keep = {}
     for path in listed:
-        if not path or path.startswith(("petitions/", "tests/", "docs/", "bench/", "site_templates/")):
+        shipped = any(path == name or path.startswith(name + "/") for name in FILES)
+        if not path or (path.startswith(("petitions/", "tests/", "docs/", "bench/")) and not shipped):
             continue
         if (ROOT / path).is_file():
             keep[path] = (ROOT / path).read_bytes()
