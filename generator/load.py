@@ -22,7 +22,6 @@ from pathlib import Path
 from typing import Any, Iterable
 
 from generator import archivepaths, gitio
-from generator import records as r
 from generator.yamlio import YamlError, parse
 
 CONFIG_FILES = archivepaths.CONFIG_FILES

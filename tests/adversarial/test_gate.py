@@ -98,7 +98,6 @@ def test_a_maintainer_changes_the_code_through_every_forge(forge, name, tmp_path
 def test_a_pull_request_cannot_rewrite_the_workflow_that_judges_it(forge, name, tmp_path):
     """A pull request that replaces its check job by `true` is still judged
     by the base branch's job (pull_request_target), which refuses it."""
-    remote = forge[0]
     path = {"github": ".github/workflows/check.yml", "gitea": ".gitea/workflows/check.yml"}[name]
     harmless = ("name: Check pull request\non:\n  pull_request:\n    branches: [main]\n"
                 "  pull_request_target:\n    branches: [main]\n"
